@@ -1,0 +1,405 @@
+//! The surge report: the timeline sampled while the surge runs (and the
+//! progress line printed from it), the table on stdout, the JSON document
+//! and the SVG charts. Every JSON key is documented in `docs/bench.md`.
+
+use crate::analysis::Ledger;
+use crate::cluster::ScaleEvent;
+use crate::local::{Replicas, Role};
+use crate::stats::{Latency, Percentiles, Stats};
+use crate::svg::{line_chart, Series};
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often the timeline is sampled; progress prints every other sample.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// One point of the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub t_s: f64,
+    pub joined: u64,
+    pub waiting: u64,
+    pub admitted: u64,
+    pub decided: u64,
+    pub accepted: u64,
+    pub http_5xx: u64,
+    pub errors: u64,
+    /// Ready messages in the commands queue.
+    pub queue_depth: Option<u32>,
+    pub gateways: usize,
+    pub workers: usize,
+    /// Requests per second sent in the last interval.
+    pub requests_per_s: f64,
+    pub poll_p50_ms: f64,
+    pub poll_p99_ms: f64,
+    pub join_p99_ms: f64,
+    pub enroll_p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latencies {
+    pub join: Percentiles,
+    pub poll: Percentiles,
+    pub enroll: Percentiles,
+    pub decision: Percentiles,
+}
+
+/// The JSON report (`--report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub mode: &'static str,
+    pub shape: String,
+    pub students: u64,
+    pub sections: u64,
+    pub seats: Option<u64>,
+    pub enrolled: Option<u64>,
+    pub oversold: u64,
+    pub duplicates: u64,
+    pub lost_commands: Option<u64>,
+    pub undecided_seen_by_students: u64,
+    pub http_5xx: u64,
+    pub joined: u64,
+    pub admitted: u64,
+    pub decided_students: u64,
+    pub gave_up: u64,
+    pub accepted_commands: u64,
+    pub requests: u64,
+    pub join_p99_ms: f64,
+    pub poll_p99_ms: f64,
+    pub enroll_p99_ms: f64,
+    pub decision_p99_ms: f64,
+    pub latency: Latencies,
+    pub admission_rate_target: u32,
+    pub admission_rate_achieved: Option<f64>,
+    pub kendall_tau: Option<f64>,
+    pub cohort_share: f64,
+    pub seat_fairness_mean: Option<f64>,
+    pub seat_fairness_min: Option<f64>,
+    pub sections_full: Option<u64>,
+    pub commits_per_s_peak: Option<u64>,
+    pub duration_s: f64,
+    pub gateways: usize,
+    pub workers: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_workers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_gateways: Option<usize>,
+    pub errors: BTreeMap<String, u64>,
+    pub outcomes: BTreeMap<String, u64>,
+    pub invariants: Option<worker::invariants::Report>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scale_events: Vec<ScaleEvent>,
+    pub timeline: Vec<Sample>,
+    /// (`chaos` only) the faults injected and what they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::Summary>,
+}
+
+/// Reads the ready-message count of the commands queue, reopening the
+/// channel after a failed passive declare (which closes it).
+#[derive(Debug)]
+pub struct Depth {
+    url: String,
+    queue: String,
+    conn: Option<lapin::Connection>,
+    channel: Option<lapin::Channel>,
+}
+
+impl Depth {
+    pub fn new(url: String, prefix: &str) -> Depth {
+        Depth {
+            url,
+            queue: broker::Topology::new(prefix).commands_queue,
+            conn: None,
+            channel: None,
+        }
+    }
+
+    pub async fn read(&mut self) -> Option<u32> {
+        if self.conn.as_ref().is_none_or(|c| !c.status().connected()) {
+            self.conn = broker::connect(&self.url, "bench-depth", Duration::from_secs(3))
+                .await
+                .ok();
+            self.channel = None;
+        }
+        if self
+            .channel
+            .as_ref()
+            .is_none_or(|c| !c.status().connected())
+        {
+            self.channel = self.conn.as_ref()?.create_channel().await.ok();
+        }
+        match broker::queue_depth(self.channel.as_ref()?, &self.queue).await {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.channel = None;
+                None
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        if let Some(ch) = self.channel {
+            let _ = ch.close(200, "done").await;
+        }
+        if let Some(c) = self.conn {
+            let _ = c.close(200, "done").await;
+        }
+    }
+}
+
+/// Samples the timeline every second and prints progress every two, until
+/// `stop`.
+pub async fn sample(
+    stats: Arc<Stats>,
+    replicas: Arc<Replicas>,
+    depth: Option<(String, String)>,
+    epoch: Instant,
+    stop: CancellationToken,
+) -> Vec<Sample> {
+    let mut depth = depth.map(|(url, prefix)| Depth::new(url, &prefix));
+    let mut timeline = Vec::new();
+    let mut interval = tokio::time::interval(SAMPLE_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_requests = 0;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        let queue_depth = match depth.as_mut() {
+            Some(d) => d.read().await,
+            None => None,
+        };
+        let requests = Stats::get(&stats.requests);
+        let poll = stats.take_interval(Latency::Poll);
+        let s = Sample {
+            t_s: epoch.elapsed().as_secs_f64(),
+            joined: Stats::get(&stats.joined),
+            waiting: Stats::get(&stats.waiting),
+            admitted: Stats::get(&stats.admitted),
+            decided: Stats::get(&stats.decided),
+            accepted: Stats::get(&stats.accepted),
+            http_5xx: Stats::get(&stats.http_5xx),
+            errors: stats.total_errors(),
+            queue_depth,
+            gateways: replicas.get(Role::Gateway),
+            workers: replicas.get(Role::Worker),
+            requests_per_s: (requests - last_requests) as f64 / SAMPLE_EVERY.as_secs_f64(),
+            poll_p50_ms: poll.p50_ms,
+            poll_p99_ms: poll.p99_ms,
+            join_p99_ms: stats.take_interval(Latency::Join).p99_ms,
+            enroll_p99_ms: stats.take_interval(Latency::Enroll).p99_ms,
+        };
+        last_requests = requests;
+        if timeline.len() % 2 == 1 {
+            println!(
+                "[{:>5.0}s] joined {:>6}  waiting {:>6}  admitted {:>6}  decided {:>6}  commands {:>6}  queue {:>5}  req/s {:>5.0}  poll p99 {:>4.0} ms  errors {}  5xx {}  gw {} wk {}",
+                s.t_s,
+                s.joined,
+                s.waiting,
+                s.admitted,
+                s.decided,
+                s.accepted,
+                s.queue_depth.map_or("-".to_string(), |d| d.to_string()),
+                s.requests_per_s,
+                s.poll_p99_ms,
+                s.errors,
+                s.http_5xx,
+                s.gateways,
+                s.workers,
+            );
+        }
+        timeline.push(s);
+    }
+    if let Some(d) = depth {
+        d.close().await;
+    }
+    timeline
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn opt_f(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+/// The human table.
+pub fn print(r: &Report) {
+    println!();
+    let row = |k: &str, v: String| println!("{k:<34} {v:>14}");
+    row("students", r.students.to_string());
+    row(
+        "joined / admitted",
+        format!("{} / {}", r.joined, r.admitted),
+    );
+    row(
+        "students decided / gave up",
+        format!("{} / {}", r.decided_students, r.gave_up),
+    );
+    row(
+        "seats / enrolled",
+        format!("{} / {}", opt(r.seats), opt(r.enrolled)),
+    );
+    row("commands accepted (202)", r.accepted_commands.to_string());
+    row("oversold", r.oversold.to_string());
+    row("duplicates", r.duplicates.to_string());
+    row("lost commands", opt(r.lost_commands));
+    row("http 5xx", r.http_5xx.to_string());
+    println!();
+    println!(
+        "{:<34} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "latency (ms)", "p50", "p95", "p99", "max", "count"
+    );
+    for (name, p) in [
+        ("join", &r.latency.join),
+        ("poll", &r.latency.poll),
+        ("enroll / drop (202)", &r.latency.enroll),
+        ("time to decision", &r.latency.decision),
+    ] {
+        println!(
+            "{name:<34} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9}",
+            p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms, p.count
+        );
+    }
+    println!();
+    row(
+        "admission rate target (/min)",
+        r.admission_rate_target.to_string(),
+    );
+    row(
+        "admission rate achieved (/min)",
+        opt_f(r.admission_rate_achieved, 0),
+    );
+    row("kendall tau (ticket vs admission)", opt_f(r.kendall_tau, 4));
+    row(
+        "seat fairness mean / min",
+        format!(
+            "{} / {}",
+            opt_f(r.seat_fairness_mean, 3),
+            opt_f(r.seat_fairness_min, 3)
+        ),
+    );
+    row("commits/s peak", opt(r.commits_per_s_peak));
+    row("duration (s)", format!("{:.1}", r.duration_s));
+    if let (Some(w), Some(g)) = (r.max_workers, r.max_gateways) {
+        row("max workers / gateways", format!("{w} / {g}"));
+        row("scale events", r.scale_events.len().to_string());
+    }
+    if !r.errors.is_empty() {
+        println!();
+        println!("errors by kind:");
+        for (k, n) in &r.errors {
+            println!("  {k:<32} {n:>14}");
+        }
+    }
+    if !r.outcomes.is_empty() {
+        println!("outcome items by result:");
+        for (k, n) in &r.outcomes {
+            println!("  {k:<32} {n:>14}");
+        }
+    }
+}
+
+/// Writes the SVG charts into `dir`.
+pub fn charts(dir: &Path, r: &Report, ledger: Option<&Ledger>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let t = &r.timeline;
+    let line = |name: &str, f: &dyn Fn(&Sample) -> Option<f64>| {
+        Series::new(
+            name,
+            t.iter().filter_map(|s| Some((s.t_s, f(s)?))).collect(),
+        )
+    };
+    let per_second = |name: &str, v: &[u64]| {
+        Series::new(
+            name,
+            v.iter()
+                .enumerate()
+                .map(|(i, n)| (i as f64 + 0.5, *n as f64))
+                .collect(),
+        )
+    };
+    let end = t.last().map_or(r.duration_s, |s| s.t_s);
+    let mut files: Vec<(&str, String)> = vec![
+        (
+            "waiting.svg",
+            line_chart(
+                "Students waiting, admitted and decided",
+                "students",
+                &[
+                    line("waiting", &|s| Some(s.waiting as f64)),
+                    line("admitted", &|s| Some(s.admitted as f64)),
+                    line("decided", &|s| Some(s.decided as f64)),
+                ],
+            ),
+        ),
+        (
+            "queue_depth.svg",
+            line_chart(
+                "Ready commands in RabbitMQ",
+                "messages",
+                &[line("ready", &|s| s.queue_depth.map(f64::from))],
+            ),
+        ),
+        (
+            "replicas.svg",
+            line_chart(
+                "Replicas",
+                "processes",
+                &[
+                    line("gateways", &|s| Some(s.gateways as f64)),
+                    line("workers", &|s| Some(s.workers as f64)),
+                ],
+            ),
+        ),
+        (
+            "latency.svg",
+            line_chart(
+                "Latency per second",
+                "milliseconds",
+                &[
+                    line("poll p50", &|s| Some(s.poll_p50_ms)),
+                    line("poll p99", &|s| Some(s.poll_p99_ms)),
+                    line("join p99", &|s| Some(s.join_p99_ms)),
+                    line("enroll p99", &|s| Some(s.enroll_p99_ms)),
+                ],
+            ),
+        ),
+    ];
+    if let Some(l) = ledger {
+        let target = f64::from(r.admission_rate_target) / 60.0;
+        files.push((
+            "admission.svg",
+            line_chart(
+                "Admissions per second vs target",
+                "students / s",
+                &[
+                    per_second("admitted", &l.admissions_per_s),
+                    Series::new("target", vec![(0.0, target), (end, target)]).dashed(),
+                ],
+            ),
+        ));
+        files.push((
+            "commits.svg",
+            line_chart(
+                "Commands decided per second",
+                "commands / s",
+                &[per_second("decided", &l.commits_per_s)],
+            ),
+        ));
+    }
+    for (name, svg) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

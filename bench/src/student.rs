@@ -1,0 +1,228 @@
+//! One simulated student: joins the waiting room, polls at the interval the
+//! server suggests, and once admitted enrolls their cart, follows each
+//! command to its outcome, and (for a share of students) submits twice or
+//! drops a section and takes it again.
+//!
+//! Each student is one small tokio task that sleeps between requests; every
+//! loop is bounded by a try count and by the run's deadline.
+
+use crate::client::{Api, Failure, Identity, Phase, QueueStatus};
+use crate::stats::{Latency, Stats};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Tries per request before a student gives up on it (`bench surge`).
+pub const MAX_TRIES: u32 = 8;
+
+/// Longest a student waits between two polls, whatever the server says.
+const MAX_POLL_GAP: Duration = Duration::from_secs(30);
+
+/// Longest gap between two reads of a command's outcome.
+const MAX_RESULT_GAP: Duration = Duration::from_secs(4);
+
+/// What a student does, decided before the run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub who: Identity,
+    /// Section ids, most wanted first.
+    pub cart: Vec<u32>,
+    pub double_submit: bool,
+    pub drop_and_retake: bool,
+    /// Time between admission and the first click.
+    pub think: Duration,
+}
+
+/// Settings every student shares.
+#[derive(Debug)]
+pub struct Context {
+    pub api: Arc<Api>,
+    pub round: u32,
+    pub result_poll: Duration,
+    pub deadline: Instant,
+    /// Tries per request before giving up on it.
+    pub max_tries: u32,
+}
+
+/// What happened to one student.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Commands answered 202.
+    pub accepted: Vec<uuid::Uuid>,
+    /// Commands answered 202 whose outcome the student never saw.
+    pub undecided: u32,
+}
+
+/// Runs `plan` to its end.
+pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
+    let mut report = Report::default();
+    let stats = Arc::clone(&ctx.api.stats);
+    let Some(first) = retry(&ctx, || ctx.api.join(&plan.who, ctx.round)).await else {
+        Stats::add(&stats.gave_up, 1);
+        return report;
+    };
+    Stats::add(&stats.joined, 1);
+    Stats::add(&stats.waiting, 1);
+    let pass = wait_for_admission(&ctx, &plan, first).await;
+    Stats::sub(&stats.waiting, 1);
+    let Some(pass) = pass else {
+        Stats::add(&stats.gave_up, 1);
+        return report;
+    };
+    Stats::add(&stats.admitted, 1);
+
+    sleep_until_or_deadline(&ctx, Instant::now() + plan.think).await;
+    let mut commands = Vec::new();
+    let sent = Instant::now();
+    if let Some(id) = submit(&ctx, &plan, &pass, Request::Enroll(&plan.cart), &mut report).await {
+        commands.push((id, sent));
+    }
+    if plan.double_submit {
+        // The impatient double click: the same cart again at once.
+        let sent = Instant::now();
+        if let Some(id) = submit(&ctx, &plan, &pass, Request::Enroll(&plan.cart), &mut report).await
+        {
+            commands.push((id, sent));
+        }
+    }
+    let mut enrolled_in = Vec::new();
+    for (id, sent) in commands {
+        match follow(&ctx, &plan, &pass, id, sent).await {
+            Some(sections) => enrolled_in.extend(sections),
+            None => report.undecided += 1,
+        }
+    }
+    if plan.drop_and_retake {
+        if let Some(&section) = enrolled_in.first() {
+            for request in [Request::Drop(section), Request::Enroll(&[section])] {
+                let sent = Instant::now();
+                let Some(id) = submit(&ctx, &plan, &pass, request, &mut report).await else {
+                    break;
+                };
+                if follow(&ctx, &plan, &pass, id, sent).await.is_none() {
+                    report.undecided += 1;
+                    break;
+                }
+            }
+        }
+    }
+    if report.undecided == 0 {
+        Stats::add(&stats.decided, 1);
+    } else {
+        Stats::add(&stats.gave_up, 1);
+    }
+    report
+}
+
+/// Polls until admitted; `None` when the place ended otherwise.
+async fn wait_for_admission(ctx: &Context, plan: &Plan, mut status: QueueStatus) -> Option<String> {
+    let mut token = status.token.clone()?;
+    while Instant::now() < ctx.deadline {
+        match status.state {
+            Phase::Admitted => return status.pass,
+            Phase::Prequeue | Phase::Waiting | Phase::Paused => {}
+            Phase::Skipped | Phase::Left | Phase::Expired | Phase::Closed | Phase::Unknown => {
+                ctx.api
+                    .stats
+                    .error(format!("queue ended {:?}", status.state).to_lowercase());
+                return None;
+            }
+        }
+        let gap = Duration::from_millis(status.poll_after_ms)
+            .clamp(Duration::from_millis(100), MAX_POLL_GAP);
+        sleep_until_or_deadline(ctx, Instant::now() + gap).await;
+        let Some(next) = retry(ctx, || ctx.api.status(&plan.who, &token)).await else {
+            Stats::add(&ctx.api.stats.stopped_waiting, 1);
+            return None;
+        };
+        status = next;
+        if let Some(t) = &status.token {
+            token.clone_from(t);
+        }
+    }
+    Stats::add(&ctx.api.stats.stopped_waiting, 1);
+    None
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Request<'a> {
+    Enroll(&'a [u32]),
+    Drop(u32),
+}
+
+async fn submit(
+    ctx: &Context,
+    plan: &Plan,
+    pass: &str,
+    request: Request<'_>,
+    report: &mut Report,
+) -> Option<uuid::Uuid> {
+    let accepted = retry(ctx, || async {
+        match request {
+            Request::Enroll(sections) => ctx.api.enroll(&plan.who, pass, sections).await,
+            Request::Drop(section) => ctx.api.drop_section(&plan.who, pass, section).await,
+        }
+    })
+    .await?;
+    Stats::add(&ctx.api.stats.accepted, 1);
+    report.accepted.push(accepted.command_id);
+    Some(accepted.command_id)
+}
+
+/// Polls a command until it is decided; returns the sections it enrolled
+/// in, or `None` if no outcome came before the deadline.
+async fn follow(
+    ctx: &Context,
+    plan: &Plan,
+    pass: &str,
+    id: uuid::Uuid,
+    sent: Instant,
+) -> Option<Vec<u32>> {
+    let mut next = Instant::now();
+    let mut gap = ctx.result_poll;
+    while Instant::now() < ctx.deadline {
+        next += gap;
+        // Back off while the queue is long, as a patient page would: a
+        // backlog must not turn into a storm of result reads.
+        gap = gap.mul_f64(1.5).min(MAX_RESULT_GAP.max(ctx.result_poll));
+        sleep_until_or_deadline(ctx, next).await;
+        let Some(outcome) = retry(ctx, || ctx.api.outcome(&plan.who, pass, id)).await else {
+            continue;
+        };
+        if outcome.state == "decided" {
+            ctx.api.stats.record(Latency::Decision, sent.elapsed());
+            return Some(
+                outcome
+                    .items
+                    .iter()
+                    .filter(|i| i.outcome == "enrolled")
+                    .filter_map(|i| i.section)
+                    .collect(),
+            );
+        }
+    }
+    None
+}
+
+/// Tries `call` until it succeeds, fails for good, runs out of tries or
+/// reaches the deadline; waits the server's Retry-After between tries.
+async fn retry<T, F, Fut>(ctx: &Context, mut call: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    for _ in 0..ctx.max_tries.max(1) {
+        match call().await {
+            Ok(v) => return Some(v),
+            Err(f) if f.retryable() && Instant::now() < ctx.deadline => {
+                sleep_until_or_deadline(ctx, Instant::now() + f.retry_after()).await;
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+async fn sleep_until_or_deadline(ctx: &Context, at: Instant) {
+    tokio::time::sleep_until(at.min(ctx.deadline)).await;
+}

@@ -1,0 +1,233 @@
+//! Publishing commands with publisher confirms.
+//!
+//! A command counts as accepted only once RabbitMQ has confirmed it (for a
+//! quorum queue: replicated and written). Anything else, a nack, a return, a
+//! timeout or a dead connection, is an error the gateway turns into 503 +
+//! Retry-After while the student's cart stays as it was.
+//!
+//! One channel is shared by all publishers of a process: lapin pipelines
+//! concurrent publishes on it and matches confirms by delivery tag. When the
+//! channel dies the next publish reconnects, but at most once per
+//! [`RECONNECT_BACKOFF`], so a broker outage answers requests at once instead
+//! of piling them up behind connection attempts.
+
+use crate::{connect, declare, BrokerError, Topology, COMMAND_KEY};
+use enrollment::Command;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Connection};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// Least time between two reconnection attempts.
+pub const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Why a command was not accepted by the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the message broker is unavailable")]
+    Unavailable(#[source] BrokerError),
+    #[error("the message broker is unavailable (retrying shortly)")]
+    Backoff,
+    #[error("the message broker refused the command")]
+    Nacked,
+    #[error("the command could not be routed to the command queue")]
+    Unroutable,
+    #[error("the message broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("publishing failed: {0}")]
+    Amqp(#[from] lapin::Error),
+}
+
+impl PublishError {
+    /// A low-cardinality label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PublishError::Unavailable(_) | PublishError::Backoff => "unavailable",
+            PublishError::Nacked => "nacked",
+            PublishError::Unroutable => "unroutable",
+            PublishError::Timeout(_) => "timeout",
+            PublishError::Amqp(_) => "amqp",
+        }
+    }
+}
+
+struct Link {
+    // Kept so the connection lives as long as its channel.
+    _connection: Connection,
+    channel: Channel,
+}
+
+struct State {
+    link: Option<Link>,
+    last_attempt: Option<Instant>,
+}
+
+struct Inner {
+    url: String,
+    name: String,
+    topology: Topology,
+    timeout: Duration,
+    state: Mutex<State>,
+}
+
+/// A cheap-to-clone handle publishing commands with confirms.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("topology", &self.inner.topology)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// Connects, declares the topology and enables confirms. Fails if the
+    /// broker cannot be reached now; use [`Publisher::lazy`] to start anyway.
+    pub async fn connect(
+        url: &str,
+        topology: Topology,
+        confirm_timeout: Duration,
+    ) -> Result<Publisher, BrokerError> {
+        let p = Publisher::lazy(url, topology, confirm_timeout);
+        {
+            let mut state = p.inner.state.lock().await;
+            state.link = Some(p.open().await?);
+        }
+        Ok(p)
+    }
+
+    /// A publisher that connects on first use.
+    pub fn lazy(url: &str, topology: Topology, confirm_timeout: Duration) -> Publisher {
+        Publisher {
+            inner: Arc::new(Inner {
+                url: url.to_string(),
+                name: format!("sluice-publisher-{}", std::process::id()),
+                topology,
+                timeout: confirm_timeout,
+                state: Mutex::new(State {
+                    link: None,
+                    last_attempt: None,
+                }),
+            }),
+        }
+    }
+
+    /// The topology commands are published to.
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    async fn open(&self) -> Result<Link, BrokerError> {
+        let inner = &self.inner;
+        let connection = connect(&inner.url, &inner.name, inner.timeout).await?;
+        let channel = connection.create_channel().await?;
+        declare(&channel, &inner.topology).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Link {
+            _connection: connection,
+            channel,
+        })
+    }
+
+    /// The live channel, reconnecting at most once per backoff period.
+    async fn channel(&self) -> Result<Channel, PublishError> {
+        let mut state = self.inner.state.lock().await;
+        if let Some(link) = &state.link {
+            if link.channel.status().connected() {
+                return Ok(link.channel.clone());
+            }
+            state.link = None;
+        }
+        if state
+            .last_attempt
+            .is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF)
+        {
+            return Err(PublishError::Backoff);
+        }
+        state.last_attempt = Some(Instant::now());
+        match self.open().await {
+            Ok(link) => {
+                let channel = link.channel.clone();
+                state.link = Some(link);
+                tracing::info!("connected to RabbitMQ for publishing");
+                Ok(channel)
+            }
+            Err(e) => Err(PublishError::Unavailable(e)),
+        }
+    }
+
+    /// Whether the last known state of the link is healthy (no I/O).
+    pub fn is_healthy(&self) -> bool {
+        match self.inner.state.try_lock() {
+            Ok(state) => state
+                .link
+                .as_ref()
+                .is_some_and(|l| l.channel.status().connected()),
+            // Someone is publishing or reconnecting right now.
+            Err(_) => true,
+        }
+    }
+
+    /// Publishes one command and waits for the broker's confirm.
+    pub async fn publish(&self, command: &Command) -> Result<(), PublishError> {
+        let started = Instant::now();
+        let result = self.publish_inner(command).await;
+        match &result {
+            Ok(()) => {
+                metrics::histogram!("sluice_publish_confirm_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                metrics::counter!("sluice_publish_failures_total", "reason" => e.kind())
+                    .increment(1);
+            }
+        }
+        result
+    }
+
+    async fn publish_inner(&self, command: &Command) -> Result<(), PublishError> {
+        let timeout = self.inner.timeout;
+        let channel = self.channel().await?;
+        let props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"))
+            .with_message_id(ShortString::from(command.id.to_string()))
+            .with_timestamp(u64::try_from(command.issued_at.timestamp()).unwrap_or(0));
+        let payload = command.encode();
+        let t = &self.inner.topology;
+        let confirm = tokio::time::timeout(
+            timeout,
+            channel.basic_publish(
+                &t.commands_exchange,
+                COMMAND_KEY,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &payload,
+                props,
+            ),
+        )
+        .await
+        .map_err(|_| PublishError::Timeout(timeout))??;
+        let confirmation = tokio::time::timeout(timeout, confirm)
+            .await
+            .map_err(|_| PublishError::Timeout(timeout))??;
+        match confirmation {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(_returned)) => Err(PublishError::Unroutable),
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            Confirmation::NotRequested => Err(PublishError::Nacked),
+        }
+    }
+}

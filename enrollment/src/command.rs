@@ -1,0 +1,281 @@
+//! The command wire format, version 1.
+//!
+//! ```json
+//! {"v":1,"id":"0192…","student":42,"round":3,"pass":"k1.…",
+//!  "issued_at":"2026-11-21T00:00:00.000Z",
+//!  "action":{"kind":"enroll","sections":[7,9],"waitlist":false}}
+//! ```
+//! `action` is either `enroll` (one section, or a whole cart as one command)
+//! or `drop` (one section). The decoder is strict: unknown versions, unknown
+//! fields, empty or oversized carts and repeated sections are refused, so
+//! nothing malformed reaches the rules.
+
+use crate::ids::{CommandId, RoundId, SectionId, StudentId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The only version this build reads and writes.
+pub const VERSION: u16 = 1;
+
+/// The most sections one cart command may carry.
+pub const MAX_CART_SECTIONS: usize = 12;
+
+/// The largest encoded command accepted (a full cart with a pass is far below).
+pub const MAX_ENCODED_BYTES: usize = 4096;
+
+/// What the student asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Enroll in each section, in order. With `waitlist`, a full section puts
+    /// the student on its waitlist instead of rejecting.
+    Enroll {
+        sections: Vec<SectionId>,
+        #[serde(default)]
+        waitlist: bool,
+    },
+    /// Give up the seat in one section.
+    Drop { section: SectionId },
+}
+
+impl Action {
+    /// The sections this action touches, in the order they are decided.
+    pub fn sections(&self) -> &[SectionId] {
+        match self {
+            Action::Enroll { sections, .. } => sections,
+            Action::Drop { section } => std::slice::from_ref(section),
+        }
+    }
+
+    /// `enroll` or `drop`, as stored in outcomes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Enroll { .. } => "enroll",
+            Action::Drop { .. } => "drop",
+        }
+    }
+}
+
+/// One enrollment command as it travels over RabbitMQ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    pub v: u16,
+    pub id: CommandId,
+    pub student: StudentId,
+    pub round: RoundId,
+    /// The admission pass, as issued by the gateway (signed, student-bound).
+    pub pass: String,
+    /// When the gateway accepted the command.
+    pub issued_at: DateTime<Utc>,
+    pub action: Action,
+}
+
+/// Why bytes are not a command.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("command is {0} bytes, more than the {MAX_ENCODED_BYTES} allowed")]
+    TooLarge(usize),
+    #[error("command is not valid JSON of the expected shape: {0}")]
+    Malformed(String),
+    #[error("command version {0} is not supported (expected {VERSION})")]
+    Version(u16),
+    #[error("enroll names no section")]
+    EmptyCart,
+    #[error("enroll names {0} sections, more than {MAX_CART_SECTIONS}")]
+    CartTooLarge(usize),
+    #[error("enroll names section {0} twice")]
+    RepeatedSection(SectionId),
+}
+
+impl Command {
+    /// A new command with a fresh id, stamped now.
+    pub fn new(student: StudentId, round: RoundId, pass: String, action: Action) -> Self {
+        Command {
+            v: VERSION,
+            id: CommandId::new(),
+            student,
+            round,
+            pass,
+            issued_at: Utc::now(),
+            action,
+        }
+    }
+
+    /// Serialises to the wire format.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses and validates the wire format.
+    pub fn decode(bytes: &[u8]) -> Result<Command, DecodeError> {
+        if bytes.len() > MAX_ENCODED_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let cmd: Command =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        cmd.validate()?;
+        Ok(cmd)
+    }
+
+    /// Checks what the type system cannot.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.v != VERSION {
+            return Err(DecodeError::Version(self.v));
+        }
+        if let Action::Enroll { sections, .. } = &self.action {
+            if sections.is_empty() {
+                return Err(DecodeError::EmptyCart);
+            }
+            if sections.len() > MAX_CART_SECTIONS {
+                return Err(DecodeError::CartTooLarge(sections.len()));
+            }
+            for (i, s) in sections.iter().enumerate() {
+                if sections[..i].contains(s) {
+                    return Err(DecodeError::RepeatedSection(*s));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(action: Action) -> Command {
+        Command::new(StudentId(42), RoundId(3), "k1.payload.sig".into(), action)
+    }
+
+    #[test]
+    fn round_trips_enroll_and_drop() {
+        for action in [
+            Action::Enroll {
+                sections: vec![SectionId(7), SectionId(9)],
+                waitlist: true,
+            },
+            Action::Drop {
+                section: SectionId(7),
+            },
+        ] {
+            let cmd = sample(action);
+            assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
+        }
+    }
+
+    #[test]
+    fn wire_format_is_stable() {
+        let json = r#"{"v":1,"id":"01936f6e-8b4a-7cc0-8000-000000000001","student":42,"round":3,
+            "pass":"p","issued_at":"2026-11-21T00:00:00Z",
+            "action":{"kind":"enroll","sections":[7]}}"#;
+        let cmd = Command::decode(json.as_bytes()).unwrap();
+        assert_eq!(cmd.student, StudentId(42));
+        assert_eq!(
+            cmd.action,
+            Action::Enroll {
+                sections: vec![SectionId(7)],
+                waitlist: false
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_command() {
+        let mut cmd = sample(Action::Enroll {
+            sections: vec![],
+            waitlist: false,
+        });
+        assert_eq!(Command::decode(&cmd.encode()), Err(DecodeError::EmptyCart));
+        cmd.action = Action::Enroll {
+            sections: vec![SectionId(1), SectionId(1)],
+            waitlist: false,
+        };
+        assert_eq!(
+            Command::decode(&cmd.encode()),
+            Err(DecodeError::RepeatedSection(SectionId(1)))
+        );
+        cmd.action = Action::Enroll {
+            sections: (1..=13).map(SectionId).collect(),
+            waitlist: false,
+        };
+        assert_eq!(
+            Command::decode(&cmd.encode()),
+            Err(DecodeError::CartTooLarge(13))
+        );
+        cmd.action = Action::Drop {
+            section: SectionId(1),
+        };
+        cmd.v = 2;
+        assert_eq!(Command::decode(&cmd.encode()), Err(DecodeError::Version(2)));
+        assert!(matches!(
+            Command::decode(b"{}"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Command::decode(&[0xff, 0xfe]),
+            Err(DecodeError::Malformed(_))
+        ));
+        let big = vec![b' '; MAX_ENCODED_BYTES + 1];
+        assert_eq!(
+            Command::decode(&big),
+            Err(DecodeError::TooLarge(MAX_ENCODED_BYTES + 1))
+        );
+        let extra = r#"{"v":1,"id":"01936f6e-8b4a-7cc0-8000-000000000001","student":1,"round":1,
+            "pass":"p","issued_at":"2026-11-21T00:00:00Z","admin":true,
+            "action":{"kind":"drop","section":7}}"#;
+        assert!(matches!(
+            Command::decode(extra.as_bytes()),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Command::decode(&bytes);
+        }
+
+        #[test]
+        fn valid_commands_round_trip(
+            student in any::<u32>(), round in any::<u32>(),
+            sections in proptest::collection::btree_set(any::<u32>(), 1..=MAX_CART_SECTIONS),
+            waitlist in any::<bool>(), pass in "[A-Za-z0-9._-]{0,200}",
+        ) {
+            let cmd = Command::new(StudentId(student), RoundId(round), pass, Action::Enroll {
+                sections: sections.into_iter().map(SectionId).collect(), waitlist,
+            });
+            prop_assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
+        }
+
+        /// The decoder accepts exactly the well-formed commands: version 1,
+        /// a cart of 1 to 12 distinct sections, or one drop.
+        #[test]
+        fn decoding_accepts_exactly_the_valid_shapes(
+            v in 0u16..3,
+            sections in proptest::collection::vec(0u32..20, 0..16),
+            drop in any::<bool>(),
+        ) {
+            let action = if drop {
+                serde_json::json!({ "kind": "drop", "section": sections.first().copied().unwrap_or(1) })
+            } else {
+                serde_json::json!({ "kind": "enroll", "sections": sections })
+            };
+            let json = serde_json::json!({
+                "v": v, "id": "01936f6e-8b4a-7cc0-8000-000000000001", "student": 1,
+                "round": 1, "pass": "p", "issued_at": "2026-11-21T00:00:00Z", "action": action,
+            });
+            let mut distinct = sections.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let valid_cart = !sections.is_empty()
+                && sections.len() <= MAX_CART_SECTIONS
+                && distinct.len() == sections.len();
+            let valid = v == VERSION && (drop || valid_cart);
+            let decoded = Command::decode(json.to_string().as_bytes());
+            prop_assert_eq!(decoded.is_ok(), valid, "{:?}", decoded);
+        }
+    }
+}

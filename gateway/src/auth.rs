@@ -1,0 +1,186 @@
+//! Who is asking: students by student number and password (until sessions
+//! land, the join form is the login), registrar admins by HTTP Basic.
+//!
+//! Password hashes are checked with argon2 on the blocking pool, at most
+//! `hash_concurrency` at once: a hash takes a core for tens of milliseconds,
+//! and a surge of logins must queue for those cores in a bounded way (503
+//! beyond) rather than starve the async runtime. Unknown accounts are
+//! checked against a dummy hash so their answer takes as long as a wrong
+//! password.
+
+use crate::error::ApiError;
+use crate::store::MySqlStore;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use enrollment::StudentId;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// An authenticated student.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Student {
+    pub id: StudentId,
+    pub class_year: u8,
+}
+
+/// Checks passwords without blocking the runtime.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    dummy: Arc<str>,
+}
+
+impl Passwords {
+    /// Prepares the checker (hashes the dummy once, on the blocking pool).
+    pub async fn new(concurrency: usize) -> anyhow::Result<Passwords> {
+        let dummy = tokio::task::spawn_blocking(|| {
+            let salt =
+                SaltString::from_b64("c2x1aWNlZHVtbXlzYWx0").map_err(|e| anyhow::anyhow!("{e}"))?;
+            Argon2::default()
+                .hash_password(b"no account has this password", &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("hashing the dummy password: {e}"))
+        })
+        .await??;
+        Ok(Passwords {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: dummy.into(),
+        })
+    }
+
+    /// Whether `password` matches `hash` (or, without a hash, spends the
+    /// same time and answers no).
+    pub async fn verify(
+        &self,
+        hash: Option<String>,
+        password: SecretString,
+    ) -> Result<bool, ApiError> {
+        let permit =
+            Arc::clone(&self.permits)
+                .try_acquire_owned()
+                .map_err(|_| ApiError::Overloaded {
+                    retry_after: Duration::from_secs(1),
+                })?;
+        let dummy = Arc::clone(&self.dummy);
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let known = hash.is_some();
+            let hash = hash.unwrap_or_else(|| dummy.to_string());
+            let Ok(parsed) = PasswordHash::new(&hash) else {
+                return false;
+            };
+            let matches = Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok();
+            known && matches
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password check panicked: {e}")))?;
+        Ok(ok)
+    }
+}
+
+/// Checks a student's number and password.
+pub async fn student(
+    store: &MySqlStore,
+    passwords: &Passwords,
+    number: &str,
+    password: SecretString,
+) -> Result<Student, ApiError> {
+    if number.is_empty() || number.len() > 16 || password.expose_secret().len() > 256 {
+        return Err(ApiError::BadCredentials);
+    }
+    let row = store
+        .timed(
+            sqlx::query("SELECT id, class_year, password_hash FROM students WHERE number = ?")
+                .bind(number)
+                .fetch_optional(store.pool()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let (student, hash) = match row {
+        Some(r) => {
+            let id: u32 = r.try_get("id").map_err(|e| ApiError::Internal(e.into()))?;
+            let year: u8 = r
+                .try_get("class_year")
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            let hash: Option<String> = r
+                .try_get("password_hash")
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            (
+                Some(Student {
+                    id: StudentId(id),
+                    class_year: year,
+                }),
+                hash,
+            )
+        }
+        None => (None, None),
+    };
+    if passwords.verify(hash, password).await? {
+        student.ok_or(ApiError::BadCredentials)
+    } else {
+        Err(ApiError::BadCredentials)
+    }
+}
+
+/// Checks a registrar's `Authorization: Basic` credentials; returns the
+/// username for the audit log.
+pub async fn registrar(
+    store: &MySqlStore,
+    passwords: &Passwords,
+    authorization: Option<&str>,
+) -> Result<String, ApiError> {
+    use base64_decode::decode;
+    let encoded = authorization
+        .and_then(|h| h.strip_prefix("Basic "))
+        .ok_or(ApiError::Forbidden)?;
+    let decoded = decode(encoded.trim()).ok_or(ApiError::Forbidden)?;
+    let (user, password) = decoded.split_once(':').ok_or(ApiError::Forbidden)?;
+    if user.is_empty() || user.len() > 64 {
+        return Err(ApiError::Forbidden);
+    }
+    let row = store
+        .timed(
+            sqlx::query("SELECT password_hash, role FROM admins WHERE username = ?")
+                .bind(user)
+                .fetch_optional(store.pool()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let (hash, role) = match row {
+        Some(r) => (
+            Some(
+                r.try_get::<String, _>("password_hash")
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+            ),
+            r.try_get::<String, _>("role")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        ),
+        None => (None, String::new()),
+    };
+    let ok = passwords
+        .verify(hash, SecretString::from(password.to_string()))
+        .await?;
+    if ok && role == "registrar" {
+        Ok(user.to_string())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Base64 for Basic credentials, via the `base64` crate.
+mod base64_decode {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    pub fn decode(s: &str) -> Option<String> {
+        STANDARD
+            .decode(s)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    }
+}

@@ -1,0 +1,115 @@
+//! The join batcher: coalesces concurrent joins into multi-row inserts.
+//!
+//! Under a surge thousands of joins arrive within a second. Each waits in a
+//! bounded channel; one task takes everything queued (up to a batch) and
+//! hands it to the store in one transaction per round. A full channel means
+//! the gateway is past capacity, and the join is refused at once with 503 +
+//! Retry-After instead of waiting without limit.
+
+use crate::error::ApiError;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use waitroom::{JoinRefused, JoinRequest, Place, RoomStore};
+
+type Answer = Result<Result<Place, JoinRefused>, ()>;
+
+struct Pending {
+    req: JoinRequest,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The handle requests send joins through.
+#[derive(Clone)]
+pub struct Joiner {
+    tx: mpsc::Sender<Pending>,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for Joiner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joiner")
+            .field("capacity", &self.tx.max_capacity())
+            .finish()
+    }
+}
+
+impl Joiner {
+    /// Queues a join and waits for its place.
+    pub async fn join(&self, req: JoinRequest) -> Result<Result<Place, JoinRefused>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Pending { req, reply })
+            .map_err(|_| ApiError::Overloaded {
+                retry_after: Duration::from_secs(2),
+            })?;
+        match tokio::time::timeout(self.wait, answer).await {
+            Ok(Ok(Ok(result))) => Ok(result),
+            // The store failed (logged by the batcher) or the batcher stopped.
+            Ok(_) | Err(_) => Err(ApiError::Unavailable {
+                retry_after: Duration::from_secs(2),
+            }),
+        }
+    }
+}
+
+/// Starts the batcher; it stops when `shutdown` fires and the queue drains.
+pub fn spawn<S: RoomStore>(
+    store: Arc<S>,
+    capacity: usize,
+    max_batch: usize,
+    wait: Duration,
+    shutdown: CancellationToken,
+) -> (Joiner, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let task = tokio::spawn(run(store, rx, max_batch.max(1), shutdown));
+    (Joiner { tx, wait }, task)
+}
+
+async fn run<S: RoomStore>(
+    store: Arc<S>,
+    mut rx: mpsc::Receiver<Pending>,
+    max_batch: usize,
+    shutdown: CancellationToken,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => p,
+            _ = shutdown.cancelled() => {
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { return };
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let reqs: Vec<JoinRequest> = batch.iter().map(|p| p.req).collect();
+        let started = std::time::Instant::now();
+        match store.join(&reqs).await {
+            Ok(answers) => {
+                for (p, a) in batch.drain(..).zip(answers) {
+                    // The requester may have given up; nothing to do then.
+                    let _ = p.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, joins = reqs.len(), "join batch failed");
+                for p in batch.drain(..) {
+                    let _ = p.reply.send(Err(()));
+                }
+            }
+        }
+        tracing::debug!(
+            joins = reqs.len(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "join batch"
+        );
+    }
+}

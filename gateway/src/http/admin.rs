@@ -1,0 +1,171 @@
+//! The registrar's round controls: rate, max-active, pre-queue, open, pause,
+//! resume, close. Guarded by a registrar's session (or HTTP Basic for
+//! scripts), applied
+//! in one transaction with an audit-log row per change, and effective on
+//! every gateway at its next snapshot refresh (well within a second).
+
+use super::JsonBody;
+use crate::auth;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use enrollment::RoundId;
+use serde::{Deserialize, Serialize};
+use waitroom::room::ChangeError;
+use waitroom::{RoomStore, RoundChange, RoundState, RoundView};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeBody {
+    pub admission_per_min: Option<u32>,
+    /// 0 removes the cap.
+    pub max_active: Option<u32>,
+    pub action: Option<AdminAction>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    Prequeue,
+    Open,
+    Pause,
+    Resume,
+    Close,
+}
+
+impl AdminAction {
+    /// The round change this action asks for (opening draws a fresh seed).
+    pub fn change(self) -> RoundChange {
+        match self {
+            AdminAction::Prequeue => RoundChange::Prequeue,
+            AdminAction::Open => RoundChange::Open {
+                seed: rand::random(),
+            },
+            AdminAction::Pause => RoundChange::Pause,
+            AdminAction::Resume => RoundChange::Resume,
+            AdminAction::Close => RoundChange::Close,
+        }
+    }
+}
+
+/// A round as the registrar sees it.
+#[derive(Debug, Serialize)]
+pub struct AdminRound {
+    pub id: RoundId,
+    pub name: String,
+    pub state: RoundState,
+    pub admission_per_min: u32,
+    pub max_active: u32,
+    pub serving_mark: u64,
+    pub waiting: u64,
+    pub admitted_total: u64,
+    pub active: u32,
+    pub hold: Option<&'static str>,
+    pub shuffle_seed: Option<String>,
+    pub cohort_size: u64,
+}
+
+impl From<&RoundView> for AdminRound {
+    fn from(v: &RoundView) -> Self {
+        AdminRound {
+            id: v.id,
+            name: v.name.clone(),
+            state: v.state,
+            admission_per_min: v.admission_per_min,
+            max_active: v.max_active.unwrap_or(0),
+            serving_mark: v.serving_mark,
+            waiting: v.last_order_key.saturating_sub(v.serving_mark),
+            admitted_total: v.admitted_total,
+            active: v.active,
+            hold: v.hold.map(|h| h.as_str()),
+            shuffle_seed: v.shuffle_seed.map(|s| s.to_string()),
+            cohort_size: v.cohort_size,
+        }
+    }
+}
+
+/// The acting registrar: a signed-in admin session with the registrar role
+/// (writes also need the session's `X-CSRF-Token` and the same origin), or
+/// HTTP Basic credentials for scripts, which no browser sends on its own.
+async fn registrar(app: &AppState, headers: &HeaderMap, write: bool) -> ApiResult<String> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if authorization.is_some() {
+        return auth::registrar(&app.store, &app.passwords, authorization).await;
+    }
+    let jar = axum_extra::extract::cookie::CookieJar::from_headers(headers);
+    let claims = crate::session::current(app, &jar).ok_or(ApiError::Forbidden)?;
+    let waitroom::Subject::Admin { username, role, .. } = &claims.subject else {
+        return Err(ApiError::Forbidden);
+    };
+    if crate::session::Role::parse(role) != Some(crate::session::Role::Registrar) {
+        return Err(ApiError::Forbidden);
+    }
+    if write {
+        super::same_origin(headers)?;
+        crate::session::check_csrf(&claims, headers, None)?;
+    }
+    Ok(username.clone())
+}
+
+/// `GET /api/admin/rounds/{id}`
+pub async fn show(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+) -> ApiResult<Json<AdminRound>> {
+    registrar(&app, &headers, false).await?;
+    let rounds = app
+        .store
+        .rounds()
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let view = rounds
+        .iter()
+        .find(|r| r.id == RoundId(id))
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(view.into()))
+}
+
+/// `POST /api/admin/rounds/{id}`
+pub async fn change(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+    JsonBody(body): JsonBody<ChangeBody>,
+) -> ApiResult<Json<AdminRound>> {
+    let actor = registrar(&app, &headers, true).await?;
+    let mut changes = Vec::new();
+    if let Some(rate) = body.admission_per_min {
+        if rate > 1_000_000 {
+            return Err(ApiError::Invalid(
+                "admission_per_min must be at most 1000000".into(),
+            ));
+        }
+        changes.push(RoundChange::Rate(rate));
+    }
+    if let Some(cap) = body.max_active {
+        changes.push(RoundChange::MaxActive((cap > 0).then_some(cap)));
+    }
+    if let Some(action) = body.action {
+        changes.push(action.change());
+    }
+    if changes.is_empty() {
+        return Err(ApiError::Invalid("nothing to change".into()));
+    }
+    let view = match app
+        .store
+        .change(RoundId(id), &changes, &actor, crate::clock::now_ms())
+        .await
+    {
+        Ok(Some(view)) => view,
+        Ok(None) => return Err(ApiError::NotFound),
+        Err(ChangeError::Invalid(e)) => return Err(ApiError::Conflict(e.to_string())),
+        Err(ChangeError::Store(e)) => return Err(ApiError::unavailable("mysql", &e)),
+    };
+    tracing::info!(round.id = id, actor = %actor, changes = ?changes, "round changed");
+    Ok(Json((&view).into()))
+}

@@ -1,0 +1,286 @@
+//! Enrollment commands: an admitted student's enroll or drop becomes a
+//! command on RabbitMQ. The answer is 202 with the command id only after the
+//! broker confirmed it; without a confirm, 503 + Retry-After and nothing was
+//! accepted (the client keeps its cart and retries).
+
+use super::queue::{pass_token, queue_token};
+use super::{same_origin, ClientIp, JsonBody};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use axum_extra::extract::cookie::CookieJar;
+use enrollment::{Action, Command, CommandId, Reason, SectionId, StudentId};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::time::Duration;
+use waitroom::{PassClaims, RoundState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBody {
+    pub sections: Vec<u32>,
+    #[serde(default)]
+    pub waitlist: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropBody {
+    pub section: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub command_id: CommandId,
+    pub status_url: String,
+}
+
+/// `POST /api/enroll`
+pub async fn enroll(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<EnrollBody>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    app.limits.check_ip(ip)?;
+    let action = Action::Enroll {
+        sections: body.sections.into_iter().map(SectionId).collect(),
+        waitlist: body.waitlist,
+    };
+    submit(&app, &headers, &jar, action).await
+}
+
+/// `POST /api/drop`
+pub async fn drop(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<DropBody>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    app.limits.check_ip(ip)?;
+    submit(
+        &app,
+        &headers,
+        &jar,
+        Action::Drop {
+            section: SectionId(body.section),
+        },
+    )
+    .await
+}
+
+/// Verifies the pass, then publishes and waits for the confirm. The
+/// student pages' enroll and drop forms call this too, so both surfaces
+/// share one path.
+pub(crate) async fn submit(
+    app: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    action: Action,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let (pass, from_cookie) = pass_token(headers, jar).ok_or(ApiError::PassRequired)?;
+    if from_cookie {
+        same_origin(headers)?;
+    }
+    let claims = verified_pass(app, &pass)?;
+    app.limits.check_student(claims.student)?;
+    let snapshot = app.rooms.snapshot();
+    let open = snapshot
+        .rounds
+        .get(&claims.round)
+        .is_some_and(|r| matches!(r.view.state, RoundState::Open | RoundState::Paused));
+    if !open {
+        return Err(ApiError::RoundNotOpen);
+    }
+    let command = Command::new(claims.student, claims.round, pass, action);
+    command
+        .validate()
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    app.pass_use.reserve(&claims, crate::clock::now_ms())?;
+    if let Err(e) = app.sink.publish(&command).await {
+        app.pass_use.release(claims.lease);
+        tracing::warn!(command.id = %command.id, reason = e.kind, "command refused: no confirm");
+        return Err(ApiError::Unavailable {
+            retry_after: Duration::from_secs(3),
+        });
+    }
+    metrics::counter!("sluice_commands_accepted_total", "action" => command.action.name())
+        .increment(1);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            command_id: command.id,
+            status_url: format!("/api/commands/{}", command.id),
+        }),
+    ))
+}
+
+/// Admissions tracked before expired ones are swept out.
+const PASS_USE_CAP: usize = 200_000;
+
+/// Commands this gateway accepted per admission (lease), so a pass cannot
+/// carry more than its budget through one pod. The worker counts across
+/// every pod and is the authority; this bound answers a replaying client at
+/// once and keeps its flood off RabbitMQ and the workers. Entries live
+/// until their pass expires.
+#[derive(Debug, Default)]
+pub struct PassUse {
+    used: dashmap::DashMap<uuid::Uuid, Used>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Used {
+    commands: u16,
+    exp_ms: u64,
+}
+
+impl PassUse {
+    /// Counts one more command on `claims`' lease, or refuses when its
+    /// budget is spent.
+    pub fn reserve(&self, claims: &PassClaims, now_ms: u64) -> ApiResult<()> {
+        if self.used.len() >= PASS_USE_CAP {
+            self.used.retain(|_, u| u.exp_ms > now_ms);
+            if self.used.len() >= PASS_USE_CAP {
+                // Only live passes left: forget them rather than grow; the
+                // worker still enforces every budget.
+                tracing::warn!(tracked = self.used.len(), "pass budget table full; cleared");
+                self.used.clear();
+            }
+        }
+        let mut entry = self.used.entry(claims.lease).or_insert(Used {
+            commands: 0,
+            exp_ms: claims.exp,
+        });
+        if entry.commands >= claims.budget {
+            return Err(ApiError::PassExhausted);
+        }
+        entry.commands += 1;
+        Ok(())
+    }
+
+    /// Gives back a reservation whose command was not accepted.
+    pub fn release(&self, lease: uuid::Uuid) {
+        if let Some(mut u) = self.used.get_mut(&lease) {
+            u.commands = u.commands.saturating_sub(1);
+        }
+    }
+}
+
+/// A pass that verifies now, for the student and round inside it.
+fn verified_pass(app: &AppState, pass: &str) -> ApiResult<PassClaims> {
+    let claims = app.keyring.open_pass(pass)?;
+    claims.check(claims.student, claims.round, crate::clock::now_ms())?;
+    Ok(claims)
+}
+
+/// One decided item of a command.
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub section: Option<u32>,
+    pub action: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub message_ko: Option<&'static str>,
+    pub message_en: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub command_id: CommandId,
+    /// `queued` until the worker recorded the outcome, then `decided`.
+    pub state: &'static str,
+    pub items: Vec<Item>,
+    /// While `queued`: when to ask again. Clients that follow it spread
+    /// their reads over time instead of hammering the database in step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_after_ms: Option<u64>,
+}
+
+/// Suggested wait between result reads while a command is queued.
+const RESULT_POLL_MS: (u64, u64) = (750, 1_500);
+
+/// `GET /api/commands/{id}`: the outcome once the worker recorded it. Only
+/// the student who sent the command may read it.
+pub async fn outcome(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Outcome>> {
+    let id: CommandId = id
+        .parse()
+        .map_err(|_| ApiError::Invalid("not a command id".into()))?;
+    let student = reader(&app, &headers, &jar)?;
+    // Result reads are not charged to the student's command budget: a page
+    // watching a long backlog must not lock its owner out of enrolling.
+    // They are bounded per address, and clients are told how often to ask.
+    app.limits.check_ip(ip)?;
+    let rows = app
+        .store
+        .timed(
+            sqlx::query(
+                "SELECT item, section_id, action, outcome, reason FROM command_outcomes \
+                 WHERE command_id = ? AND student_id = ? ORDER BY item",
+            )
+            .bind(id.0)
+            .bind(student.0)
+            .fetch_all(app.store.pool()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        let reason: Option<String> = r
+            .try_get("reason")
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let known = reason.as_deref().and_then(Reason::from_code);
+        items.push(Item {
+            section: r
+                .try_get("section_id")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            action: r
+                .try_get("action")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            outcome: r
+                .try_get("outcome")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            reason,
+            message_ko: known.map(Reason::message_ko),
+            message_en: known.map(Reason::message_en),
+        });
+    }
+    let state = if items.is_empty() {
+        "queued"
+    } else {
+        "decided"
+    };
+    let poll_after_ms = (state == "queued")
+        .then(|| rand::thread_rng().gen_range(RESULT_POLL_MS.0..=RESULT_POLL_MS.1));
+    Ok(Json(Outcome {
+        command_id: id,
+        state,
+        items,
+        poll_after_ms,
+    }))
+}
+
+/// The student a pass or queue token speaks for; results stay readable
+/// after the pass expired, so only the signature is checked.
+fn reader(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<StudentId> {
+    if let Some((pass, _)) = pass_token(headers, jar) {
+        if let Ok(c) = app.keyring.open_pass(&pass) {
+            return Ok(c.student);
+        }
+    }
+    let token = queue_token(headers, jar).ok_or(ApiError::BadToken)?;
+    Ok(app
+        .keyring
+        .verify_queue(&token, crate::clock::now_ms())?
+        .student)
+}

@@ -1,0 +1,620 @@
+//! The waiting-room API: join, status, leave, and a round's public facts.
+//!
+//! A status poll reads only the signed token and this gateway's snapshot;
+//! the one exception is the moment a student's key passes the serving mark,
+//! when one bounded point read learns whether they were admitted (and their
+//! lease), cached so later polls do not repeat it.
+
+use super::{same_origin, ClientIp, JsonBody};
+use crate::auth;
+use crate::error::{ApiError, ApiResult};
+use crate::rooms::Room;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use enrollment::{RoundId, StudentId};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use waitroom::estimate::{self, Estimate};
+use waitroom::{
+    JoinRefused, JoinRequest, PassClaims, QueueClaims, RoundState, Ticket, TicketState,
+};
+
+/// Cookie holding the queue token.
+pub const QUEUE_COOKIE: &str = "sluice_queue";
+/// Cookie holding the admission pass.
+pub const PASS_COOKIE: &str = "sluice_pass";
+/// Header alternatives for apps.
+pub const QUEUE_HEADER: &str = "x-queue-token";
+pub const PASS_HEADER: &str = "x-pass";
+
+/// A queue token older than this is re-signed by the next poll.
+const RENEW_AFTER_MS: u64 = 60_000;
+
+/// Decided tickets kept per gateway before the cache is cleared.
+const DECIDED_CAP: usize = 200_000;
+
+/// Where a student stands, as the API and the queue page show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The room is not open yet; the place is held.
+    Prequeue,
+    Waiting,
+    /// Admission is stopped; the place is kept.
+    Paused,
+    Admitted,
+    /// Not seen for longer than the grace period; join again.
+    Skipped,
+    Left,
+    /// The admission pass ran out; join again.
+    Expired,
+    Closed,
+}
+
+/// Why the page shows a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// An admin paused admission.
+    Paused,
+    /// A dependency is down; admission is held.
+    Held,
+    /// This gateway cannot reach the room state.
+    Unavailable,
+    /// The admission rate was lowered recently.
+    Slowed,
+    /// Every admission slot is taken; waiting for students to finish.
+    SeatsBusy,
+}
+
+/// The answer to join and status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub state: Phase,
+    pub round: RoundId,
+    pub round_name: String,
+    pub position: Option<u64>,
+    pub ahead: Option<u64>,
+    pub estimate: Option<Estimate>,
+    pub progress: Option<f64>,
+    pub notice: Option<Notice>,
+    pub opens_in_secs: Option<u64>,
+    /// When to poll next (with jitter); 0 when there is nothing to wait for.
+    pub poll_after_ms: u64,
+    /// The renewed queue token (also set as a cookie), when it was renewed:
+    /// new tokens, tokens that learned their place, and tokens older than
+    /// a minute. Clients keep the last token they were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The admission pass once admitted (also set as a cookie).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass_expires_at_ms: Option<u64>,
+}
+
+/// Credentials for joining without a session (apps); with a session
+/// cookie the body may be `{}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    pub student_number: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `POST /api/rounds/{id}/join`
+pub async fn join(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Path(round): Path<u32>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<JoinBody>,
+) -> ApiResult<(CookieJar, Json<Status>)> {
+    app.limits.check_ip(ip)?;
+    let student = match (body.student_number, body.password) {
+        (Some(number), Some(password)) => {
+            auth::student(
+                &app.store,
+                &app.passwords,
+                number.trim(),
+                SecretString::from(password),
+            )
+            .await?
+        }
+        (None, None) => {
+            // Cookie-authenticated: refuse another site's page.
+            same_origin(&headers)?;
+            crate::session::current(&app, &jar)
+                .and_then(crate::session::StudentSession::from_claims)
+                .map(|s| s.student())
+                .ok_or(ApiError::SignInRequired)?
+        }
+        _ => {
+            return Err(ApiError::Invalid(
+                "give student_number and password, or sign in first".into(),
+            ))
+        }
+    };
+    let status = join_as(&app, RoundId(round), student).await?;
+    Ok((with_cookies(&app, jar, &status), Json(status)))
+}
+
+/// Takes (or keeps) `student`'s place in `round`.
+pub async fn join_as(app: &AppState, round: RoundId, student: auth::Student) -> ApiResult<Status> {
+    app.limits.check_student(student.id)?;
+    // Fail closed and fast: while the room state is unreachable a join could
+    // only wait for the database; answer at once and spread the retries.
+    if !app.rooms.is_fresh(app.config.stale_after()) {
+        return Err(ApiError::Unavailable {
+            retry_after: jittered_retry(),
+        });
+    }
+    let snapshot = app.rooms.snapshot();
+    let room = snapshot.rounds.get(&round).ok_or(ApiError::NotFound)?;
+    if !room.view.admits_year(student.class_year) {
+        return Err(ApiError::NotEligible);
+    }
+    if !room.view.state.accepts_joins() {
+        return Err(ApiError::RoundNotOpen);
+    }
+    let now = crate::clock::now_ms();
+    let place = match app
+        .joiner
+        .join(JoinRequest {
+            round,
+            student: student.id,
+            at_ms: now,
+        })
+        .await?
+    {
+        Ok(place) => place,
+        Err(JoinRefused::UnknownRound) => return Err(ApiError::NotFound),
+        Err(JoinRefused::NotOpen) => return Err(ApiError::RoundNotOpen),
+    };
+    room.counters.joins.increment(1);
+    app.liveness.record(place.ticket.seq);
+    let claims = QueueClaims {
+        round,
+        student: student.id,
+        seq: place.ticket.seq,
+        order_key: place.ticket.order_key,
+        mark_at_join: place.mark_at_join,
+        iat: now,
+        exp: now,
+    };
+    if place.ticket.state != TicketState::Waiting {
+        app.remember(&place.ticket);
+    }
+    resolve(app, room, claims, now).await
+}
+
+/// `GET /api/queue/status`
+pub async fn status(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    QueueTokenHeader(header_token): QueueTokenHeader,
+    jar: CookieJar,
+) -> ApiResult<(CookieJar, Json<Status>)> {
+    status_for(&app, ip, header_token, jar).await
+}
+
+/// The status poll itself, shared by the routed handler and the listener's
+/// direct path ([`super::service`]).
+pub async fn status_for(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    header_token: Option<String>,
+    jar: CookieJar,
+) -> ApiResult<(CookieJar, Json<Status>)> {
+    let app = app.clone();
+    app.limits.check_ip(ip)?;
+    let token = header_token
+        .or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
+        .ok_or(ApiError::BadToken)?;
+    let status = poll(&app, &token).await?;
+    Ok((with_cookies(&app, jar, &status), Json(status)))
+}
+
+/// One poll with a queue token.
+pub async fn poll(app: &AppState, token: &str) -> ApiResult<Status> {
+    let now = crate::clock::now_ms();
+    let claims = app.keyring.verify_queue(token, now)?;
+    app.limits.check_student(claims.student)?;
+    let snapshot = app.rooms.snapshot();
+    let room = snapshot
+        .rounds
+        .get(&claims.round)
+        .ok_or(ApiError::NotFound)?;
+    room.counters.polls.increment(1);
+    app.liveness.record(claims.seq);
+    resolve(app, room, claims, now).await
+}
+
+/// Works out where the holder of `claims` stands.
+async fn resolve(
+    app: &AppState,
+    room: &Arc<Room>,
+    mut claims: QueueClaims,
+    now: u64,
+) -> ApiResult<Status> {
+    let view = &room.view;
+    let (poll_min, poll_max) = app.config.poll_bounds();
+    let jitter: f64 = rand::random();
+    let mut status = Status {
+        state: Phase::Waiting,
+        round: view.id,
+        round_name: view.name.clone(),
+        position: None,
+        ahead: None,
+        estimate: None,
+        progress: None,
+        notice: None,
+        opens_in_secs: None,
+        poll_after_ms: ms(estimate::poll_interval(None, poll_min, poll_max, jitter)),
+        token: None,
+        pass: None,
+        pass_expires_at_ms: None,
+    };
+    // Re-signing costs an HMAC, a cookie and bytes on every poll; a token
+    // is renewed only when new, when it learns its place in the shuffled
+    // order, or once it is a minute old (it lives for many minutes).
+    let key_before = claims.order_key;
+    if claims.order_key.is_none() {
+        claims.order_key = room.cohort_key(claims.seq);
+    }
+    let renewal = |claims: &QueueClaims| {
+        (claims.exp <= claims.iat
+            || claims.order_key != key_before
+            || now.saturating_sub(claims.iat) >= RENEW_AFTER_MS)
+            .then(|| renew(app, claims, now))
+    };
+
+    match view.state {
+        RoundState::Closed => {
+            status.state = Phase::Closed;
+            status.poll_after_ms = 0;
+            return Ok(status);
+        }
+        RoundState::Scheduled | RoundState::Prequeue => {
+            status.state = Phase::Prequeue;
+            let opens_in = view.opens_at_ms.saturating_sub(now) / 1000;
+            status.opens_in_secs = Some(opens_in);
+            // Poll faster as opening nears, so nobody learns their place late.
+            let until = std::time::Duration::from_secs(opens_in / 2);
+            status.poll_after_ms = ms(until.clamp(poll_min, poll_max).mul_f64(0.8 + 0.4 * jitter));
+            status.token = renewal(&claims);
+            return Ok(status);
+        }
+        RoundState::Open | RoundState::Paused => {}
+    }
+
+    let fresh = app.rooms.is_fresh(app.config.stale_after());
+    let mut key = claims.order_key;
+    let decided = key.is_none_or(|k| k <= view.serving_mark);
+    // A stale snapshot means the database is unreachable: the place is kept
+    // and nothing is asked of the database until the snapshot recovers.
+    if fresh && decided && (key.is_some() || room.cohort.is_some() || view.cohort_size == 0) {
+        match lookup(app, claims.seq).await {
+            Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
+                match t.state {
+                    TicketState::Admitted => return Ok(admitted(app, status, &t, now)),
+                    TicketState::Skipped => return Ok(ended(status, Phase::Skipped)),
+                    TicketState::Left => return Ok(ended(status, Phase::Left)),
+                    TicketState::Waiting => {
+                        key = t.order_key;
+                        claims.order_key = t.order_key;
+                    }
+                }
+            }
+            // Replaced by a newer ticket (joined again) or never ours.
+            Lookup::Found(_) | Lookup::Missing => return Ok(ended(status, Phase::Left)),
+            Lookup::Busy => {
+                status.poll_after_ms = ms(poll_min);
+            }
+        }
+    }
+
+    let notice = if !fresh {
+        Some(Notice::Unavailable)
+    } else if view.state == RoundState::Paused {
+        Some(Notice::Paused)
+    } else if view.hold.is_some() {
+        Some(Notice::Held)
+    } else if room.saturated() {
+        Some(Notice::SeatsBusy)
+    } else if room.slowed {
+        Some(Notice::Slowed)
+    } else {
+        None
+    };
+    status.notice = notice;
+    if let Some(k) = key {
+        let ahead = estimate::ahead(k, view.serving_mark);
+        status.ahead = Some(ahead);
+        status.position = Some(ahead + 1);
+        status.progress = Some(estimate::progress(
+            k,
+            claims.mark_at_join,
+            view.serving_mark,
+        ));
+        if !fresh {
+            // Everyone who polls during an outage would otherwise come back
+            // in the same instant: spread them over the longest interval.
+            status.state = Phase::Paused;
+            status.poll_after_ms = ms(poll_max.mul_f64(0.5 + 0.5 * jitter));
+        } else if room.halted() {
+            status.state = Phase::Paused;
+        } else {
+            let rate = estimate::effective_rate(room.measured_per_min, view.admission_per_min);
+            status.estimate = Estimate::new(ahead, rate);
+            status.poll_after_ms = ms(estimate::poll_interval(
+                status.estimate,
+                poll_min,
+                poll_max,
+                jitter,
+            ));
+        }
+    } else {
+        // Just opened: this gateway has not loaded the shuffled order yet.
+        status.poll_after_ms = ms(poll_min);
+        if room.halted() || !fresh {
+            status.state = Phase::Paused;
+        }
+    }
+    status.token = renewal(&claims);
+    Ok(status)
+}
+
+fn ended(mut status: Status, phase: Phase) -> Status {
+    status.state = phase;
+    status.poll_after_ms = 0;
+    status
+}
+
+fn admitted(app: &AppState, mut status: Status, t: &Ticket, now: u64) -> Status {
+    let ttl = ms(app.config.pass_ttl());
+    let (Some(at), Some(lease)) = (t.admitted_at_ms, t.lease) else {
+        return ended(status, Phase::Left);
+    };
+    let exp = at.saturating_add(ttl);
+    if now >= exp {
+        return ended(status, Phase::Expired);
+    }
+    let pass = app.keyring.sign_pass(&PassClaims {
+        round: t.round,
+        student: t.student,
+        lease,
+        budget: app.config.pass_budget,
+        iat: at,
+        exp,
+    });
+    status.state = Phase::Admitted;
+    status.position = Some(0);
+    status.ahead = Some(0);
+    status.progress = Some(1.0);
+    status.poll_after_ms = 0;
+    status.pass = Some(pass);
+    status.pass_expires_at_ms = Some(exp);
+    status
+}
+
+enum Lookup {
+    Found(Ticket),
+    Missing,
+    /// Too many lookups at once, or the database is down: poll again.
+    Busy,
+}
+
+/// The decided ticket `seq`, from the cache or one bounded point read.
+async fn lookup(app: &AppState, seq: u64) -> Lookup {
+    if let Some(t) = app.decided.get(&seq).map(|t| t.clone()) {
+        return Lookup::Found(t);
+    }
+    let Ok(_permit) = app.lookups.try_acquire() else {
+        return Lookup::Busy;
+    };
+    metrics::counter!("sluice_waitroom_ticket_reads_total").increment(1);
+    use waitroom::RoomStore;
+    match app.store.ticket(seq).await {
+        Ok(Some(t)) => {
+            if t.state != TicketState::Waiting {
+                app.remember(&t);
+            }
+            Lookup::Found(t)
+        }
+        Ok(None) => Lookup::Missing,
+        Err(e) => {
+            tracing::warn!(error = %e, "ticket lookup failed");
+            Lookup::Busy
+        }
+    }
+}
+
+impl crate::App {
+    /// Caches a decided ticket (admitted, skipped, left never change back).
+    fn remember(&self, t: &Ticket) {
+        if self.decided.len() >= DECIDED_CAP {
+            self.decided.clear();
+        }
+        self.decided.insert(t.seq, t.clone());
+    }
+}
+
+fn renew(app: &AppState, claims: &QueueClaims, now: u64) -> String {
+    let ttl = ms(app.config.queue_token_ttl());
+    app.keyring.sign_queue(&QueueClaims {
+        iat: now,
+        exp: now.saturating_add(ttl),
+        ..claims.clone()
+    })
+}
+
+/// A Retry-After of two to four seconds, so that clients told to retry
+/// do not all return in the same second.
+fn jittered_retry() -> std::time::Duration {
+    std::time::Duration::from_millis(2_000 + rand::random::<u64>() % 2_000)
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sets the queue token and pass cookies from a status.
+pub fn with_cookies(app: &AppState, mut jar: CookieJar, status: &Status) -> CookieJar {
+    if let Some(token) = &status.token {
+        jar = jar.add(cookie(app, QUEUE_COOKIE, token.clone()));
+    }
+    if let Some(pass) = &status.pass {
+        jar = jar.add(cookie(app, PASS_COOKIE, pass.clone()));
+    }
+    if matches!(
+        status.state,
+        Phase::Skipped | Phase::Left | Phase::Expired | Phase::Closed
+    ) {
+        jar = jar.remove(Cookie::build(QUEUE_COOKIE).path("/"));
+    }
+    jar
+}
+
+/// Session cookies: the token inside carries its own expiry, which is what
+/// counts; the browser forgets the cookie when it closes.
+fn cookie(app: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(app.config.secure_cookies)
+        .build()
+}
+
+/// The `x-queue-token` header, read in place: the status poll is the
+/// hottest route, and taking the whole `HeaderMap` would clone every header
+/// of every poll.
+#[derive(Debug)]
+pub struct QueueTokenHeader(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueueTokenHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(QueueTokenHeader(header_token(&parts.headers)))
+    }
+}
+
+/// The queue token from the `x-queue-token` header alone.
+pub fn header_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(QUEUE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The queue token from the header or the cookie.
+pub fn queue_token(headers: &HeaderMap, jar: &CookieJar) -> Option<String> {
+    header_token(headers).or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
+}
+
+/// The pass from the header or the cookie, and whether it came from a cookie.
+pub fn pass_token(headers: &HeaderMap, jar: &CookieJar) -> Option<(String, bool)> {
+    headers
+        .get(PASS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| (v.to_string(), false))
+        .or_else(|| jar.get(PASS_COOKIE).map(|c| (c.value().to_string(), true)))
+}
+
+/// `POST /api/queue/leave`: gives up the place (or ends the admission).
+pub async fn leave(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> ApiResult<(CookieJar, Json<serde_json::Value>)> {
+    let now = crate::clock::now_ms();
+    let from_header = headers.contains_key(QUEUE_HEADER) || headers.contains_key(PASS_HEADER);
+    if !from_header {
+        same_origin(&headers)?;
+    }
+    let (round, student) = holder(&app, &headers, &jar, now)?;
+    let left = leave_as(&app, round, student).await?;
+    let jar = jar
+        .remove(Cookie::build(QUEUE_COOKIE).path("/"))
+        .remove(Cookie::build(PASS_COOKIE).path("/"));
+    Ok((jar, Json(serde_json::json!({ "left": left }))))
+}
+
+/// Gives up `student`'s place in `round`.
+pub async fn leave_as(app: &AppState, round: RoundId, student: StudentId) -> ApiResult<bool> {
+    use waitroom::RoomStore;
+    app.store
+        .leave(round, student)
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))
+}
+
+/// The round and student a queue token or pass speaks for.
+pub fn holder(
+    app: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    now: u64,
+) -> ApiResult<(RoundId, StudentId)> {
+    if let Some(token) = queue_token(headers, jar) {
+        if let Ok(c) = app.keyring.verify_queue(&token, now) {
+            return Ok((c.round, c.student));
+        }
+    }
+    let (pass, _) = pass_token(headers, jar).ok_or(ApiError::BadToken)?;
+    let c = app.keyring.open_pass(&pass)?;
+    c.check(c.student, c.round, now)?;
+    Ok((c.round, c.student))
+}
+
+/// A round's public facts, including the shuffle seed once published.
+#[derive(Debug, Serialize)]
+pub struct RoundInfo {
+    pub id: RoundId,
+    pub name: String,
+    pub state: RoundState,
+    pub prequeue_at_ms: u64,
+    pub opens_at_ms: u64,
+    pub closes_at_ms: u64,
+    pub admission_per_min: u32,
+    pub waiting: u64,
+    pub serving_mark: u64,
+    pub cohort_size: u64,
+    /// Decimal string: JavaScript cannot hold every u64 as a number.
+    pub shuffle_seed: Option<String>,
+    pub shuffle_algorithm: &'static str,
+}
+
+/// `GET /api/rounds/{id}`
+pub async fn round(State(app): State<AppState>, Path(id): Path<u32>) -> ApiResult<Json<RoundInfo>> {
+    let snapshot = app.rooms.snapshot();
+    let room = snapshot
+        .rounds
+        .get(&RoundId(id))
+        .ok_or(ApiError::NotFound)?;
+    let v = &room.view;
+    Ok(Json(RoundInfo {
+        id: v.id,
+        name: v.name.clone(),
+        state: v.state,
+        prequeue_at_ms: v.prequeue_at_ms,
+        opens_at_ms: v.opens_at_ms,
+        closes_at_ms: v.closes_at_ms,
+        admission_per_min: v.admission_per_min,
+        waiting: v.last_order_key.saturating_sub(v.serving_mark),
+        serving_mark: v.serving_mark,
+        cohort_size: v.cohort_size,
+        shuffle_seed: v.shuffle_seed.map(|s| s.to_string()),
+        shuffle_algorithm: "sluice-prequeue-v1",
+    }))
+}

@@ -1,0 +1,244 @@
+//! The admission leader: exactly one gateway advances the serving marks.
+//!
+//! Leadership is a MySQL named lock (`GET_LOCK`) held on a dedicated
+//! connection, named after the database so that several Sluice databases can
+//! share a server. If the leader dies, MySQL drops its connection and the
+//! lock with it, and another gateway's next campaign (once a second) takes
+//! over. A leader re-checks that it still holds the lock every second and
+//! steps down when it cannot tell; even so, admission itself never relies on
+//! being the only leader: every tick locks the round row, so two leaders in
+//! a split second of failover only pace twice, never admit a ticket twice.
+//!
+//! Each tick the leader moves rounds along their schedule (opening shuffles
+//! the pre-queue), holds admission while RabbitMQ is unreachable (fail
+//! closed), and admits what the pacer grants in every open round.
+
+use crate::clock::now_ms;
+use crate::publish::CommandSink;
+use crate::store::MySqlStore;
+use enrollment::RoundId;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::{ConnectOptions, Connection};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use waitroom::room::TickInput;
+use waitroom::{Hold, Pacer, RoomStore, RoundChange, RoundState};
+
+const LOCK: &str = "CONCAT('sluice.leader.', DATABASE())";
+const CAMPAIGN_EVERY: Duration = Duration::from_secs(1);
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// What the leader needs.
+pub struct Leader {
+    pub store: Arc<MySqlStore>,
+    pub database_url: SecretString,
+    pub sink: Arc<dyn CommandSink>,
+    pub tick: Duration,
+    pub grace: Duration,
+    pub pass_ttl: Duration,
+    pub db_timeout: Duration,
+    /// Shared with `/metrics` and tests.
+    pub is_leader: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Leader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leader")
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Leader {
+    /// Campaigns, and leads while elected, until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        metrics::gauge!("sluice_waitroom_leader").set(0.0);
+        loop {
+            match self.campaign().await {
+                Ok(Some(conn)) => self.lead(conn, &shutdown).await,
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "leader campaign failed"),
+            }
+            metrics::gauge!("sluice_waitroom_leader").set(0.0);
+            tokio::select! {
+                _ = tokio::time::sleep(CAMPAIGN_EVERY) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn campaign(&self) -> Result<Option<MySqlConnection>, sqlx::Error> {
+        let attempt = async {
+            let mut conn = MySqlConnectOptions::from_str(self.database_url.expose_secret())?
+                .log_statements(tracing::log::LevelFilter::Trace)
+                .connect()
+                .await?;
+            let got: Option<i64> = sqlx::query_scalar(&format!("SELECT GET_LOCK({LOCK}, 0)"))
+                .fetch_one(&mut conn)
+                .await?;
+            if got == Some(1) {
+                Ok(Some(conn))
+            } else {
+                conn.close().await.ok();
+                Ok(None)
+            }
+        };
+        tokio::time::timeout(self.db_timeout, attempt)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    }
+
+    async fn still_leader(&self, conn: &mut MySqlConnection) -> bool {
+        let sql = format!("SELECT IS_USED_LOCK({LOCK}) = CONNECTION_ID()");
+        let check = sqlx::query_scalar::<_, Option<i64>>(&sql).fetch_one(conn);
+        matches!(
+            tokio::time::timeout(self.db_timeout, check).await,
+            Ok(Ok(Some(1)))
+        )
+    }
+
+    async fn lead(&self, mut conn: MySqlConnection, shutdown: &CancellationToken) {
+        tracing::info!("admission leadership acquired");
+        self.is_leader.store(true, Ordering::SeqCst);
+        metrics::gauge!("sluice_waitroom_leader").set(1.0);
+        let epoch = Instant::now();
+        let mut state = LeadState {
+            pacers: HashMap::new(),
+            broker_ok: true,
+            last_probe: None,
+        };
+        let mut interval = tokio::time::interval(self.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_check = Instant::now();
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            if last_check.elapsed() >= CHECK_EVERY {
+                last_check = Instant::now();
+                if !self.still_leader(&mut conn).await {
+                    tracing::warn!("admission leadership lost");
+                    break;
+                }
+                // Set again, not only on change: idle gauges leave /metrics.
+                metrics::gauge!("sluice_waitroom_leader").set(1.0);
+            }
+            if let Err(e) = self.tick_all(&mut state, epoch).await {
+                tracing::warn!(error = %e, "admission tick failed");
+            }
+        }
+        self.is_leader.store(false, Ordering::SeqCst);
+        metrics::gauge!("sluice_waitroom_leader").set(0.0);
+        // Best effort: a closed connection releases the lock anyway.
+        let sql = format!("DO RELEASE_LOCK({LOCK})");
+        let release = sqlx::query(&sql).execute(&mut conn);
+        let _ = tokio::time::timeout(self.db_timeout, release).await;
+        let _ = tokio::time::timeout(self.db_timeout, conn.close()).await;
+    }
+
+    async fn tick_all(
+        &self,
+        st: &mut LeadState,
+        epoch: Instant,
+    ) -> Result<(), crate::store::StoreError> {
+        let rounds = self.store.rounds().await?;
+        let now = now_ms();
+
+        // Fail closed: without RabbitMQ, admitted students could not enroll.
+        if st
+            .last_probe
+            .is_none_or(|t: Instant| t.elapsed() >= PROBE_EVERY)
+        {
+            st.last_probe = Some(Instant::now());
+            let ok = self.sink.probe().await;
+            if ok != st.broker_ok {
+                tracing::warn!(broker_ok = ok, "admission hold changed");
+            }
+            st.broker_ok = ok;
+        }
+        let hold = (!st.broker_ok).then_some(Hold::Broker);
+        let active_rounds = rounds.iter().filter(|r| {
+            matches!(
+                r.state,
+                RoundState::Prequeue | RoundState::Open | RoundState::Paused
+            )
+        });
+        if active_rounds.clone().any(|r| r.hold != hold) {
+            self.store.set_hold(hold).await?;
+        }
+
+        for r in &rounds {
+            if let Some(next) = r.due_transition(now) {
+                let change = match next {
+                    RoundState::Prequeue => RoundChange::Prequeue,
+                    RoundState::Open => RoundChange::Open {
+                        seed: rand::random(),
+                    },
+                    _ => RoundChange::Close,
+                };
+                match self.store.change(r.id, &[change], "scheduler", now).await {
+                    Ok(_) => {
+                        tracing::info!(round.id = %r.id, to = next.as_str(), "round moved on schedule")
+                    }
+                    Err(e) => {
+                        tracing::warn!(round.id = %r.id, error = %e, "scheduled round change failed")
+                    }
+                }
+            }
+        }
+
+        let elapsed = epoch.elapsed();
+        let grace_ms = u64::try_from(self.grace.as_millis()).unwrap_or(u64::MAX);
+        let ttl_ms = u64::try_from(self.pass_ttl.as_millis()).unwrap_or(u64::MAX);
+        for r in rounds.iter().filter(|r| r.state == RoundState::Open) {
+            let pacer = st
+                .pacers
+                .entry(r.id)
+                .or_insert_with(|| Pacer::new(r.admission_per_min, self.tick));
+            pacer.set_rate(r.admission_per_min, elapsed);
+            let budget = if hold.is_some() {
+                0
+            } else {
+                pacer.grant(elapsed, 10_000)
+            };
+            let outcome = self
+                .store
+                .tick(
+                    r.id,
+                    TickInput {
+                        now_ms: now,
+                        grace_ms,
+                        budget,
+                        active_since_ms: now.saturating_sub(ttl_ms),
+                    },
+                )
+                .await?;
+            pacer.refund(budget.saturating_sub(outcome.admitted));
+            if outcome.admitted > 0 {
+                metrics::counter!("sluice_waitroom_admissions_total", "round" => r.id.to_string())
+                    .increment(outcome.admitted);
+            }
+            if outcome.admitted > 0 || outcome.skipped > 0 {
+                tracing::debug!(round.id = %r.id, admitted = outcome.admitted, skipped = outcome.skipped,
+                    mark = outcome.serving_mark, "admission tick");
+            }
+        }
+        st.pacers
+            .retain(|id: &RoundId, _| rounds.iter().any(|r| r.id == *id));
+        Ok(())
+    }
+}
+
+struct LeadState {
+    pacers: HashMap<RoundId, Pacer>,
+    broker_ok: bool,
+    last_probe: Option<Instant>,
+}

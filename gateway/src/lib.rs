@@ -1,0 +1,314 @@
+//! Sluice's HTTP gateway: the waiting room, the enrollment command API and
+//! the registrar's round controls.
+//!
+//! The gateway verifies tokens statelessly, answers status polls from an
+//! in-memory room snapshot, batches joins into the global sequencer in
+//! MySQL, and turns admitted students' requests into confirmed RabbitMQ
+//! commands. One gateway at a time is the admission leader.
+//!
+//! # Layout
+//! - [`config`]: typed configuration (flags and environment).
+//! - [`telemetry`]: logging and the Prometheus recorder.
+//! - [`error`]: the one API error type and its HTTP mapping.
+//! - [`store`]: the room state in MySQL (`waitroom::RoomStore`).
+//! - [`rooms`]: the per-gateway snapshot that status polls read.
+//! - [`batcher`], [`liveness`]: joins and liveness, written in bulk.
+//! - [`leader`]: leader election and the admission tick.
+//! - [`publish`]: confirmed command publishing.
+//! - [`seats`]: seats left in the hottest sections, for dashboards.
+//! - [`auth`], [`session`], [`limits`]: who is asking (passwords, login
+//!   sessions, CSRF), and how often they may.
+//! - [`http`], [`pages`]: the JSON API and the server-rendered queue page.
+//! - [`web`], [`i18n`]: what every page shares (layout, language, errors).
+//! - [`catalog`], [`live`], [`csv_import`]: the in-memory course catalog,
+//!   the registrar's live view, and CSV imports.
+//!
+//! [`Gateway::run`] serves until its shutdown future resolves, then stops
+//! accepting, finishes in-flight requests, flushes liveness and pending
+//! joins, releases leadership and returns.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod auth;
+pub mod batcher;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod csv_import;
+pub mod error;
+pub mod heartbeat;
+pub mod http;
+pub mod i18n;
+pub mod leader;
+pub mod limits;
+pub mod live;
+pub mod liveness;
+pub mod pages;
+pub mod publish;
+pub mod rooms;
+pub mod seats;
+pub mod session;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+use crate::config::Config;
+use crate::publish::CommandSink;
+use anyhow::Context;
+use dashmap::DashMap;
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::ConnectOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use waitroom::{Keyring, Ticket};
+
+/// Point reads (admission hand-off) running at once per gateway.
+const LOOKUP_CONCURRENCY: usize = 32;
+
+/// How often the hottest sections' seat gauges are refreshed.
+const SEATS_EVERY: Duration = Duration::from_secs(5);
+
+/// How long shutdown waits for background tasks.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything handlers share.
+pub struct App {
+    pub config: Config,
+    pub keyring: Keyring,
+    pub store: Arc<store::MySqlStore>,
+    pub rooms: Arc<rooms::Rooms>,
+    pub liveness: Arc<liveness::Liveness>,
+    pub joiner: batcher::Joiner,
+    pub sink: Arc<dyn CommandSink>,
+    pub limits: Arc<limits::Limits>,
+    pub passwords: auth::Passwords,
+    /// Tickets known to be decided, by sequence number.
+    pub decided: DashMap<u64, Ticket>,
+    pub lookups: Semaphore,
+    pub in_flight: Semaphore,
+    pub metrics: PrometheusHandle,
+    pub is_leader: Arc<AtomicBool>,
+    /// The course catalog and seat counts, for the student pages.
+    pub catalog: Arc<catalog::CatalogCache>,
+    /// The registrar's live-view samples.
+    pub live: live::Live,
+    /// Commands this gateway accepted per admission pass.
+    pub pass_use: http::commands::PassUse,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("listen", &self.config.listen)
+            .field("leader", &self.is_leader.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shared application state.
+pub type AppState = Arc<App>;
+
+/// A built gateway, ready to serve.
+#[derive(Debug)]
+pub struct Gateway {
+    state: AppState,
+    joiner_task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl Gateway {
+    /// Connects (lazily: a gateway starts even while MySQL or RabbitMQ is
+    /// down, and reports not-ready until they answer) and prepares state.
+    /// `sink` replaces RabbitMQ (tests).
+    pub async fn build(
+        config: Config,
+        sink: Option<Arc<dyn CommandSink>>,
+    ) -> anyhow::Result<Gateway> {
+        let keyring = config.keyring()?;
+        let metrics = telemetry::metrics()?;
+        telemetry::describe();
+        let options = MySqlConnectOptions::from_str(config.database_url.expose_secret())
+            .context("parsing DATABASE_URL")?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let pool = MySqlPoolOptions::new()
+            .max_connections(config.db_pool.max(2))
+            .min_connections(0)
+            .acquire_timeout(config.db_timeout())
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy_with(options);
+        let store = Arc::new(store::MySqlStore::new(
+            pool,
+            config.db_timeout(),
+            config.pass_ttl(),
+        ));
+        let sink: Arc<dyn CommandSink> = match sink {
+            Some(s) => s,
+            None => Arc::new(
+                publish::Broker::connect(
+                    config.amqp_url.clone(),
+                    &config.amqp_prefix,
+                    config.publish_timeout(),
+                )
+                .await,
+            ),
+        };
+        let stop = CancellationToken::new();
+        let (joiner, joiner_task) = batcher::spawn(
+            Arc::clone(&store),
+            config.join_queue,
+            config.join_batch,
+            config.db_timeout() * 2,
+            stop.clone(),
+        );
+        let state = Arc::new(App {
+            keyring,
+            rooms: Arc::default(),
+            liveness: Arc::default(),
+            joiner,
+            sink,
+            limits: Arc::new(limits::Limits::new(
+                config.ip_rate,
+                config.ip_burst,
+                config.student_rate,
+                config.student_burst,
+            )),
+            passwords: auth::Passwords::new(config.hash_concurrency).await?,
+            decided: DashMap::new(),
+            lookups: Semaphore::new(LOOKUP_CONCURRENCY),
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            metrics,
+            is_leader: Arc::default(),
+            catalog: Arc::default(),
+            live: live::Live::default(),
+            pass_use: http::commands::PassUse::default(),
+            store,
+            config,
+        });
+        Ok(Gateway {
+            state,
+            joiner_task,
+            stop,
+        })
+    }
+
+    /// The shared state (tests read leadership and the snapshot).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Gateway {
+            state,
+            joiner_task,
+            stop,
+        } = self;
+        let config = &state.config;
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(rooms::refresh(
+            Arc::clone(&state.store),
+            Arc::clone(&state.rooms),
+            config.refresh(),
+            config.stale_after(),
+            stop.clone(),
+        ));
+        tasks.spawn(seats::report(
+            Arc::clone(&state.store),
+            Arc::clone(&state.rooms),
+            SEATS_EVERY,
+            stop.clone(),
+        ));
+        tasks.spawn(liveness::flush(
+            Arc::clone(&state.store),
+            Arc::clone(&state.liveness),
+            config.liveness_flush(),
+            stop.clone(),
+        ));
+        tasks.spawn(catalog::refresh(
+            Arc::clone(&state.store),
+            Arc::clone(&state.catalog),
+            stop.clone(),
+        ));
+        tasks.spawn(limits::sweep(Arc::clone(&state.limits), stop.clone()));
+        tasks.spawn(heartbeat::run(
+            Arc::clone(&state.store),
+            Arc::clone(&state.is_leader),
+            stop.clone(),
+        ));
+        if config.campaign {
+            let leader = leader::Leader {
+                store: Arc::clone(&state.store),
+                database_url: config.database_url.clone(),
+                sink: Arc::clone(&state.sink),
+                tick: config.tick(),
+                grace: config.grace(),
+                pass_ttl: config.pass_ttl(),
+                db_timeout: config.db_timeout(),
+                is_leader: Arc::clone(&state.is_leader),
+            };
+            tasks.spawn(leader.run(stop.clone()));
+        }
+
+        let addr = listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "gateway listening");
+        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            SocketAddr,
+        >(http::service(Arc::clone(&state)));
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+
+        // Requests are done; now the background work, in order.
+        stop.cancel();
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            let _ = joiner_task.await;
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        state.store.pool().close().await;
+        tracing::info!("gateway stopped");
+        served.context("serving HTTP")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}

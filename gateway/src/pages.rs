@@ -1,0 +1,515 @@
+//! The server-rendered pages' routes, the home page and the queue page.
+//!
+//! The queue page works without JavaScript (a `<noscript>` meta refresh at
+//! the interval the server suggests); with it, `/static/app.js` polls the
+//! status API at that interval and updates the page in place. Student and
+//! registrar pages live in [`crate::http::student`] and
+//! [`crate::http::registrar`]; they all share the layout of [`crate::web`].
+
+use crate::auth;
+use crate::error::{ApiError, ApiResult};
+use crate::http::queue::{self, Phase, Status};
+use crate::http::{registrar, student, ClientIp};
+use crate::i18n::Lang;
+use crate::web::{self, Chrome, Ctx};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use enrollment::RoundId;
+use secrecy::SecretString;
+use serde::Deserialize;
+use waitroom::RoundState;
+
+/// Every page route. Errors become HTML pages in the reader's language.
+pub fn router(state: AppState) -> Router<AppState> {
+    let import = Router::new()
+        .route(
+            "/admin/import",
+            get(registrar::import_form).post(registrar::import),
+        )
+        .layer(DefaultBodyLimit::max(registrar::IMPORT_LIMIT + 64 * 1024));
+    Router::new()
+        .route("/", get(index))
+        .route("/rounds/{id}", get(queue))
+        .route("/rounds/{id}/join", post(join))
+        .route("/rounds/{id}/leave", post(leave))
+        .route("/login", get(student::login_form).post(student::login))
+        .route("/logout", post(student::logout))
+        .route("/courses", get(student::search))
+        .route("/cart", get(student::cart))
+        .route("/cart/add", post(student::cart_add))
+        .route("/cart/remove", post(student::cart_remove))
+        .route("/enroll", post(student::enroll))
+        .route("/drop", post(student::drop))
+        .route("/results", get(student::results))
+        .route("/timetable", get(student::timetable))
+        .route("/admin", get(registrar::rounds))
+        .route("/admin/rounds", post(registrar::create_round))
+        .route("/admin/rounds/{id}", get(registrar::round))
+        .route("/admin/rounds/{id}/control", post(registrar::control))
+        .route("/admin/rounds/{id}/schedule", post(registrar::schedule))
+        .route("/admin/rounds/{id}/live", get(registrar::live))
+        .route("/admin/rounds/{id}/fairness", get(registrar::fairness))
+        .route(
+            "/admin/rounds/{id}/outcomes.csv",
+            get(registrar::export_outcomes),
+        )
+        .route("/admin/students", get(registrar::student))
+        .route(
+            "/admin/courses",
+            get(registrar::courses).post(registrar::create_course),
+        )
+        .route(
+            "/admin/courses/{id}",
+            get(registrar::course).post(registrar::update_course),
+        )
+        .route(
+            "/admin/courses/{id}/sections",
+            post(registrar::create_section),
+        )
+        .route("/admin/sections/{id}", post(registrar::update_section))
+        .route(
+            "/admin/export/enrollments.csv",
+            get(registrar::export_enrollments),
+        )
+        .merge(import)
+        .route("/static/{name}", get(web::asset))
+        .layer(middleware::from_fn(web::remember_lang))
+        .layer(middleware::from_fn_with_state(state, web::html_errors))
+}
+
+/// Every string on the page, per language.
+#[derive(Debug)]
+pub struct Texts {
+    pub title: &'static str,
+    pub student_number: &'static str,
+    pub password: &'static str,
+    pub join: &'static str,
+    pub leave: &'static str,
+    pub your_place: &'static str,
+    pub ahead: &'static str,
+    pub estimate: &'static str,
+    pub minutes: &'static str,
+    pub seconds: &'static str,
+    pub unknown: &'static str,
+    pub prequeue: &'static str,
+    pub opens_in: &'static str,
+    pub paused: &'static str,
+    pub held: &'static str,
+    pub unavailable: &'static str,
+    pub slowed: &'static str,
+    pub seats_busy: &'static str,
+    pub admitted: &'static str,
+    pub admitted_until: &'static str,
+    pub skipped: &'static str,
+    pub left: &'static str,
+    pub expired: &'static str,
+    pub closed: &'static str,
+    pub keep_open: &'static str,
+    pub rounds: &'static str,
+    pub no_rounds: &'static str,
+}
+
+const KO: Texts = Texts {
+    title: "수강신청 대기실",
+    student_number: "학번",
+    password: "비밀번호",
+    join: "대기열 들어가기",
+    leave: "대기 취소",
+    your_place: "내 순서",
+    ahead: "앞에 남은 인원",
+    estimate: "예상 대기 시간",
+    minutes: "분",
+    seconds: "초",
+    unknown: "계산 중",
+    prequeue: "아직 열리지 않았습니다. 열리는 순간 사전 대기자의 순서는 무작위로 정해지며, 시드는 공개됩니다.",
+    opens_in: "열리기까지",
+    paused: "입장이 잠시 멈췄습니다. 순서는 그대로 유지됩니다.",
+    held: "시스템 점검으로 입장이 잠시 멈췄습니다. 순서는 그대로 유지됩니다.",
+    unavailable: "대기실 상태를 확인할 수 없습니다. 순서는 그대로 유지됩니다.",
+    slowed: "관리자가 입장 속도를 낮춰 예상 시간이 늘었습니다.",
+    seats_busy: "동시 이용 인원이 가득 차, 다른 학생이 마치는 대로 입장합니다.",
+    admitted: "입장했습니다! 수강신청을 진행하세요.",
+    admitted_until: "입장권 만료까지",
+    skipped: "오래 응답이 없어 순서가 지나갔습니다. 다시 들어와 주세요.",
+    left: "대기열에서 나왔습니다.",
+    expired: "입장 시간이 끝났습니다. 다시 들어와 주세요.",
+    closed: "이번 수강신청 차수는 마감되었습니다.",
+    keep_open: "이 창을 닫지 마세요. 새로고침해도 순서는 유지됩니다.",
+    rounds: "수강신청 차수",
+    no_rounds: "열려 있는 차수가 없습니다.",
+};
+
+const EN: Texts = Texts {
+    title: "Course registration waiting room",
+    student_number: "Student number",
+    password: "Password",
+    join: "Join the queue",
+    leave: "Leave the queue",
+    your_place: "Your place",
+    ahead: "Ahead of you",
+    estimate: "Estimated wait",
+    minutes: "min",
+    seconds: "s",
+    unknown: "calculating",
+    prequeue: "Not open yet. When it opens, everyone already waiting is put in a random order; the seed is published.",
+    opens_in: "Opens in",
+    paused: "Admission is paused. Your place is kept.",
+    held: "Admission is held during a system problem. Your place is kept.",
+    unavailable: "The waiting room cannot be reached right now. Your place is kept.",
+    slowed: "The admission rate was lowered, so the estimate grew.",
+    seats_busy: "Every slot is in use; you will be let in as others finish.",
+    admitted: "You're in! Go ahead and register.",
+    admitted_until: "Your pass expires in",
+    skipped: "Your turn passed while you were away. Please join again.",
+    left: "You left the queue.",
+    expired: "Your admission time ended. Please join again.",
+    closed: "This registration round is closed.",
+    keep_open: "Keep this page open. Reloading keeps your place.",
+    rounds: "Registration rounds",
+    no_rounds: "No round is open.",
+};
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    chrome: Chrome,
+    t: &'static Texts,
+    rounds: Vec<(u32, String, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    chrome: Chrome,
+    t: &'static Texts,
+    round: u32,
+    round_name: String,
+    /// `join`, or a [`Phase`] name.
+    phase: &'static str,
+    error: Option<String>,
+    position: String,
+    ahead: String,
+    estimate: String,
+    progress_pct: u32,
+    message: Option<&'static str>,
+    opens_in: String,
+    refresh_secs: u64,
+    poll_ms: u64,
+    /// The CSRF value of the join form (session or pre-login cookie).
+    form_csrf: String,
+}
+
+fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::Ko => &KO,
+        Lang::En => &EN,
+    }
+}
+
+/// `GET /`: the rounds students can join, and where to go next.
+pub async fn index(State(app): State<AppState>, ctx: Ctx) -> ApiResult<Response> {
+    let class_year = ctx.student().ok().map(|(_, y)| y);
+    let rounds = student::joinable(&app, class_year)
+        .into_iter()
+        .map(|(id, name, state)| (id, name, state.as_str()))
+        .collect();
+    let ctx = ctx.in_section("home");
+    web::page(IndexPage {
+        t: texts(ctx.lang()),
+        chrome: ctx.chrome,
+        rounds,
+    })
+}
+
+/// `GET /rounds/{id}`: the queue page.
+pub async fn queue(
+    State(app): State<AppState>,
+    Path(round): Path<u32>,
+    ctx: Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let ctx = ctx.in_section("queue");
+    let token = queue::queue_token(&headers, &jar);
+    let polled = match token {
+        Some(t) => Some(queue::poll(&app, &t).await),
+        None => None,
+    };
+    match polled {
+        Some(Ok(status)) if status.round == RoundId(round) => {
+            let jar = queue::with_cookies(&app, jar, &status);
+            let signed_in = ctx.claims.is_some();
+            let mut page = status_page(ctx.chrome, &status);
+            let jar = if signed_in {
+                jar
+            } else {
+                let (jar, csrf) = web::anon_csrf(&app, jar);
+                page.form_csrf = csrf;
+                jar
+            };
+            Ok((jar, web::render(page, StatusCode::OK)).into_response())
+        }
+        Some(Err(e @ (ApiError::RateLimited { .. } | ApiError::Overloaded { .. }))) => Err(e),
+        // A token that no longer works: say so, instead of silently showing
+        // the join form as if the student had never been in line.
+        Some(Err(ApiError::BadToken | ApiError::TokenExpired)) => {
+            let message = match ctx.lang() {
+                crate::i18n::Lang::Ko => {
+                    "대기열 정보가 만료되었거나 올바르지 않습니다. 다시 줄을 서 주세요."
+                }
+                crate::i18n::Lang::En => {
+                    "Your place in line has expired or is not valid here. Please join again."
+                }
+            };
+            join_page(
+                &app,
+                ctx,
+                jar,
+                round,
+                Some(message.to_string()),
+                StatusCode::OK,
+            )
+        }
+        _ => join_page(&app, ctx, jar, round, None, StatusCode::OK),
+    }
+}
+
+fn join_page(
+    app: &AppState,
+    ctx: Ctx,
+    jar: CookieJar,
+    round: u32,
+    error: Option<String>,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let snapshot = app.rooms.snapshot();
+    let room = snapshot
+        .rounds
+        .get(&RoundId(round))
+        .ok_or(ApiError::NotFound)?;
+    // Signed in: the session's CSRF value; otherwise the pre-login cookie's.
+    let (jar, form_csrf) = if ctx.claims.is_some() {
+        (jar, ctx.chrome.csrf.clone())
+    } else {
+        web::anon_csrf(app, jar)
+    };
+    let page = QueuePage {
+        t: texts(ctx.lang()),
+        chrome: ctx.chrome,
+        round,
+        round_name: room.view.name.clone(),
+        phase: if room.view.state == RoundState::Closed {
+            "closed"
+        } else {
+            "join"
+        },
+        error,
+        position: String::new(),
+        ahead: String::new(),
+        estimate: String::new(),
+        progress_pct: 0,
+        message: None,
+        opens_in: String::new(),
+        refresh_secs: 0,
+        poll_ms: 0,
+        form_csrf,
+    };
+    Ok((jar, web::render(page, status)).into_response())
+}
+
+fn duration_text(t: &Texts, secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs}{}", t.seconds)
+    } else {
+        format!("{}{}", secs / 60, t.minutes)
+    }
+}
+
+fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
+    let t = texts(chrome.lang);
+    let phase = match s.state {
+        Phase::Prequeue => "prequeue",
+        Phase::Waiting => "waiting",
+        Phase::Paused => "paused",
+        Phase::Admitted => "admitted",
+        Phase::Skipped => "skipped",
+        Phase::Left => "left",
+        Phase::Expired => "expired",
+        Phase::Closed => "closed",
+    };
+    let message = match (s.state, s.notice) {
+        (_, Some(queue::Notice::Paused)) => Some(t.paused),
+        (_, Some(queue::Notice::Held)) => Some(t.held),
+        (_, Some(queue::Notice::Unavailable)) => Some(t.unavailable),
+        (_, Some(queue::Notice::SeatsBusy)) => Some(t.seats_busy),
+        (_, Some(queue::Notice::Slowed)) => Some(t.slowed),
+        (Phase::Prequeue, _) => Some(t.prequeue),
+        (Phase::Admitted, _) => Some(t.admitted),
+        (Phase::Skipped, _) => Some(t.skipped),
+        (Phase::Left, _) => Some(t.left),
+        (Phase::Expired, _) => Some(t.expired),
+        (Phase::Closed, _) => Some(t.closed),
+        _ => None,
+    };
+    let estimate = match s.estimate {
+        Some(e) => format!(
+            "{} – {}",
+            duration_text(t, e.min_secs),
+            duration_text(t, e.max_secs)
+        ),
+        None => t.unknown.to_string(),
+    };
+    let opens_in = match (s.opens_in_secs, s.pass_expires_at_ms) {
+        (Some(secs), _) => duration_text(t, secs),
+        (None, Some(exp)) => duration_text(t, exp.saturating_sub(crate::clock::now_ms()) / 1000),
+        _ => String::new(),
+    };
+    QueuePage {
+        form_csrf: chrome.csrf.clone(),
+        chrome,
+        t,
+        round: s.round.0,
+        round_name: s.round_name.clone(),
+        phase,
+        error: None,
+        position: s
+            .position
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "–".into()),
+        ahead: s.ahead.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
+        estimate,
+        progress_pct: (s.progress.unwrap_or(0.0) * 100.0).round() as u32,
+        message,
+        opens_in,
+        refresh_secs: s.poll_after_ms.div_ceil(1000),
+        poll_ms: s.poll_after_ms,
+    }
+}
+
+/// The join form: a signed-in student sends only the CSRF value; anyone
+/// else signs in with it (student number and password).
+#[derive(Debug, Deserialize)]
+pub struct JoinForm {
+    #[serde(default)]
+    pub csrf: String,
+    pub student_number: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `POST /rounds/{id}/join`: the no-JS join form.
+pub async fn join(
+    State(app): State<AppState>,
+    Path(round): Path<u32>,
+    ClientIp(ip): ClientIp,
+    ctx: Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(form): Form<JoinForm>,
+) -> ApiResult<Response> {
+    crate::http::same_origin(&headers)?;
+    app.limits.check_ip(ip)?;
+    let ctx = ctx.in_section("queue");
+    let session_student = match (&ctx.claims, ctx.student()) {
+        (Some(_), Ok(_)) => {
+            ctx.check_csrf(&form.csrf)?;
+            crate::session::current(&app, &jar)
+                .and_then(crate::session::StudentSession::from_claims)
+                .map(|s| s.student())
+        }
+        _ => {
+            web::check_anon_csrf(&jar, &form.csrf)?;
+            None
+        }
+    };
+    let result = async {
+        let student = match session_student {
+            Some(s) => s,
+            None => {
+                auth::student(
+                    &app.store,
+                    &app.passwords,
+                    form.student_number.as_deref().unwrap_or("").trim(),
+                    SecretString::from(form.password.clone().unwrap_or_default()),
+                )
+                .await?
+            }
+        };
+        queue::join_as(&app, RoundId(round), student).await
+    }
+    .await;
+    match result {
+        Ok(status) => {
+            let jar = queue::with_cookies(&app, jar, &status);
+            Ok((jar, Redirect::to(&format!("/rounds/{round}"))).into_response())
+        }
+        Err(
+            e @ (ApiError::Internal(_)
+            | ApiError::Unavailable { .. }
+            | ApiError::Overloaded { .. }
+            | ApiError::RateLimited { .. }),
+        ) => Err(e),
+        Err(e) => {
+            let status = e.status();
+            let lang = ctx.lang();
+            let message = match &e {
+                ApiError::BadCredentials => lang
+                    .t(
+                        "학번 또는 비밀번호가 올바르지 않습니다.",
+                        "The student number or password is wrong.",
+                    )
+                    .to_string(),
+                ApiError::NotEligible => lang
+                    .t(
+                        "이번 차수에 신청할 수 있는 학년이 아닙니다.",
+                        "Your class year cannot register in this round.",
+                    )
+                    .to_string(),
+                ApiError::RoundNotOpen => lang
+                    .t(
+                        "지금은 대기열에 들어갈 수 없습니다.",
+                        "The queue does not take students now.",
+                    )
+                    .to_string(),
+                other => other.to_string(),
+            };
+            join_page(&app, ctx, jar, round, Some(message), status)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LeaveForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// `POST /rounds/{id}/leave`
+pub async fn leave(
+    State(app): State<AppState>,
+    Path(round): Path<u32>,
+    ctx: Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(form): Form<LeaveForm>,
+) -> ApiResult<Response> {
+    crate::http::same_origin(&headers)?;
+    if ctx.claims.is_some() {
+        ctx.check_csrf(&form.csrf)?;
+    } else {
+        web::check_anon_csrf(&jar, &form.csrf)?;
+    }
+    if let Ok((r, student)) = queue::holder(&app, &headers, &jar, crate::clock::now_ms()) {
+        queue::leave_as(&app, r, student).await?;
+    }
+    let jar = jar
+        .remove(Cookie::build(queue::QUEUE_COOKIE).path("/"))
+        .remove(Cookie::build(queue::PASS_COOKIE).path("/"));
+    Ok((jar, Redirect::to(&format!("/rounds/{round}"))).into_response())
+}

@@ -1,0 +1,298 @@
+//! Login sessions for students and admins: a signed, expiring cookie that
+//! is the whole session (no server-side state, so any gateway pod accepts
+//! it), and the CSRF value forms must echo.
+//!
+//! - `POST /api/session` signs in (`{"student_number", "password"}` or
+//!   `{"username", "password"}` for admins) and sets `sluice_session`
+//!   (HttpOnly, SameSite=Lax, Secure behind TLS); `DELETE /api/session`
+//!   signs out.
+//! - [`StudentSession`] and [`AdminSession`] are extractors: a handler that
+//!   takes one can only run for that kind of user. [`AdminSession::require`]
+//!   checks roles.
+//! - [`SessionClaims::csrf_matches`](waitroom::SessionClaims::csrf_matches)
+//!   checks a submitted form's `csrf` field against the session's value.
+//!
+//! Passwords are checked with argon2 on the blocking pool behind a bound
+//! (see [`crate::auth::Passwords`]); a session makes that cost once per
+//! login instead of once per request.
+
+use crate::auth::{self, Passwords};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{same_origin, ClientIp, JsonBody};
+use crate::store::MySqlStore;
+use crate::AppState;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::Json;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use enrollment::StudentId;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use waitroom::{SessionClaims, Subject};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "sluice_session";
+
+/// How long a login lasts.
+pub const SESSION_TTL_MS: u64 = 8 * 3600 * 1000;
+
+/// Admin roles, from least to most powerful where that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads dashboards and reports.
+    Viewer,
+    /// Operations: dead letters, health; no registration changes.
+    Ops,
+    /// Runs registration: rounds, rates, catalog, imports.
+    Registrar,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "ops" => Some(Role::Ops),
+            "registrar" => Some(Role::Registrar),
+            _ => None,
+        }
+    }
+}
+
+/// The session cookie for a freshly signed session.
+pub fn cookie(app: &AppState, token: String) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        // Lax, not Strict: a student following a link from the university
+        // portal should arrive signed in. Writes are protected by the CSRF
+        // value and the Origin check, not by SameSite alone.
+        .same_site(SameSite::Lax)
+        .secure(app.config.secure_cookies)
+        .build()
+}
+
+/// Signs a session for `subject` and returns (claims, cookie).
+pub fn issue(app: &AppState, subject: Subject) -> (SessionClaims, Cookie<'static>) {
+    let claims = SessionClaims::new(subject, crate::clock::now_ms(), SESSION_TTL_MS);
+    let token = app.keyring.sign_session(&claims);
+    (claims, cookie(app, token))
+}
+
+/// The current session, if the cookie holds a valid one.
+pub fn current(app: &AppState, jar: &CookieJar) -> Option<SessionClaims> {
+    let token = jar.get(SESSION_COOKIE)?.value();
+    app.keyring
+        .verify_session(token, crate::clock::now_ms())
+        .ok()
+}
+
+/// A signed-in student.
+#[derive(Debug, Clone)]
+pub struct StudentSession {
+    pub id: StudentId,
+    pub class_year: u8,
+    pub claims: SessionClaims,
+}
+
+impl StudentSession {
+    /// The student as the waiting room needs them.
+    pub fn student(&self) -> auth::Student {
+        auth::Student {
+            id: self.id,
+            class_year: self.class_year,
+        }
+    }
+
+    /// The student of a session, if it is a student's.
+    pub fn from_claims(claims: SessionClaims) -> Option<StudentSession> {
+        match claims.subject {
+            Subject::Student { id, class_year } => Some(StudentSession {
+                id,
+                class_year,
+                claims,
+            }),
+            Subject::Admin { .. } => None,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for StudentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let claims = current(app, &jar).ok_or(ApiError::SignInRequired)?;
+        StudentSession::from_claims(claims).ok_or(ApiError::Forbidden)
+    }
+}
+
+/// A signed-in admin of any role.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    pub id: u32,
+    pub username: String,
+    pub role: Role,
+    pub claims: SessionClaims,
+}
+
+impl AdminSession {
+    /// Refuses unless the admin has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let claims = current(app, &jar).ok_or(ApiError::SignInRequired)?;
+        match &claims.subject {
+            Subject::Admin { id, username, role } => Ok(AdminSession {
+                id: *id,
+                username: username.clone(),
+                role: Role::parse(role).ok_or(ApiError::Forbidden)?,
+                claims: claims.clone(),
+            }),
+            Subject::Student { .. } => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// Checks an admin's username and password; any role.
+pub async fn admin_login(
+    store: &MySqlStore,
+    passwords: &Passwords,
+    username: &str,
+    password: SecretString,
+) -> ApiResult<Subject> {
+    if username.is_empty() || username.len() > 64 || password.expose_secret().len() > 256 {
+        return Err(ApiError::BadCredentials);
+    }
+    let row = store
+        .timed(
+            sqlx::query("SELECT id, password_hash, role FROM admins WHERE username = ?")
+                .bind(username)
+                .fetch_optional(store.pool()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let found = match row {
+        Some(r) => Some((
+            r.try_get::<u32, _>("id")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            r.try_get::<String, _>("password_hash")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            r.try_get::<String, _>("role")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        )),
+        None => None,
+    };
+    let hash = found.as_ref().map(|(_, h, _)| h.clone());
+    if !passwords.verify(hash, password).await? {
+        return Err(ApiError::BadCredentials);
+    }
+    let (id, _, role) = found.ok_or(ApiError::BadCredentials)?;
+    Ok(Subject::Admin {
+        id,
+        username: username.to_string(),
+        role,
+    })
+}
+
+/// `POST /api/session` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub student_number: Option<String>,
+    pub username: Option<String>,
+    pub password: String,
+}
+
+/// What a signed-in client learns about its session.
+#[derive(Debug, Serialize)]
+pub struct SessionInfo {
+    pub subject: Subject,
+    /// Send back as the `csrf` form field or `X-CSRF-Token` header.
+    pub csrf: String,
+    pub expires_at_ms: u64,
+}
+
+/// Signs in whoever the credentials name.
+pub async fn login(app: &AppState, body: LoginBody) -> ApiResult<Subject> {
+    let password = SecretString::from(body.password);
+    match (body.student_number, body.username) {
+        (Some(number), None) => {
+            let s = auth::student(&app.store, &app.passwords, number.trim(), password).await?;
+            Ok(Subject::Student {
+                id: s.id,
+                class_year: s.class_year,
+            })
+        }
+        (None, Some(username)) => {
+            admin_login(&app.store, &app.passwords, username.trim(), password).await
+        }
+        _ => Err(ApiError::Invalid(
+            "give either student_number or username, with password".into(),
+        )),
+    }
+}
+
+/// `POST /api/session`
+pub async fn create(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> ApiResult<(CookieJar, Json<SessionInfo>)> {
+    same_origin(&headers)?;
+    app.limits.check_ip(ip)?;
+    let subject = login(&app, body).await?;
+    let (claims, cookie) = issue(&app, subject);
+    let info = SessionInfo {
+        subject: claims.subject,
+        csrf: claims.csrf,
+        expires_at_ms: claims.exp,
+    };
+    Ok((jar.add(cookie), Json(info)))
+}
+
+/// `GET /api/session`
+pub async fn show(State(app): State<AppState>, jar: CookieJar) -> ApiResult<Json<SessionInfo>> {
+    let claims = current(&app, &jar).ok_or(ApiError::SignInRequired)?;
+    Ok(Json(SessionInfo {
+        subject: claims.subject,
+        csrf: claims.csrf,
+        expires_at_ms: claims.exp,
+    }))
+}
+
+/// `DELETE /api/session`
+pub async fn destroy(headers: HeaderMap, jar: CookieJar) -> ApiResult<CookieJar> {
+    same_origin(&headers)?;
+    Ok(jar.remove(Cookie::build(SESSION_COOKIE).path("/")))
+}
+
+/// Checks the CSRF value of a cookie-authenticated write: the `X-CSRF-Token`
+/// header (JSON clients) or the form's `csrf` field.
+pub fn check_csrf(
+    claims: &SessionClaims,
+    headers: &HeaderMap,
+    form_value: Option<&str>,
+) -> ApiResult<()> {
+    let submitted =
+        form_value.or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()));
+    match submitted {
+        Some(v) if claims.csrf_matches(v) => Ok(()),
+        _ => Err(ApiError::Csrf),
+    }
+}

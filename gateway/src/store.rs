@@ -1,0 +1,696 @@
+//! The waiting room's shared state in MySQL: [`waitroom::RoomStore`] over a
+//! bounded sqlx pool.
+//!
+//! Every method runs under one timeout, so a stuck database turns into an
+//! error the caller answers with "paused, your place is kept", never into a
+//! hung request. All SQL binds its values; the few statements built at run
+//! time (multi-row inserts, `IN` lists) only add placeholders.
+//!
+//! Concurrency: joins and admission ticks of a round lock the round's row
+//! first (`SELECT ... FOR UPDATE`). That one lock is what makes order keys
+//! dense and monotonic in ticket order, makes opening (the shuffle) atomic
+//! with respect to late pre-queue joins, and keeps two leaders (a split brain
+//! during failover) from admitting the same ticket twice.
+
+use chrono::{DateTime, NaiveDateTime};
+use enrollment::{RoundId, StudentId};
+use sqlx::{MySql, MySqlPool, QueryBuilder, Row};
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+use waitroom::room::{ChangeError, TickInput};
+use waitroom::{
+    plan_admission, Candidate, Hold, JoinRefused, JoinRequest, Place, RoomStore, RoundChange,
+    RoundState, RoundView, TickOutcome, Ticket, TicketState,
+};
+
+/// Rows per statement in bulk updates, far below MySQL's placeholder limit.
+const CHUNK: usize = 1000;
+
+/// Candidates read per tick beyond the budget, so a run of abandoned
+/// tickets is skipped in one tick instead of stalling admission.
+const SKIP_LOOKAHEAD: u64 = 256;
+
+/// Closed rounds stay visible this long (the closed page, the seed).
+const CLOSED_VISIBLE_MS: u64 = 24 * 3600 * 1000;
+
+/// Why the store failed. Callers never show these to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unexpected value in column {0}")]
+    Corrupt(&'static str),
+}
+
+/// MySQL-backed room state.
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    timeout: Duration,
+    /// An admitted ticket older than this may queue again.
+    pass_ttl_ms: u64,
+}
+
+impl MySqlStore {
+    pub fn new(pool: MySqlPool, timeout: Duration, pass_ttl: Duration) -> MySqlStore {
+        MySqlStore {
+            pool,
+            timeout,
+            pass_ttl_ms: u64::try_from(pass_ttl.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The pool, for the few reads that are not room state.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Runs `fut` under the store's timeout.
+    pub async fn timed<T, E>(
+        &self,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreError>
+    where
+        StoreError: From<E>,
+    {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn join_round(
+        &self,
+        round: RoundId,
+        reqs: &[JoinRequest],
+    ) -> Result<Vec<Result<Place, JoinRefused>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT state, serving_mark, last_order_key FROM rounds WHERE id = ? FOR UPDATE",
+        )
+        .bind(round.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(reqs
+                .iter()
+                .map(|_| Err(JoinRefused::UnknownRound))
+                .collect());
+        };
+        let state = parse_round_state(row.try_get("state")?)?;
+        if !state.accepts_joins() {
+            return Ok(reqs.iter().map(|_| Err(JoinRefused::NotOpen)).collect());
+        }
+        let mark: u64 = row.try_get("serving_mark")?;
+        let mut last_key: u64 = row.try_get("last_order_key")?;
+        let now_ms = reqs.iter().map(|r| r.at_ms).max().unwrap_or(0);
+        let now = to_datetime(now_ms);
+
+        // The students' current tickets, if any.
+        let mut students: Vec<StudentId> = reqs.iter().map(|r| r.student).collect();
+        students.sort_unstable();
+        students.dedup();
+        let existing = select_tickets(&mut tx, round, &students).await?;
+
+        let mut kept: HashMap<StudentId, Ticket> = HashMap::new();
+        let mut replace = Vec::new();
+        let mut fresh = Vec::new();
+        for &student in &students {
+            match existing.get(&student) {
+                Some(t) if self.holds_place(t, now_ms) => {
+                    kept.insert(student, t.clone());
+                }
+                Some(t) => {
+                    replace.push(t.seq);
+                    fresh.push(student);
+                }
+                None => fresh.push(student),
+            }
+        }
+
+        if !replace.is_empty() {
+            // A skipped, departed or expired ticket gives way to a new one at
+            // the back: a new sequence number keeps key order = ticket order.
+            // The old ticket's history goes to the audit log first, in the
+            // same transaction, so a rejoin never erases what happened.
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO audit_log (at, actor, action, subject, detail) SELECT ",
+            );
+            q.push_bind(now).push(
+                ", 'waitroom', 'ticket.replaced', CONCAT('round:', round_id), \
+                     JSON_OBJECT('seq', seq, 'student_id', student_id, 'order_key', order_key, \
+                     'prequeue', prequeue, 'state', state, \
+                     'joined_at', DATE_FORMAT(joined_at, '%Y-%m-%dT%H:%i:%s.%fZ'), \
+                     'last_seen_at', DATE_FORMAT(last_seen_at, '%Y-%m-%dT%H:%i:%s.%fZ'), \
+                     'admitted_at', DATE_FORMAT(admitted_at, '%Y-%m-%dT%H:%i:%s.%fZ'), \
+                     'lease_id', LOWER(HEX(lease_id))) \
+                     FROM tickets WHERE seq IN ",
+            );
+            push_in(&mut q, &replace);
+            q.build().execute(&mut *tx).await?;
+            let mut q = QueryBuilder::<MySql>::new("DELETE FROM tickets WHERE seq IN ");
+            push_in(&mut q, &replace);
+            q.build().execute(&mut *tx).await?;
+        }
+
+        let prequeue = state == RoundState::Prequeue;
+        if !fresh.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO tickets (round_id, student_id, order_key, prequeue, state, joined_at, last_seen_at) ",
+            );
+            let first_key = last_key + 1;
+            q.push_values(fresh.iter().enumerate(), |mut b, (i, student)| {
+                let key = (!prequeue).then_some(first_key + i as u64);
+                b.push_bind(round.0)
+                    .push_bind(student.0)
+                    .push_bind(key)
+                    .push_bind(prequeue)
+                    .push_bind("waiting")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.build().execute(&mut *tx).await?;
+            if !prequeue {
+                last_key += fresh.len() as u64;
+                sqlx::query("UPDATE rounds SET last_order_key = ? WHERE id = ?")
+                    .bind(last_key)
+                    .bind(round.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let created = select_tickets(&mut tx, round, &fresh).await?;
+        tx.commit().await?;
+
+        let mut answers = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let place = if let Some(t) = kept.get(&r.student) {
+                Place {
+                    ticket: t.clone(),
+                    mark_at_join: mark,
+                    kept: true,
+                }
+            } else {
+                let t = created
+                    .get(&r.student)
+                    .ok_or(StoreError::Corrupt("tickets.seq"))?;
+                Place {
+                    ticket: t.clone(),
+                    mark_at_join: mark,
+                    kept: false,
+                }
+            };
+            answers.push(Ok(place));
+        }
+        Ok(answers)
+    }
+
+    /// Whether an existing ticket still holds a place a join should keep.
+    fn holds_place(&self, t: &Ticket, now_ms: u64) -> bool {
+        match t.state {
+            TicketState::Waiting => true,
+            TicketState::Admitted => t
+                .admitted_at_ms
+                .is_some_and(|at| now_ms < at.saturating_add(self.pass_ttl_ms)),
+            TicketState::Skipped | TicketState::Left => false,
+        }
+    }
+
+    async fn tick_round(
+        &self,
+        round: RoundId,
+        input: TickInput,
+    ) -> Result<TickOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT state, hold_reason, serving_mark, max_active, active_count \
+             FROM rounds WHERE id = ? FOR UPDATE",
+        )
+        .bind(round.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(TickOutcome::default());
+        };
+        let state = parse_round_state(row.try_get("state")?)?;
+        let hold: Option<String> = row.try_get("hold_reason")?;
+        let mark: u64 = row.try_get("serving_mark")?;
+        let max_active: Option<u32> = row.try_get("max_active")?;
+        let previous_active: u32 = row.try_get("active_count")?;
+        let mut outcome = TickOutcome {
+            serving_mark: mark,
+            ..TickOutcome::default()
+        };
+
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE round_id = ? AND state = 'admitted' AND admitted_at > ?",
+        )
+        .bind(round.0)
+        .bind(to_datetime(input.active_since_ms))
+        .fetch_one(&mut *tx)
+        .await?;
+        let active = u32::try_from(active).unwrap_or(u32::MAX);
+        outcome.active = active;
+
+        let mut budget = input.budget;
+        if let Some(cap) = max_active.filter(|&c| c > 0) {
+            budget = budget.min(u64::from(cap.saturating_sub(active)));
+        }
+        if state != RoundState::Open || hold.is_some() {
+            budget = 0;
+        }
+
+        if budget > 0 {
+            let rows = sqlx::query(
+                "SELECT seq, order_key, last_seen_at FROM tickets \
+                 WHERE round_id = ? AND state = 'waiting' AND order_key > ? \
+                 ORDER BY order_key LIMIT ?",
+            )
+            .bind(round.0)
+            .bind(mark)
+            .bind(budget + SKIP_LOOKAHEAD)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut candidates = Vec::with_capacity(rows.len());
+            for r in rows {
+                candidates.push(Candidate {
+                    seq: r.try_get("seq")?,
+                    order_key: r.try_get("order_key")?,
+                    last_seen_ms: from_datetime(r.try_get("last_seen_at")?),
+                });
+            }
+            let plan = plan_admission(&candidates, budget, input.now_ms, input.grace_ms);
+            let now = to_datetime(input.now_ms);
+            for chunk in plan.admit.chunks(CHUNK) {
+                let mut q = QueryBuilder::<MySql>::new(
+                    "UPDATE tickets SET state = 'admitted', admitted_at = ",
+                );
+                q.push_bind(now).push(", lease_id = CASE seq");
+                for &seq in chunk {
+                    q.push(" WHEN ")
+                        .push_bind(seq)
+                        .push(" THEN ")
+                        .push_bind(uuid::Uuid::now_v7());
+                }
+                q.push(" END WHERE state = 'waiting' AND seq IN ");
+                push_in(&mut q, chunk);
+                outcome.admitted += q.build().execute(&mut *tx).await?.rows_affected();
+            }
+            for chunk in plan.skip.chunks(CHUNK) {
+                let mut q = QueryBuilder::<MySql>::new(
+                    "UPDATE tickets SET state = 'skipped' WHERE state = 'waiting' AND seq IN ",
+                );
+                push_in(&mut q, chunk);
+                outcome.skipped += q.build().execute(&mut *tx).await?.rows_affected();
+            }
+            if let Some(new_mark) = plan.mark {
+                outcome.serving_mark = new_mark.max(mark);
+            }
+            outcome.active =
+                active.saturating_add(u32::try_from(outcome.admitted).unwrap_or(u32::MAX));
+        }
+
+        if outcome.serving_mark != mark || outcome.admitted > 0 || outcome.active != previous_active
+        {
+            sqlx::query(
+                "UPDATE rounds SET serving_mark = ?, admitted_total = admitted_total + ?, \
+                 active_count = ? WHERE id = ?",
+            )
+            .bind(outcome.serving_mark)
+            .bind(outcome.admitted)
+            .bind(outcome.active)
+            .bind(round.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn change_round(
+        &self,
+        round: RoundId,
+        changes: &[RoundChange],
+        actor: &str,
+        now_ms: u64,
+    ) -> Result<Option<RoundView>, ChangeError<StoreError>> {
+        let db = |e: sqlx::Error| ChangeError::Store(StoreError::Db(e));
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let row = sqlx::query("SELECT state FROM rounds WHERE id = ? FOR UPDATE")
+            .bind(round.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut state =
+            parse_round_state(row.try_get("state").map_err(db)?).map_err(ChangeError::Store)?;
+        let now = to_datetime(now_ms);
+        for &change in changes {
+            let next = change.next_state(state)?;
+            let detail = match change {
+                RoundChange::Rate(per_min) => {
+                    sqlx::query("UPDATE rounds SET admission_per_min = ? WHERE id = ?")
+                        .bind(per_min)
+                        .bind(round.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    serde_json::json!({ "admission_per_min": per_min })
+                }
+                RoundChange::MaxActive(cap) => {
+                    sqlx::query("UPDATE rounds SET max_active = ? WHERE id = ?")
+                        .bind(cap)
+                        .bind(round.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    serde_json::json!({ "max_active": cap })
+                }
+                RoundChange::Open { seed } => {
+                    let cohort = open_round(&mut tx, round, seed, now).await.map_err(db)?;
+                    serde_json::json!({ "from": state.as_str(), "cohort": cohort, "seed": seed.to_string() })
+                }
+                RoundChange::Prequeue
+                | RoundChange::Pause
+                | RoundChange::Resume
+                | RoundChange::Close => {
+                    sqlx::query("UPDATE rounds SET state = ? WHERE id = ?")
+                        .bind(next.as_str())
+                        .bind(round.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    serde_json::json!({ "from": state.as_str(), "to": next.as_str() })
+                }
+            };
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(now)
+            .bind(actor)
+            .bind(change.name())
+            .bind(format!("round:{round}"))
+            .bind(detail.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            state = next;
+        }
+        sqlx::query("UPDATE rounds SET updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(round.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let views = self.read_rounds(0).await.map_err(ChangeError::Store)?;
+        Ok(views.into_iter().find(|v| v.id == round))
+    }
+
+    async fn read_rounds(&self, now_ms: u64) -> Result<Vec<RoundView>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, state, eligible_years_mask, admission_per_min, max_active, \
+                    serving_mark, last_order_key, admitted_total, active_count, hold_reason, \
+                    prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size \
+             FROM rounds WHERE state <> 'closed' OR closes_at > ?",
+        )
+        .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(round_view).collect()
+    }
+}
+
+/// Shuffles the pre-queue cohort into keys 1..=n and opens the round.
+async fn open_round(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    round: RoundId,
+    seed: u64,
+    now: NaiveDateTime,
+) -> Result<u64, sqlx::Error> {
+    let seqs: Vec<u64> = sqlx::query_scalar(
+        "SELECT seq FROM tickets WHERE round_id = ? AND prequeue AND state = 'waiting'",
+    )
+    .bind(round.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    let order = waitroom::prequeue_order(&seqs, seed);
+    let keyed: Vec<(u64, u64)> = order
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (s, i as u64 + 1))
+        .collect();
+    for chunk in keyed.chunks(CHUNK) {
+        let mut q = QueryBuilder::<MySql>::new("UPDATE tickets SET order_key = CASE seq");
+        for &(seq, key) in chunk {
+            q.push(" WHEN ")
+                .push_bind(seq)
+                .push(" THEN ")
+                .push_bind(key);
+        }
+        q.push(" END WHERE seq IN ");
+        let seqs: Vec<u64> = chunk.iter().map(|&(s, _)| s).collect();
+        push_in(&mut q, &seqs);
+        q.build().execute(&mut **tx).await?;
+    }
+    let n = keyed.len() as u64;
+    sqlx::query(
+        "UPDATE rounds SET state = 'open', shuffle_seed = ?, seed_published_at = ?, \
+         cohort_size = ?, last_order_key = ?, serving_mark = 0 WHERE id = ?",
+    )
+    .bind(seed)
+    .bind(now)
+    .bind(n)
+    .bind(n)
+    .bind(round.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(n)
+}
+
+async fn select_tickets(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    round: RoundId,
+    students: &[StudentId],
+) -> Result<HashMap<StudentId, Ticket>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in students.chunks(CHUNK) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id \
+             FROM tickets WHERE round_id = ",
+        );
+        q.push_bind(round.0).push(" AND student_id IN ");
+        let ids: Vec<u32> = chunk.iter().map(|s| s.0).collect();
+        push_in(&mut q, &ids);
+        for row in q.build().fetch_all(&mut **tx).await? {
+            let t = ticket(&row)?;
+            out.insert(t.student, t);
+        }
+    }
+    Ok(out)
+}
+
+fn push_in<T>(q: &mut QueryBuilder<'_, MySql>, values: &[T])
+where
+    T: Copy + Send + for<'q> sqlx::Encode<'q, MySql> + sqlx::Type<MySql> + 'static,
+{
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for &v in values {
+        sep.push_bind(v);
+    }
+    q.push(")");
+}
+
+fn ticket(row: &sqlx::mysql::MySqlRow) -> Result<Ticket, StoreError> {
+    let state: String = row.try_get("state")?;
+    Ok(Ticket {
+        seq: row.try_get("seq")?,
+        round: RoundId(row.try_get("round_id")?),
+        student: StudentId(row.try_get("student_id")?),
+        order_key: row.try_get("order_key")?,
+        state: TicketState::parse(&state).ok_or(StoreError::Corrupt("tickets.state"))?,
+        admitted_at_ms: row
+            .try_get::<Option<NaiveDateTime>, _>("admitted_at")?
+            .map(from_datetime),
+        lease: row.try_get("lease_id")?,
+    })
+}
+
+fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
+    let state = parse_round_state(row.try_get("state")?)?;
+    let hold: Option<String> = row.try_get("hold_reason")?;
+    let seed: Option<u64> = row.try_get("shuffle_seed")?;
+    let cohort: u32 = row.try_get("cohort_size")?;
+    Ok(RoundView {
+        id: RoundId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        state,
+        eligible_years_mask: row.try_get("eligible_years_mask")?,
+        admission_per_min: row.try_get("admission_per_min")?,
+        max_active: row
+            .try_get::<Option<u32>, _>("max_active")?
+            .filter(|&c| c > 0),
+        serving_mark: row.try_get("serving_mark")?,
+        last_order_key: row.try_get("last_order_key")?,
+        admitted_total: row.try_get("admitted_total")?,
+        active: row.try_get("active_count")?,
+        hold: hold.as_deref().map(Hold::parse),
+        prequeue_at_ms: from_datetime(row.try_get("prequeue_at")?),
+        opens_at_ms: from_datetime(row.try_get("opens_at")?),
+        closes_at_ms: from_datetime(row.try_get("closes_at")?),
+        // The seed is only published once the cohort order is fixed.
+        shuffle_seed: seed
+            .filter(|_| !matches!(state, RoundState::Scheduled | RoundState::Prequeue)),
+        cohort_size: u64::from(cohort),
+    })
+}
+
+fn parse_round_state(s: String) -> Result<RoundState, StoreError> {
+    RoundState::parse(&s).ok_or(StoreError::Corrupt("rounds.state"))
+}
+
+/// DATETIME columns hold UTC (sqlx sets the session time zone to +00:00).
+pub fn to_datetime(ms: u64) -> NaiveDateTime {
+    DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// The inverse of [`to_datetime`].
+pub fn from_datetime(at: NaiveDateTime) -> u64 {
+    u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0)
+}
+
+impl RoomStore for MySqlStore {
+    type Error = StoreError;
+
+    async fn rounds(&self) -> Result<Vec<RoundView>, StoreError> {
+        self.timed(self.read_rounds(crate::clock::now_ms())).await
+    }
+
+    async fn cohort(&self, round: RoundId) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.timed(async {
+            sqlx::query_as::<_, (u64, u64)>(
+                "SELECT seq, order_key FROM tickets \
+                 WHERE round_id = ? AND prequeue AND order_key IS NOT NULL",
+            )
+            .bind(round.0)
+            .fetch_all(&self.pool)
+            .await
+        })
+        .await
+    }
+
+    async fn join(
+        &self,
+        batch: &[JoinRequest],
+    ) -> Result<Vec<Result<Place, JoinRefused>>, StoreError> {
+        // One transaction per round, answers put back in request order.
+        let mut by_round: HashMap<RoundId, Vec<usize>> = HashMap::new();
+        for (i, r) in batch.iter().enumerate() {
+            by_round.entry(r.round).or_default().push(i);
+        }
+        let mut answers: Vec<Option<Result<Place, JoinRefused>>> = vec![None; batch.len()];
+        for (round, idx) in by_round {
+            let reqs: Vec<JoinRequest> = idx.iter().map(|&i| batch[i]).collect();
+            let got = self.timed(self.join_round(round, &reqs)).await?;
+            for (i, a) in idx.into_iter().zip(got) {
+                answers[i] = Some(a);
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.ok_or(StoreError::Corrupt("join answer")))
+            .collect()
+    }
+
+    async fn ticket(&self, seq: u64) -> Result<Option<Ticket>, StoreError> {
+        self.timed(async {
+            let row = sqlx::query(
+                "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id \
+                 FROM tickets WHERE seq = ?",
+            )
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(ticket).transpose()
+        })
+        .await
+    }
+
+    async fn touch(&self, seqs: &[u64], at_ms: u64) -> Result<(), StoreError> {
+        let at = to_datetime(at_ms);
+        for chunk in seqs.chunks(CHUNK) {
+            self.timed(async {
+                let mut q = QueryBuilder::<MySql>::new("UPDATE tickets SET last_seen_at = ");
+                q.push_bind(at)
+                    .push(" WHERE state = 'waiting' AND last_seen_at < ")
+                    .push_bind(at)
+                    .push(" AND seq IN ");
+                push_in(&mut q, chunk);
+                q.build().execute(&self.pool).await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn leave(&self, round: RoundId, student: StudentId) -> Result<bool, StoreError> {
+        self.timed(async {
+            sqlx::query(
+                "UPDATE tickets SET state = 'left' \
+                 WHERE round_id = ? AND student_id = ? AND state IN ('waiting', 'admitted')",
+            )
+            .bind(round.0)
+            .bind(student.0)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
+        .await
+    }
+
+    async fn tick(&self, round: RoundId, input: TickInput) -> Result<TickOutcome, StoreError> {
+        self.timed(self.tick_round(round, input)).await
+    }
+
+    async fn change(
+        &self,
+        round: RoundId,
+        changes: &[RoundChange],
+        actor: &str,
+        now_ms: u64,
+    ) -> Result<Option<RoundView>, ChangeError<StoreError>> {
+        match tokio::time::timeout(
+            self.timeout,
+            self.change_round(round, changes, actor, now_ms),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ChangeError::Store(StoreError::Timeout(self.timeout))),
+        }
+    }
+
+    async fn set_hold(&self, hold: Option<Hold>) -> Result<(), StoreError> {
+        let reason = hold.map(Hold::as_str);
+        self.timed(async {
+            sqlx::query(
+                "UPDATE rounds SET hold_reason = ? \
+                 WHERE state IN ('prequeue', 'open', 'paused') AND NOT (hold_reason <=> ?)",
+            )
+            .bind(reason)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        })
+        .await
+    }
+}

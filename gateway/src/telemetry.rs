@@ -1,0 +1,128 @@
+//! Logging and metrics setup, in one place.
+//!
+//! Logs are structured (`tracing`), JSON when `SLUICE_LOG_JSON` is set, and
+//! filtered by `RUST_LOG`. Metrics use the `metrics` facade and a Prometheus
+//! recorder with explicit histogram buckets, so dashboards can compute
+//! quantiles across pods. The metric names are a contract: see
+//! `docs/metrics.md`.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Request latency buckets, 1 ms to 10 s.
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Publisher confirm buckets, 1 ms to 5 s.
+const CONFIRM_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// A gauge not set for this long leaves `/metrics`. Every gauge the gateway
+/// keeps is set at least every few seconds (see [`keep_alive`]), so only
+/// series that stopped meaning anything go: a section that left the
+/// hottest 20, a round long closed.
+const GAUGE_IDLE: Duration = Duration::from_secs(60);
+
+/// Reasons the publisher reports in `sluice_publish_failures_total`.
+pub const PUBLISH_FAILURES: &[&str] = &["unavailable", "nacked", "unroutable", "timeout", "amqp"];
+
+/// The status poll route, registered up front for the poll panels.
+const POLL_ROUTE: &str = "/api/queue/status";
+
+/// Starts logging; call once from `main`.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = if std::env::var_os("SLUICE_LOG_JSON").is_some() {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second init (tests) keeps the first subscriber.
+    let _ = result;
+}
+
+/// The process-wide Prometheus recorder, installed on first use. The
+/// `metrics` facade has one global recorder per process, so every gateway
+/// started in one process (tests) shares it.
+pub fn metrics() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("sluice_http_request_duration_seconds".into()),
+            HTTP_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("sluice_publish_confirm_seconds".into()),
+            CONFIRM_BUCKETS,
+        )?
+        .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE))
+        .build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_ok() {
+        let _ = HANDLE.set(handle);
+    }
+    HANDLE
+        .get()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))
+}
+
+/// Registers every gateway series whose label values are known up front,
+/// so dashboards, alerts and the name check see zeros rather than gaps.
+/// Per-round series are registered when a gateway first sees the round
+/// ([`register_round`]); the seat gauges when the first seat query answers.
+pub fn describe() {
+    keep_alive();
+    metrics::gauge!("sluice_waitroom_leader").set(0.0);
+    for reason in crate::error::REJECTED_REASONS {
+        metrics::counter!("sluice_http_rejected_total", "reason" => *reason).increment(0);
+    }
+    for action in ["enroll", "drop"] {
+        metrics::counter!("sluice_commands_accepted_total", "action" => action).increment(0);
+    }
+    for reason in PUBLISH_FAILURES {
+        metrics::counter!("sluice_publish_failures_total", "reason" => *reason).increment(0);
+    }
+    metrics::counter!("sluice_waitroom_ticket_reads_total").increment(0);
+    metrics::counter!("sluice_http_requests_total", "route" => POLL_ROUTE, "method" => "GET", "status" => "200")
+        .increment(0);
+    // Histograms are listed (with zero counts) once registered.
+    let _ = metrics::histogram!("sluice_http_request_duration_seconds", "route" => POLL_ROUTE, "method" => "GET");
+    let _ = metrics::histogram!("sluice_publish_confirm_seconds");
+}
+
+/// Sets the gauges that never change, so they never go idle.
+pub fn keep_alive() {
+    metrics::gauge!("sluice_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// A round's counters, registered at zero when a gateway first sees it.
+#[derive(Debug, Clone)]
+pub struct RoundCounters {
+    pub joins: metrics::Counter,
+    pub polls: metrics::Counter,
+    pub admissions: metrics::Counter,
+}
+
+/// Registers (or finds) `round`'s counters.
+pub fn register_round(round: &str) -> RoundCounters {
+    let counters = RoundCounters {
+        joins: metrics::counter!("sluice_waitroom_joins_total", "round" => round.to_string()),
+        polls: metrics::counter!("sluice_waitroom_polls_total", "round" => round.to_string()),
+        admissions: metrics::counter!("sluice_waitroom_admissions_total", "round" => round.to_string()),
+    };
+    counters.joins.increment(0);
+    counters.polls.increment(0);
+    counters.admissions.increment(0);
+    counters
+}

@@ -1,0 +1,153 @@
+//! Per-client rate limits: a flooder is slowed with 429 + Retry-After on
+//! join, poll and enroll while everyone else is served as usual.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+use waitroom::PassClaims;
+
+/// Sends `send` until it is answered 429 (at most `tries` times) and
+/// returns that answer.
+async fn until_limited<F, Fut>(tries: usize, mut send: F) -> reqwest::Response
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    for _ in 0..tries {
+        let r = send().await.unwrap();
+        if r.status() == 429 {
+            return r;
+        }
+    }
+    panic!("never limited in {tries} requests");
+}
+
+async fn assert_limited(r: reqwest::Response) {
+    assert_eq!(r.status(), 429);
+    let after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after >= 1);
+    assert_eq!(code(r).await, "rate_limited");
+}
+
+fn pass(app: &TestApp, round: enrollment::RoundId, student: enrollment::StudentId) -> String {
+    let now = now_ms();
+    app.keyring.sign_pass(&PassClaims {
+        round,
+        student,
+        lease: uuid::Uuid::now_v7(),
+        budget: 40,
+        iat: now,
+        exp: now + 60_000,
+    })
+}
+
+#[tokio::test]
+async fn a_flooding_address_is_slowed_while_others_are_served() {
+    let app = TestApp::spawn(|c| {
+        c.ip_rate = 1;
+        c.ip_burst = 5;
+    })
+    .await;
+    let round = app.round("paused", 6000).await;
+    let flooder_id = app.student("20260501", 1).await;
+    let other = app.student("20260502", 1).await;
+    // Another loopback address: a different client IP to the gateway.
+    let flooder = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let join_url = app.url(&format!("/api/rounds/{round}/join"));
+    let first: Value = flooder
+        .post(&join_url)
+        .json(&json!({ "student_number": "20260501", "password": "pw" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = first["token"].as_str().unwrap().to_string();
+
+    let r = until_limited(50, || {
+        flooder
+            .post(&join_url)
+            .json(&json!({ "student_number": "20260501", "password": "pw" }))
+            .send()
+    })
+    .await;
+    assert_limited(r).await;
+    let r = until_limited(50, || {
+        flooder
+            .get(app.url("/api/queue/status"))
+            .header("x-queue-token", &token)
+            .send()
+    })
+    .await;
+    assert_limited(r).await;
+    let flooder_pass = pass(&app, round, flooder_id);
+    let r = until_limited(50, || {
+        flooder
+            .post(app.url("/api/enroll"))
+            .header("x-pass", &flooder_pass)
+            .json(&json!({ "sections": [1] }))
+            .send()
+    })
+    .await;
+    assert_limited(r).await;
+
+    // Meanwhile another client joins, polls and enrolls as usual.
+    let joined = app.join(round, "20260502").await;
+    assert_eq!(joined.status(), 200);
+    let joined: Value = joined.json().await.unwrap();
+    let s = app.status(joined["token"].as_str().unwrap()).await;
+    assert_eq!(s["position"], 2, "{s}");
+    let r = app
+        .enroll(Some(&pass(&app, round, other)), json!({ "sections": [1] }))
+        .await;
+    assert_eq!(r.status(), 202);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_flooding_student_is_slowed_while_others_are_served() {
+    let app = TestApp::spawn(|c| {
+        c.student_rate = 1;
+        c.student_burst = 3;
+    })
+    .await;
+    let round = app.round("paused", 6000).await;
+    let flooder = app.student("20260601", 1).await;
+    let other = app.student("20260602", 1).await;
+    let token = |v: Value| v["token"].as_str().unwrap().to_string();
+    let flooder_token = token(app.join(round, "20260601").await.json().await.unwrap());
+    let other_token = token(app.join(round, "20260602").await.json().await.unwrap());
+
+    let r = until_limited(50, || {
+        app.get("/api/queue/status")
+            .header("x-queue-token", &flooder_token)
+            .send()
+    })
+    .await;
+    assert_limited(r).await;
+    // The same student is slowed on every route, whatever the credential.
+    assert_limited(app.join(round, "20260601").await).await;
+    let flooder_pass = pass(&app, round, flooder);
+    assert_limited(
+        app.enroll(Some(&flooder_pass), json!({ "sections": [1] }))
+            .await,
+    )
+    .await;
+
+    // The other student, from the same address, is not.
+    let s = app.status(&other_token).await;
+    assert_eq!(s["state"], "paused", "{s}");
+    let r = app
+        .enroll(Some(&pass(&app, round, other)), json!({ "sections": [1] }))
+        .await;
+    assert_eq!(r.status(), 202);
+    app.finish().await;
+}

@@ -1,0 +1,93 @@
+//! The queue page at run time: both languages, the place, estimate and
+//! progress, the paused message, the no-JavaScript refresh, and a bad or
+//! expired token answered with the join form instead of an error.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use waitroom::QueueClaims;
+
+async fn page(app: &TestApp, path: &str, token: &str, accept: &str) -> (u16, String) {
+    let r = app
+        .get(path)
+        .header("cookie", format!("sluice_queue={token}"))
+        .header("accept-language", accept)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_queue_page_shows_the_place_in_both_languages_and_never_fails() {
+    let app = TestApp::spawn(|_| {}).await;
+    let round = app.round("open", 6000).await;
+    for n in ["20260701", "20260702", "20260703"] {
+        app.student(n, 1).await;
+    }
+    // One seat of admission: the first is admitted, the others wait.
+    app.admin(round, json!({ "max_active": 1 })).await;
+    let token = |v: Value| v["token"].as_str().unwrap().to_string();
+    let first = token(app.join(round, "20260701").await.json().await.unwrap());
+    app.poll_until(&first, |s| s["state"] == "admitted").await;
+    app.join(round, "20260702").await;
+    let third = token(app.join(round, "20260703").await.json().await.unwrap());
+    let s = app
+        .poll_until(&third, |s| {
+            s["state"] == "waiting" && s["estimate"].is_object()
+        })
+        .await;
+    let position = s["position"].as_u64().unwrap();
+    assert_eq!(position, 2, "{s}");
+    let path = format!("/rounds/{round}");
+
+    let (status, en) = page(&app, &path, &third, "en-US,en;q=0.9").await;
+    assert_eq!(status, 200);
+    assert!(en.contains("lang=\"en\""));
+    assert!(en.contains("Your place"));
+    assert!(en.contains(&format!("id=\"position\">{position}<")), "{en}");
+    assert!(en.contains("<progress"));
+    let estimate = en.split("id=\"estimate\">").nth(1).unwrap();
+    assert!(
+        estimate.starts_with(|c: char| c.is_ascii_digit()),
+        "{estimate}"
+    );
+    assert!(en.contains("http-equiv=\"refresh\""), "works without JS");
+
+    let (status, ko) = page(&app, &path, &third, "ko-KR,ko;q=0.9").await;
+    assert_eq!(status, 200);
+    assert!(ko.contains("lang=\"ko\""));
+    assert!(ko.contains("내 순서"));
+    // The switch wins over the browser's language.
+    let (_, switched) = page(&app, &format!("{path}?lang=en"), &third, "ko").await;
+    assert!(switched.contains("lang=\"en\""));
+
+    app.admin(round, json!({ "action": "pause" })).await;
+    app.poll_until(&third, |s| s["state"] == "paused").await;
+    let (status, paused) = page(&app, &path, &third, "en").await;
+    assert_eq!(status, 200);
+    assert!(paused.contains("Admission is paused. Your place is kept."));
+    assert!(paused.contains(&format!("id=\"position\">{position}<")));
+    let (_, paused_ko) = page(&app, &path, &third, "ko").await;
+    assert!(paused_ko.contains("순서는 그대로 유지됩니다"));
+
+    // A forged or expired token: the join form, not an error page.
+    let mut claims = app.keyring.verify_queue(&third, now_ms()).unwrap();
+    claims.iat = now_ms() - 7_200_000;
+    claims.exp = now_ms() - 3_600_000;
+    let expired = app.keyring.sign_queue(&QueueClaims { ..claims });
+    for bad in ["garbage", "x.y.z", expired.as_str()] {
+        let (status, html) = page(&app, &path, bad, "en").await;
+        assert_eq!(status, 200, "{bad}");
+        assert!(
+            html.contains(&format!("action=\"/rounds/{round}/join\"")),
+            "offers to join again: {html}"
+        );
+        assert!(
+            html.contains("Your place in line has expired or is not valid here"),
+            "says why: {bad}"
+        );
+    }
+    let (_, html) = page(&app, &path, "garbage", "ko").await;
+    assert!(html.contains("다시 줄을 서 주세요"), "says why, in Korean");
+    app.finish().await;
+}

@@ -1,0 +1,112 @@
+# shellcheck shell=bash
+# Shared helpers for the scripts in this directory: bring up the local
+# services Sluice needs (MariaDB, RabbitMQ) and build its tools. Every helper
+# is idempotent and says what it does. Source this file; do not run it.
+
+SLUICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+readonly SLUICE_DEFAULT_DATABASE_URL="mysql://root@127.0.0.1:3306/sluice"
+readonly SLUICE_DEFAULT_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
+: "${DATABASE_URL:=$SLUICE_DEFAULT_DATABASE_URL}"
+: "${AMQP_URL:=$SLUICE_DEFAULT_AMQP_URL}"
+export DATABASE_URL AMQP_URL
+
+step() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# wait_until SECONDS WHAT COMMAND...: runs COMMAND once a second until it
+# succeeds; gives up after SECONDS.
+wait_until() {
+    local timeout=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "$what did not come up within ${timeout}s"
+        sleep 1
+    done
+}
+
+# port_open HOST PORT: whether something accepts TCP connections there.
+port_open() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# show_url URL DEFAULT: prints URL, hiding its password unless it is the
+# documented local default (whose credentials are public anyway).
+show_url() {
+    if [[ $1 == "$2" ]]; then
+        printf '%s\n' "$1"
+    else
+        printf '%s\n' "$1" | sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#'
+    fi
+}
+
+mariadb_up() {
+    mysqladmin -uroot -h127.0.0.1 --connect-timeout=2 ping
+}
+
+ensure_mariadb() {
+    step "MariaDB on 127.0.0.1:3306"
+    if mariadb_up >/dev/null 2>&1; then
+        note "already running"
+        return
+    fi
+    # /run is a tmpfs: after a reboot the socket directory is gone, and
+    # mariadbd (which drops to the mysql user) cannot recreate it.
+    [[ -d /run/mysqld ]] || install -d -o mysql -g mysql /run/mysqld
+    note "starting /usr/sbin/mariadbd"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    wait_until 60 "MariaDB" mariadb_up
+    note "started"
+}
+
+rabbitmq_up() {
+    rabbitmq-diagnostics -q ping && port_open 127.0.0.1 5672
+}
+
+ensure_rabbitmq() {
+    step "RabbitMQ on 127.0.0.1:5672"
+    if rabbitmq_up >/dev/null 2>&1; then
+        note "already running"
+    else
+        note "starting rabbitmq-server -detached"
+        rabbitmq-server -detached
+        # The node answers pings before the broker has finished booting;
+        # await_startup waits for the rest.
+        wait_until 60 "RabbitMQ node" rabbitmq-diagnostics -q ping
+        rabbitmqctl -q --timeout 60 await_startup
+        wait_until 60 "RabbitMQ AMQP port 5672" port_open 127.0.0.1 5672
+        note "started"
+    fi
+    if rabbitmq-plugins -q is_enabled rabbitmq_prometheus >/dev/null 2>&1; then
+        note "rabbitmq_prometheus already enabled"
+    else
+        note "enabling rabbitmq_prometheus"
+        rabbitmq-plugins -q enable rabbitmq_prometheus
+    fi
+}
+
+# The cargo profile for tools built by these scripts: SLUICE_PROFILE=debug
+# (the default, quick to build) or release.
+sluice_profile() {
+    case "${SLUICE_PROFILE:-debug}" in
+    debug) echo dev ;;
+    release) echo release ;;
+    *) die "SLUICE_PROFILE must be debug or release, not ${SLUICE_PROFILE}" ;;
+    esac
+}
+
+# Builds the sluice-db tool and sets SLUICE_DB to its path.
+build_sluice_db() {
+    local profile dir
+    profile=$(sluice_profile)
+    step "building sluice-db (${SLUICE_PROFILE:-debug})"
+    cargo build --manifest-path "$SLUICE_ROOT/Cargo.toml" --profile "$profile" -p schema --bin sluice-db
+    if [[ $profile == dev ]]; then dir=debug; else dir=$profile; fi
+    SLUICE_DB="${CARGO_TARGET_DIR:-$SLUICE_ROOT/target}/$dir/sluice-db"
+    [[ -x $SLUICE_DB ]] || die "built sluice-db not found at $SLUICE_DB"
+}

@@ -1,0 +1,134 @@
+// The pages as a student and a registrar use them, in headless Chromium,
+// against a real gateway, worker, MariaDB and RabbitMQ started by ./run.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.SLUICE_BASE_URL;
+const ARTIFACTS = process.env.SLUICE_ARTIFACTS || "artifacts";
+const STUDENT_A = process.env.SLUICE_STUDENT_A;
+const STUDENT_B = process.env.SLUICE_STUDENT_B;
+const PASSWORD = "sluice-demo";
+
+let browser;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // launch() always starts Chromium with a fresh temporary profile (it
+  // refuses a --user-data-dir of ours), so no state leaks between runs.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+async function page(options = {}) {
+  const context = await browser.newContext({ locale: "en-US", ...options });
+  const p = await context.newPage();
+  p.setDefaultTimeout(20_000);
+  return p;
+}
+
+const shot = (p, name) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+async function signIn(p, name, password, staff = false) {
+  await p.goto(`${BASE}/login${staff ? "?staff=1" : ""}`);
+  await p.getByLabel(staff ? "Username" : "Student number").fill(name);
+  await p.getByLabel("Password").fill(password);
+  await p.getByRole("button", { name: "Sign in" }).click();
+}
+
+test("a student builds a cart, waits, is admitted, enrolls and sees the timetable", async () => {
+  assert.ok(STUDENT_A, "the runner passes a demo student number");
+  const p = await page();
+  await signIn(p, STUDENT_A, PASSWORD);
+  await p.waitForURL(/\/courses/);
+  await shot(p, "01-courses");
+
+  // Two sections from the first result page, one at a time.
+  for (let i = 0; i < 2; i++) {
+    const add = p.locator("tr form button", { hasText: "Add" }).first();
+    await add.click();
+    await p.waitForURL(/msg=added/);
+  }
+  await p.goto(`${BASE}/cart`);
+  assert.equal(await p.locator("ul.items").first().locator("li.item").count(), 2);
+  await shot(p, "02-cart");
+
+  // Queue: the demo round is open and admits at once at this rate.
+  await p.getByRole("link", { name: /Go to the queue/ }).first().click();
+  await p.getByRole("button", { name: "Join the queue" }).click();
+  await p.waitForSelector("text=You're in!", { timeout: 30_000 });
+  await shot(p, "03-admitted");
+
+  await p.getByRole("link", { name: "Enroll from your cart" }).click();
+  await p.getByRole("button", { name: "Enroll in the whole cart" }).click();
+  await p.waitForURL(/\/results/);
+  // The page polls the command until the worker decided it.
+  await p.waitForSelector("table tbody tr", { timeout: 30_000 });
+  const outcomes = await p.locator("table tbody tr .tag").allTextContents();
+  assert.ok(outcomes.length >= 1, "each cart item has an outcome");
+  assert.ok(outcomes.every((o) => ["Enrolled", "Not enrolled", "Waitlisted"].includes(o.trim())), outcomes.join());
+  await shot(p, "04-results");
+
+  await p.getByRole("link", { name: "See the timetable" }).click();
+  await p.waitForSelector("table.timetable");
+  if (outcomes.some((o) => o.trim() === "Enrolled")) {
+    assert.ok((await p.locator("td.block").count()) + (await p.locator("text=No fixed time").count()) > 0);
+  }
+  await shot(p, "05-timetable");
+  await p.context().close();
+});
+
+test("a registrar changes the admission rate and the live view shows it", async () => {
+  const p = await page();
+  await signIn(p, "registrar", "registrar-demo", true);
+  await p.waitForURL(/\/admin/);
+  await p.getByRole("link", { name: "Demo round" }).first().click();
+  await p.getByLabel("Admissions per minute").fill("1234");
+  await p.getByRole("button", { name: "Apply rate" }).click();
+  await p.waitForURL(/msg=saved/);
+  // Effective: the live view (fed from the room snapshot every gateway
+  // refreshes) reports the new target, and the audit log names who.
+  await p.waitForFunction(() => document.getElementById("s-target")?.textContent === "1234", null, { timeout: 15_000 });
+  const audit = await p.locator("section[aria-labelledby=audit-h] tbody tr").first().textContent();
+  assert.match(audit, /registrar/);
+  assert.match(audit, /1234/);
+  await shot(p, "06-admin-round");
+
+  // A bad value gets a message next to the field, not an error page.
+  await p.getByLabel("Admissions per minute").fill("lots");
+  await p.getByRole("button", { name: "Apply rate" }).click();
+  await p.waitForSelector("#rate-err");
+  await p.context().close();
+});
+
+test("a student is refused the admin pages", async () => {
+  const p = await page();
+  await signIn(p, STUDENT_B, PASSWORD);
+  await p.waitForURL(/\/courses/);
+  const r = await p.goto(`${BASE}/admin`);
+  assert.equal(r.status(), 403);
+  await p.waitForSelector("text=You may not open this page");
+  await shot(p, "07-refused");
+  await p.context().close();
+});
+
+test("the queue page on a phone", async () => {
+  const p = await page({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: "ko-KR" });
+  await p.goto(`${BASE}/`);
+  await p.locator("ul.plain a").first().click();
+  await p.waitForSelector("text=대기열 들어가기");
+  await shot(p, "08-queue-phone");
+  await p.context().close();
+});

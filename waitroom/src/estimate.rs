@@ -1,0 +1,229 @@
+//! Places in line and honest wait estimates.
+//!
+//! A student's place is the distance between their order key and the room's
+//! serving mark. That distance also counts tickets ahead that will be skipped
+//! as abandoned, so it can only overstate the wait; the estimate is divided
+//! by the *measured* speed of the mark (which includes those skips), so the
+//! two errors cancel out rather than add up. Estimates are ranges, because a
+//! single number promises a precision nobody has.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Measures how fast a room's serving mark moves, over a sliding window.
+#[derive(Debug, Clone)]
+pub struct RateMeter {
+    window: Duration,
+    samples: VecDeque<(Duration, u64)>,
+}
+
+/// Below this span of samples the measurement is noise.
+const MIN_SPAN: Duration = Duration::from_secs(3);
+
+/// At most this many samples are kept, whatever the refresh rate.
+const MAX_SAMPLES: usize = 256;
+
+impl RateMeter {
+    /// A meter averaging over `window`.
+    pub fn new(window: Duration) -> RateMeter {
+        RateMeter {
+            window,
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Records the mark seen at `at` (a monotonic instant).
+    pub fn record(&mut self, at: Duration, mark: u64) {
+        if self.samples.back().is_some_and(|&(_, m)| mark < m) {
+            // The mark never goes back; a smaller one means a reset round.
+            self.samples.clear();
+        }
+        // Samples closer than a window/MAX_SAMPLES apart add nothing but memory.
+        let spacing = self.window / MAX_SAMPLES as u32;
+        if let Some(&(t, _)) = self.samples.back() {
+            if at.saturating_sub(t) < spacing {
+                if let Some(last) = self.samples.back_mut() {
+                    last.1 = mark;
+                }
+                return;
+            }
+        }
+        self.samples.push_back((at, mark));
+        while self.samples.len() > MAX_SAMPLES
+            || self
+                .samples
+                .front()
+                .is_some_and(|&(t, _)| at.saturating_sub(t) > self.window)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Mark advance per minute over the window, once it spans long enough.
+    pub fn per_min(&self) -> Option<f64> {
+        let (&(t0, m0), &(t1, m1)) = (self.samples.front()?, self.samples.back()?);
+        let span = t1.saturating_sub(t0);
+        if span < MIN_SPAN {
+            return None;
+        }
+        Some((m1 - m0) as f64 * 60.0 / span.as_secs_f64())
+    }
+}
+
+/// A wait-time range in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Estimate {
+    pub min_secs: u64,
+    pub max_secs: u64,
+}
+
+impl Estimate {
+    /// The wait for `ahead` places at `per_min` admissions a minute, or
+    /// `None` when nothing is moving (paused, or every seat busy).
+    pub fn new(ahead: u64, per_min: f64) -> Option<Estimate> {
+        if !(per_min.is_finite() && per_min > 0.0) {
+            return None;
+        }
+        let central = ahead as f64 * 60.0 / per_min;
+        // ±20 % around the measured speed, and never "0 to 0" while waiting.
+        let min_secs = (central * 0.8).floor() as u64;
+        let max_secs = ((central * 1.25).ceil() as u64).max(min_secs + 1);
+        Some(Estimate { min_secs, max_secs })
+    }
+}
+
+/// The speed to estimate with: the measured one, but never faster than the
+/// configured rate (when an admin lowers the rate, the estimate must grow at
+/// once, not after the window has caught up).
+pub fn effective_rate(measured: Option<f64>, configured_per_min: u32) -> f64 {
+    let configured = f64::from(configured_per_min);
+    match measured {
+        Some(m) => m.min(configured),
+        None => configured,
+    }
+}
+
+/// Places ahead of `order_key` when everything up to `serving_mark` has been
+/// decided.
+pub fn ahead(order_key: u64, serving_mark: u64) -> u64 {
+    order_key.saturating_sub(serving_mark).saturating_sub(1)
+}
+
+/// How far along a student is, from the mark when they joined to their key.
+pub fn progress(order_key: u64, mark_at_join: u64, serving_mark: u64) -> f64 {
+    let total = order_key.saturating_sub(mark_at_join);
+    if total == 0 {
+        return 1.0;
+    }
+    (serving_mark.saturating_sub(mark_at_join) as f64 / total as f64).clamp(0.0, 1.0)
+}
+
+/// When a waiting client should poll next: often near the front, rarely far
+/// back (a tenth of the expected wait), spread by `jitter` in `[0, 1)` so
+/// thousands of clients that joined in the same second do not poll in step.
+pub fn poll_interval(
+    estimate: Option<Estimate>,
+    min: Duration,
+    max: Duration,
+    jitter: f64,
+) -> Duration {
+    let base = match estimate {
+        Some(e) => Duration::from_secs(e.min_secs / 10),
+        None => max / 2,
+    }
+    .clamp(min, max);
+    let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+    base.mul_f64(factor).clamp(min.mul_f64(0.8), max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn measures_the_mark_speed() {
+        let mut m = RateMeter::new(S(60));
+        m.record(S(0), 100);
+        assert_eq!(m.per_min(), None);
+        m.record(S(1), 110);
+        assert_eq!(m.per_min(), None, "one second is too short to trust");
+        for t in 2..=30 {
+            m.record(S(t), 100 + 10 * t);
+        }
+        let r = m.per_min().unwrap();
+        assert!((r - 600.0).abs() < 1e-6, "{r}");
+        // The window slides: after 60 s of standstill the speed is zero.
+        for t in 31..=100 {
+            m.record(S(t), 400);
+        }
+        assert_eq!(m.per_min(), Some(0.0));
+    }
+
+    #[test]
+    fn a_reset_mark_restarts_the_measurement() {
+        let mut m = RateMeter::new(S(60));
+        m.record(S(0), 100);
+        m.record(S(10), 200);
+        m.record(S(11), 5);
+        assert_eq!(m.per_min(), None);
+    }
+
+    #[test]
+    fn estimates_are_ranges_and_grow_when_the_rate_drops() {
+        let e = Estimate::new(600, 600.0).unwrap();
+        assert_eq!(
+            e,
+            Estimate {
+                min_secs: 48,
+                max_secs: 75
+            }
+        );
+        let slower = Estimate::new(600, effective_rate(Some(600.0), 60)).unwrap();
+        assert!(slower.min_secs > e.max_secs);
+        assert_eq!(Estimate::new(10, 0.0), None);
+        assert_eq!(
+            Estimate::new(0, 600.0),
+            Some(Estimate {
+                min_secs: 0,
+                max_secs: 1
+            })
+        );
+    }
+
+    #[test]
+    fn places_and_progress() {
+        assert_eq!(ahead(11, 10), 0);
+        assert_eq!(ahead(15, 10), 4);
+        assert_eq!(ahead(5, 10), 0);
+        assert_eq!(progress(20, 10, 15), 0.5);
+        assert_eq!(progress(20, 10, 25), 1.0);
+        assert_eq!(progress(10, 10, 0), 1.0);
+    }
+
+    #[test]
+    fn polls_often_near_the_front_and_rarely_far_back() {
+        let (min, max) = (S(2), S(15));
+        let near = poll_interval(Estimate::new(3, 600.0), min, max, 0.5);
+        let far = poll_interval(Estimate::new(100_000, 600.0), min, max, 0.5);
+        assert_eq!(near, S(2));
+        assert_eq!(far, S(15));
+    }
+
+    proptest! {
+        #[test]
+        fn poll_interval_stays_in_bounds(ahead in 0u64..10_000_000, rate in 0.0f64..1e6, jitter in 0.0f64..1.0) {
+            let (min, max) = (S(2), S(15));
+            let d = poll_interval(Estimate::new(ahead, rate), min, max, jitter);
+            prop_assert!(d >= min.mul_f64(0.8) && d <= max);
+        }
+
+        #[test]
+        fn estimate_is_ordered(ahead in 0u64..10_000_000, rate in 0.001f64..1e6) {
+            let e = Estimate::new(ahead, rate).unwrap();
+            prop_assert!(e.min_secs < e.max_secs);
+        }
+    }
+}

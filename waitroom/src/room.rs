@@ -1,0 +1,519 @@
+//! Rounds, tickets and the shared room state behind [`RoomStore`].
+//!
+//! A round is one waiting room. Every join gets a ticket with a global
+//! sequence number; once the round is open each ticket also has an *order
+//! key*, dense per round, that fixes its place (the pre-queue cohort gets
+//! keys 1..=n in the published shuffle, later arrivals follow in sequence
+//! order). Admission moves the round's *serving mark* over the keys: a
+//! ticket at or below the mark has been decided, admitted or skipped.
+//!
+//! The store is a trait so this crate stays free of SQL; the gateway keeps
+//! the state in MySQL, and the decision of one admission tick
+//! ([`plan_admission`]) is a pure function tested here.
+
+use enrollment::{RoundId, StudentId};
+use std::future::Future;
+
+/// Where a round is in its life. Transitions: scheduled → prequeue → open
+/// ⇄ paused → closed (an admin may also open or close early).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundState {
+    Scheduled,
+    Prequeue,
+    Open,
+    Paused,
+    Closed,
+}
+
+impl RoundState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoundState::Scheduled => "scheduled",
+            RoundState::Prequeue => "prequeue",
+            RoundState::Open => "open",
+            RoundState::Paused => "paused",
+            RoundState::Closed => "closed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<RoundState> {
+        [
+            RoundState::Scheduled,
+            RoundState::Prequeue,
+            RoundState::Open,
+            RoundState::Paused,
+            RoundState::Closed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Whether students may take a ticket.
+    pub fn accepts_joins(self) -> bool {
+        matches!(
+            self,
+            RoundState::Prequeue | RoundState::Open | RoundState::Paused
+        )
+    }
+}
+
+/// Why admission is held although the round is open: the system fails
+/// closed when a dependency is down, and says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    /// RabbitMQ is unreachable: admitted students could not enroll.
+    Broker,
+}
+
+impl Hold {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::Broker => "broker",
+        }
+    }
+
+    /// Parses a stored name. There is one reason today; any stored reason,
+    /// known or not, holds admission (fail closed).
+    pub fn parse(_stored: &str) -> Hold {
+        Hold::Broker
+    }
+}
+
+/// What every gateway knows about a round, refreshed a few times a second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundView {
+    pub id: RoundId,
+    pub name: String,
+    pub state: RoundState,
+    /// Bit `y - 1` set when class year `y` may take part.
+    pub eligible_years_mask: u8,
+    pub admission_per_min: u32,
+    /// `None`: no cap on students admitted at once.
+    pub max_active: Option<u32>,
+    pub serving_mark: u64,
+    /// The highest order key handed out so far.
+    pub last_order_key: u64,
+    pub admitted_total: u64,
+    /// Admitted students whose pass is still running, as of the last tick.
+    pub active: u32,
+    pub hold: Option<Hold>,
+    pub prequeue_at_ms: u64,
+    pub opens_at_ms: u64,
+    pub closes_at_ms: u64,
+    /// Published once the round is open; `None` before.
+    pub shuffle_seed: Option<u64>,
+    pub cohort_size: u64,
+}
+
+impl RoundView {
+    /// Whether `class_year` may join this round.
+    pub fn admits_year(&self, class_year: u8) -> bool {
+        (1..=8).contains(&class_year) && self.eligible_years_mask & (1 << (class_year - 1)) != 0
+    }
+
+    /// Whether the leader may admit now.
+    pub fn admitting(&self) -> bool {
+        self.state == RoundState::Open && self.hold.is_none() && self.admission_per_min > 0
+    }
+
+    /// The state the clock says the round should be in, if it should move.
+    pub fn due_transition(&self, now_ms: u64) -> Option<RoundState> {
+        match self.state {
+            RoundState::Scheduled if now_ms >= self.opens_at_ms => Some(RoundState::Open),
+            RoundState::Scheduled if now_ms >= self.prequeue_at_ms => Some(RoundState::Prequeue),
+            RoundState::Prequeue if now_ms >= self.opens_at_ms => Some(RoundState::Open),
+            RoundState::Scheduled
+            | RoundState::Prequeue
+            | RoundState::Open
+            | RoundState::Paused
+                if now_ms >= self.closes_at_ms =>
+            {
+                Some(RoundState::Closed)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Waiting,
+    Admitted,
+    /// Passed over because it stopped polling for longer than the grace.
+    Skipped,
+    Left,
+}
+
+impl TicketState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketState::Waiting => "waiting",
+            TicketState::Admitted => "admitted",
+            TicketState::Skipped => "skipped",
+            TicketState::Left => "left",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<TicketState> {
+        match s {
+            "waiting" => Some(TicketState::Waiting),
+            "admitted" => Some(TicketState::Admitted),
+            "skipped" => Some(TicketState::Skipped),
+            "left" => Some(TicketState::Left),
+            _ => None,
+        }
+    }
+}
+
+/// One student's place in one round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub seq: u64,
+    pub round: RoundId,
+    pub student: StudentId,
+    /// `None` while the round is in pre-queue.
+    pub order_key: Option<u64>,
+    pub state: TicketState,
+    pub admitted_at_ms: Option<u64>,
+    /// Identifies the admission; the pass carries it.
+    pub lease: Option<uuid::Uuid>,
+}
+
+/// A join waiting for the sequencer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinRequest {
+    pub round: RoundId,
+    pub student: StudentId,
+    pub at_ms: u64,
+}
+
+/// The place a join got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub ticket: Ticket,
+    /// The serving mark when the place was taken (for progress).
+    pub mark_at_join: u64,
+    /// The student already had a live place (another device, a reload) and
+    /// keeps it.
+    pub kept: bool,
+}
+
+/// Why a join got no place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinRefused {
+    #[error("no such round")]
+    UnknownRound,
+    #[error("the round does not take students now")]
+    NotOpen,
+}
+
+/// A waiting ticket the leader may admit, in order-key order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub seq: u64,
+    pub order_key: u64,
+    pub last_seen_ms: u64,
+}
+
+/// What one admission tick does to a round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdmissionPlan {
+    pub admit: Vec<u64>,
+    pub skip: Vec<u64>,
+    /// The new serving mark, when it moves.
+    pub mark: Option<u64>,
+}
+
+/// Walks `candidates` (waiting tickets past the mark, in order) admitting up
+/// to `budget` live ones and skipping those not seen for longer than
+/// `grace_ms`. The mark stops at the last ticket decided, so a ticket beyond
+/// it is never passed over unseen.
+pub fn plan_admission(
+    candidates: &[Candidate],
+    budget: u64,
+    now_ms: u64,
+    grace_ms: u64,
+) -> AdmissionPlan {
+    let mut plan = AdmissionPlan::default();
+    if budget == 0 {
+        return plan;
+    }
+    for c in candidates {
+        if now_ms.saturating_sub(c.last_seen_ms) > grace_ms {
+            plan.skip.push(c.seq);
+        } else {
+            plan.admit.push(c.seq);
+        }
+        plan.mark = Some(c.order_key);
+        if plan.admit.len() as u64 == budget {
+            break;
+        }
+    }
+    plan
+}
+
+/// The inputs of one admission tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickInput {
+    pub now_ms: u64,
+    /// Tickets not seen for longer than this are skipped.
+    pub grace_ms: u64,
+    /// Admissions the pacer granted.
+    pub budget: u64,
+    /// Admissions after this instant still count against max-active.
+    pub active_since_ms: u64,
+}
+
+/// What one admission tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickOutcome {
+    pub admitted: u64,
+    pub skipped: u64,
+    pub serving_mark: u64,
+    pub active: u32,
+}
+
+/// An admin's change to a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundChange {
+    /// Admissions per minute (0 stops admission without pausing).
+    Rate(u32),
+    /// Cap on admitted students at once; `None` removes it.
+    MaxActive(Option<u32>),
+    /// Opens the pre-queue early.
+    Prequeue,
+    /// Opens the room now, shuffling the pre-queue cohort with `seed`.
+    Open {
+        seed: u64,
+    },
+    Pause,
+    Resume,
+    Close,
+}
+
+/// Why a change does not apply to the round's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} round cannot be changed that way")]
+pub struct InvalidTransition {
+    pub from: &'static str,
+}
+
+impl RoundChange {
+    /// The state after applying this change to `from`, or why it cannot be.
+    pub fn next_state(self, from: RoundState) -> Result<RoundState, InvalidTransition> {
+        use RoundState::*;
+        let to = match (self, from) {
+            (RoundChange::Rate(_) | RoundChange::MaxActive(_), s) if s != Closed => s,
+            (RoundChange::Prequeue, Scheduled | Prequeue) => Prequeue,
+            (RoundChange::Open { .. }, Scheduled | Prequeue) => Open,
+            (RoundChange::Pause, Open | Paused) => Paused,
+            (RoundChange::Resume, Open | Paused) => Open,
+            (RoundChange::Close, _) => Closed,
+            _ => {
+                return Err(InvalidTransition {
+                    from: from.as_str(),
+                })
+            }
+        };
+        Ok(to)
+    }
+
+    /// The audit-log action name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RoundChange::Rate(_) => "round.rate",
+            RoundChange::MaxActive(_) => "round.max_active",
+            RoundChange::Prequeue => "round.prequeue",
+            RoundChange::Open { .. } => "round.open",
+            RoundChange::Pause => "round.pause",
+            RoundChange::Resume => "round.resume",
+            RoundChange::Close => "round.close",
+        }
+    }
+}
+
+/// Shared room state. Implementations must make every method safe to call
+/// from many gateways at once: the sequencer and the serving mark are the
+/// only order there is.
+pub trait RoomStore: Send + Sync + 'static {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Every round that is not long closed.
+    fn rounds(&self) -> impl Future<Output = Result<Vec<RoundView>, Self::Error>> + Send;
+
+    /// The pre-queue cohort of an open round: `(seq, order_key)`.
+    fn cohort(
+        &self,
+        round: RoundId,
+    ) -> impl Future<Output = Result<Vec<(u64, u64)>, Self::Error>> + Send;
+
+    /// Gives each request a place (or the one the student already has), in
+    /// one go; answers are in request order.
+    fn join(
+        &self,
+        batch: &[JoinRequest],
+    ) -> impl Future<Output = Result<Vec<Result<Place, JoinRefused>>, Self::Error>> + Send;
+
+    /// One ticket by sequence number.
+    fn ticket(&self, seq: u64) -> impl Future<Output = Result<Option<Ticket>, Self::Error>> + Send;
+
+    /// Records that these tickets' students were seen at `at_ms`.
+    fn touch(
+        &self,
+        seqs: &[u64],
+        at_ms: u64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Gives up a student's place (or ends their admission); whether there
+    /// was one.
+    fn leave(
+        &self,
+        round: RoundId,
+        student: StudentId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Runs one admission tick on an open round.
+    fn tick(
+        &self,
+        round: RoundId,
+        input: TickInput,
+    ) -> impl Future<Output = Result<TickOutcome, Self::Error>> + Send;
+
+    /// Applies changes atomically and records them in the audit log under
+    /// `actor`. `Ok(None)` when the round does not exist.
+    fn change(
+        &self,
+        round: RoundId,
+        changes: &[RoundChange],
+        actor: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<RoundView>, ChangeError<Self::Error>>> + Send;
+
+    /// Holds admission in every open round (or lifts the hold).
+    fn set_hold(&self, hold: Option<Hold>) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Why a round change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError<E> {
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransition),
+    #[error(transparent)]
+    Store(E),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn c(seq: u64, order_key: u64, last_seen_ms: u64) -> Candidate {
+        Candidate {
+            seq,
+            order_key,
+            last_seen_ms,
+        }
+    }
+
+    #[test]
+    fn admits_live_tickets_in_order_and_skips_abandoned_ones() {
+        let cands = [c(10, 1, 100), c(11, 2, 0), c(12, 3, 100), c(13, 4, 100)];
+        let plan = plan_admission(&cands, 2, 400, 300);
+        assert_eq!(plan.admit, vec![10, 12]);
+        assert_eq!(plan.skip, vec![11]);
+        assert_eq!(
+            plan.mark,
+            Some(3),
+            "the mark stops at the last decided ticket"
+        );
+    }
+
+    #[test]
+    fn a_student_seen_within_the_grace_keeps_their_place() {
+        let plan = plan_admission(&[c(1, 1, 500)], 1, 1_000, 500);
+        assert_eq!(plan.admit, vec![1]);
+    }
+
+    #[test]
+    fn no_budget_decides_nothing() {
+        assert_eq!(
+            plan_admission(&[c(1, 1, 0)], 0, 1_000, 10),
+            AdmissionPlan::default()
+        );
+    }
+
+    #[test]
+    fn transitions() {
+        use RoundState::*;
+        assert_eq!(RoundChange::Open { seed: 1 }.next_state(Prequeue), Ok(Open));
+        assert!(RoundChange::Open { seed: 1 }.next_state(Open).is_err());
+        assert_eq!(RoundChange::Pause.next_state(Open), Ok(Paused));
+        assert_eq!(RoundChange::Resume.next_state(Paused), Ok(Open));
+        assert!(RoundChange::Resume.next_state(Closed).is_err());
+        assert!(RoundChange::Rate(5).next_state(Closed).is_err());
+        for s in [Scheduled, Prequeue, Open, Paused, Closed] {
+            assert_eq!(RoundState::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn the_clock_moves_rounds_along() {
+        let mut r = RoundView {
+            id: RoundId(1),
+            name: "r".into(),
+            state: RoundState::Scheduled,
+            eligible_years_mask: 0b10,
+            admission_per_min: 60,
+            max_active: None,
+            serving_mark: 0,
+            last_order_key: 0,
+            admitted_total: 0,
+            active: 0,
+            hold: None,
+            prequeue_at_ms: 100,
+            opens_at_ms: 200,
+            closes_at_ms: 300,
+            shuffle_seed: None,
+            cohort_size: 0,
+        };
+        assert!(r.admits_year(2) && !r.admits_year(1) && !r.admits_year(0) && !r.admits_year(9));
+        assert_eq!(r.due_transition(50), None);
+        assert_eq!(r.due_transition(150), Some(RoundState::Prequeue));
+        r.state = RoundState::Prequeue;
+        assert_eq!(r.due_transition(250), Some(RoundState::Open));
+        r.state = RoundState::Paused;
+        assert_eq!(r.due_transition(250), None);
+        assert_eq!(r.due_transition(300), Some(RoundState::Closed));
+    }
+
+    proptest! {
+        #[test]
+        fn plans_are_consistent(
+            seen in proptest::collection::vec(0u64..2_000, 0..100),
+            budget in 0u64..50,
+            grace in 0u64..2_000,
+        ) {
+            let cands: Vec<Candidate> = seen.iter().enumerate()
+                .map(|(i, &s)| c(i as u64 + 100, i as u64 + 1, s)).collect();
+            let plan = plan_admission(&cands, budget, 2_000, grace);
+            prop_assert!(plan.admit.len() as u64 <= budget);
+            // Every candidate up to the mark is decided exactly once, in order.
+            let decided = plan.mark.unwrap_or(0) as usize;
+            let mut all: Vec<u64> = plan.admit.iter().chain(&plan.skip).copied().collect();
+            all.sort_unstable();
+            prop_assert_eq!(all, (100..100 + decided as u64).collect::<Vec<_>>());
+            for s in &plan.skip {
+                prop_assert!(2_000 - cands[(*s - 100) as usize].last_seen_ms > grace);
+            }
+        }
+    }
+}

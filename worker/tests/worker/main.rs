@@ -1,0 +1,12 @@
+//! Worker integration tests against real MariaDB and RabbitMQ. Each test
+//! has its own database and its own queues.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod helpers;
+mod incidents;
+mod process;
+mod properties;
+mod recovery;
+mod rules;
+mod security;
