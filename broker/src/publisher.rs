@@ -17,6 +17,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Connection};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -71,6 +72,9 @@ struct Inner {
     topology: Topology,
     timeout: Duration,
     state: Mutex<State>,
+    /// Whether the link was up when last looked at; read when `state` is
+    /// busy (a reconnect can hold it for a whole connect timeout).
+    linked: AtomicBool,
 }
 
 /// A cheap-to-clone handle publishing commands with confirms.
@@ -100,6 +104,7 @@ impl Publisher {
         {
             let mut state = p.inner.state.lock().await;
             state.link = Some(p.open().await?);
+            p.inner.linked.store(true, Ordering::Release);
         }
         Ok(p)
     }
@@ -116,6 +121,7 @@ impl Publisher {
                     link: None,
                     last_attempt: None,
                 }),
+                linked: AtomicBool::new(false),
             }),
         }
     }
@@ -147,6 +153,7 @@ impl Publisher {
                 return Ok(link.channel.clone());
             }
             state.link = None;
+            self.inner.linked.store(false, Ordering::Release);
         }
         if state
             .last_attempt
@@ -159,22 +166,34 @@ impl Publisher {
             Ok(link) => {
                 let channel = link.channel.clone();
                 state.link = Some(link);
+                self.inner.linked.store(true, Ordering::Release);
                 tracing::info!("connected to RabbitMQ for publishing");
                 Ok(channel)
             }
-            Err(e) => Err(PublishError::Unavailable(e)),
+            Err(e) => {
+                self.inner.linked.store(false, Ordering::Release);
+                Err(PublishError::Unavailable(e))
+            }
         }
     }
 
     /// Whether the last known state of the link is healthy (no I/O).
+    ///
+    /// Fails closed: while another task holds the link (it may be stuck
+    /// reconnecting to a dead broker for a whole connect timeout), the
+    /// answer is the state last seen, which is "down" once a check or a
+    /// reconnect found the channel dead.
     pub fn is_healthy(&self) -> bool {
         match self.inner.state.try_lock() {
-            Ok(state) => state
-                .link
-                .as_ref()
-                .is_some_and(|l| l.channel.status().connected()),
-            // Someone is publishing or reconnecting right now.
-            Err(_) => true,
+            Ok(state) => {
+                let up = state
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.channel.status().connected());
+                self.inner.linked.store(up, Ordering::Release);
+                up
+            }
+            Err(_) => self.inner.linked.load(Ordering::Acquire),
         }
     }
 
@@ -229,5 +248,71 @@ impl Publisher {
             Confirmation::Nack(_) => Err(PublishError::Nacked),
             Confirmation::NotRequested => Err(PublishError::Nacked),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RABBITMQ: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_follows_the_real_link() {
+        let topology = Topology::new(&format!("sluice-health-{}", uuid::Uuid::now_v7().simple()));
+        let p = Publisher::connect(RABBITMQ, topology.clone(), Duration::from_secs(5))
+            .await
+            .expect("RabbitMQ on 127.0.0.1:5672 (scripts/dev-up starts it)");
+        assert!(p.is_healthy(), "a fresh link is healthy");
+        let channel = p.channel().await.unwrap();
+        channel.close(200, "test").await.unwrap();
+        assert!(!p.is_healthy(), "a closed channel is not");
+        let cleanup = crate::connect(RABBITMQ, "sluice-health-cleanup", Duration::from_secs(5))
+            .await
+            .unwrap();
+        crate::delete(&cleanup.create_channel().await.unwrap(), &topology)
+            .await
+            .unwrap();
+    }
+
+    /// A reconnect stuck on a broker that accepts but never answers holds
+    /// the link for the whole connect timeout; health must not read "up"
+    /// meanwhile, or admission would resume while RabbitMQ is down.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_reconnect_reads_as_down() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        let p = Publisher::lazy(
+            &format!("amqp://guest:guest@{addr}/%2f"),
+            Topology::new("sluice-silent"),
+            Duration::from_secs(3),
+        );
+        assert!(!p.is_healthy(), "never connected");
+        let stuck = {
+            let p = p.clone();
+            tokio::spawn(async move { p.channel().await.map(|_| ()) })
+        };
+        // Wait until the reconnect holds the link.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while p.inner.state.try_lock().is_ok() {
+            assert!(Instant::now() < deadline, "the reconnect never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            !p.is_healthy(),
+            "busy reconnecting to a silent broker is not healthy"
+        );
+        assert!(matches!(
+            stuck.await.unwrap(),
+            Err(PublishError::Unavailable(_))
+        ));
+        assert!(!p.is_healthy());
+        accept.abort();
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Password hashes are checked with argon2 on the blocking pool, at most
 //! `hash_concurrency` at once: a hash takes a core for tens of milliseconds,
-//! and a surge of logins must queue for those cores in a bounded way (503
-//! beyond) rather than starve the async runtime. Unknown accounts are
+//! and a surge of logins must queue for those cores in a bounded way rather
+//! than starve the async runtime. At most [`QUEUE_PER_PERMIT`] checks per
+//! permit wait, each for at most [`QUEUE_WAIT`]; beyond that the answer is
+//! 503 with Retry-After at once. Unknown accounts are
 //! checked against a dummy hash so their answer takes as long as a wrong
 //! password.
 
@@ -15,9 +17,16 @@ use argon2::Argon2;
 use enrollment::StudentId;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Row;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Checks that may wait for a free core, per core allowed to hash.
+pub const QUEUE_PER_PERMIT: usize = 32;
+
+/// Longest a check waits for a free core before the answer is 503.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(3);
 
 /// An authenticated student.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +39,42 @@ pub struct Student {
 #[derive(Debug, Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     dummy: Arc<str>,
 }
 
+/// Counts one waiting check for as long as it lives (also when the request
+/// is dropped while waiting).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Passwords {
+    /// A free core to hash on: at once, or after a bounded wait in line.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        let overloaded = ApiError::Overloaded {
+            retry_after: Duration::from_secs(1),
+        };
+        if let Ok(p) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(overloaded);
+        }
+        let _in_line = Waiting(Arc::clone(&self.waiting));
+        match tokio::time::timeout(QUEUE_WAIT, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(p)) => Ok(p),
+            // Timed out, or the semaphore was closed.
+            _ => Err(overloaded),
+        }
+    }
+
     /// Prepares the checker (hashes the dummy once, on the blocking pool).
     pub async fn new(concurrency: usize) -> anyhow::Result<Passwords> {
         let dummy = tokio::task::spawn_blocking(|| {
@@ -47,6 +88,8 @@ impl Passwords {
         .await??;
         Ok(Passwords {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: concurrency.max(1) * QUEUE_PER_PERMIT,
             dummy: dummy.into(),
         })
     }
@@ -58,12 +101,7 @@ impl Passwords {
         hash: Option<String>,
         password: SecretString,
     ) -> Result<bool, ApiError> {
-        let permit =
-            Arc::clone(&self.permits)
-                .try_acquire_owned()
-                .map_err(|_| ApiError::Overloaded {
-                    retry_after: Duration::from_secs(1),
-                })?;
+        let permit = self.permit().await?;
         let dummy = Arc::clone(&self.dummy);
         let ok = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -182,5 +220,56 @@ mod base64_decode {
             .decode(s)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::future::join_all;
+
+    fn hash_of(password: &str) -> String {
+        let salt = SaltString::from_b64("dGVzdHNhbHR0ZXN0c2FsdA").unwrap();
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logins_beyond_the_free_cores_wait_their_turn() {
+        let p = Passwords::new(1).await.unwrap();
+        let hash = hash_of("pw");
+        let checks = (0..6).map(|i| {
+            let (p, hash) = (p.clone(), hash.clone());
+            let password = if i % 2 == 0 { "pw" } else { "wrong" };
+            async move { p.verify(Some(hash), SecretString::from(password)).await }
+        });
+        let answers: Vec<bool> = join_all(checks)
+            .await
+            .into_iter()
+            .map(|r| r.expect("queued, not refused"))
+            .collect();
+        assert_eq!(answers, [true, false, true, false, true, false]);
+        assert_eq!(p.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_line_is_refused_at_once() {
+        let mut p = Passwords::new(1).await.unwrap();
+        p.max_waiting = 2;
+        let hash = hash_of("pw");
+        let checks = (0..5).map(|_| {
+            let (p, hash) = (p.clone(), hash.clone());
+            async move { p.verify(Some(hash), SecretString::from("pw")).await }
+        });
+        let answers = join_all(checks).await;
+        let refused = answers
+            .iter()
+            .filter(|r| matches!(r, Err(ApiError::Overloaded { .. })))
+            .count();
+        assert_eq!(refused, 2, "one hashing, two in line, two refused");
+        assert!(answers.iter().filter(|r| matches!(r, Ok(true))).count() == 3);
+        assert_eq!(p.waiting.load(Ordering::Acquire), 0);
     }
 }

@@ -24,6 +24,9 @@ pub const SEATS_EVERY: Duration = Duration::from_millis(1500);
 /// How often the whole catalog is re-read.
 pub const CATALOG_EVERY: Duration = Duration::from_secs(15);
 
+/// Longest a page waits for a reload that brings a student's own sections.
+pub const COVER_WAIT: Duration = Duration::from_secs(1);
+
 /// One section with everything search and the cart show.
 #[derive(Debug, Clone)]
 pub struct Section {
@@ -179,6 +182,27 @@ impl CatalogCache {
     /// Asks for a full reload now (after a registrar edit).
     pub fn invalidate(&self) {
         self.reload.notify_one();
+    }
+
+    /// The catalog, reloaded first if it lacks any of `sections` (opened
+    /// since the last refresh, perhaps through another gateway). Waits at
+    /// most [`COVER_WAIT`]; a student's own cart and enrollments must not
+    /// silently vanish from their pages.
+    pub async fn covering(&self, sections: &[u32]) -> Arc<Catalog> {
+        let knows_all = |c: &Catalog| sections.iter().all(|&id| c.section(id).is_some());
+        let catalog = self.catalog();
+        if knows_all(&catalog) {
+            return catalog;
+        }
+        self.invalidate();
+        let deadline = tokio::time::Instant::now() + COVER_WAIT;
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let catalog = self.catalog();
+            if knows_all(&catalog) || tokio::time::Instant::now() >= deadline {
+                return catalog;
+            }
+        }
     }
 
     /// Seats of `section` (zeros when unknown).

@@ -226,7 +226,7 @@ impl MySqlStore {
     ) -> Result<TickOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT state, hold_reason, serving_mark, max_active, active_count \
+            "SELECT state, hold_reason, serving_mark, max_active, active_count, admission_per_min \
              FROM rounds WHERE id = ? FOR UPDATE",
         )
         .bind(round.0)
@@ -240,6 +240,9 @@ impl MySqlStore {
         let mark: u64 = row.try_get("serving_mark")?;
         let max_active: Option<u32> = row.try_get("max_active")?;
         let previous_active: u32 = row.try_get("active_count")?;
+        // The budget was planned from a rate read before this lock; a rate
+        // set to zero since then (an admin stopping admission) wins.
+        let rate_now: u32 = row.try_get("admission_per_min")?;
         let mut outcome = TickOutcome {
             serving_mark: mark,
             ..TickOutcome::default()
@@ -259,7 +262,7 @@ impl MySqlStore {
         if let Some(cap) = max_active.filter(|&c| c > 0) {
             budget = budget.min(u64::from(cap.saturating_sub(active)));
         }
-        if state != RoundState::Open || hold.is_some() {
+        if state != RoundState::Open || hold.is_some() || rate_now == 0 {
             budget = 0;
         }
 

@@ -297,9 +297,19 @@ async fn resolve(
     let mut key = claims.order_key;
     let decided = key.is_none_or(|k| k <= view.serving_mark);
     // A stale snapshot means the database is unreachable: the place is kept
-    // and nothing is asked of the database until the snapshot recovers.
-    if fresh && decided && (key.is_some() || room.cohort.is_some() || view.cohort_size == 0) {
-        match lookup(app, claims.seq).await {
+    // and nothing is asked of the database until the snapshot recovers. A
+    // ticket this gateway already saw decided is answered from memory either
+    // way (admitted, skipped and left never change back).
+    let known = app.decided.get(&claims.seq).map(|t| t.clone());
+    if (fresh || known.is_some())
+        && decided
+        && (key.is_some() || room.cohort.is_some() || view.cohort_size == 0)
+    {
+        let found = match known {
+            Some(t) => Lookup::Found(t),
+            None => lookup(app, claims.seq).await,
+        };
+        match found {
             Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
                 match t.state {
                     TicketState::Admitted => return Ok(admitted(app, status, &t, now)),
@@ -418,9 +428,12 @@ async fn lookup(app: &AppState, seq: u64) -> Lookup {
     let Ok(_permit) = app.lookups.try_acquire() else {
         return Lookup::Busy;
     };
-    metrics::counter!("sluice_waitroom_ticket_reads_total").increment(1);
     use waitroom::RoomStore;
-    match app.store.ticket(seq).await {
+    let read = app.store.ticket(seq).await;
+    if read.is_ok() {
+        metrics::counter!("sluice_waitroom_ticket_reads_total").increment(1);
+    }
+    match read {
         Ok(Some(t)) => {
             if t.state != TicketState::Waiting {
                 app.remember(&t);

@@ -1379,6 +1379,8 @@ pub async fn create_course(
         }
         Err(e) => return Err(db(e)),
     };
+    // Reload even if the audit row fails: the edit is committed.
+    app.catalog.invalidate();
     audit(
         &app,
         &actor,
@@ -1387,7 +1389,6 @@ pub async fn create_course(
         serde_json::json!({ "code": c.code }),
     )
     .await?;
-    app.catalog.invalidate();
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
@@ -1595,6 +1596,8 @@ pub async fn update_course(
         Ok::<u64, sqlx::Error>(n)
     };
     app.store.timed(work).await.map_err(db)?;
+    // Reload even if the audit row fails: the edit is committed.
+    app.catalog.invalidate();
     audit(
         &app,
         &actor,
@@ -1603,7 +1606,6 @@ pub async fn update_course(
         serde_json::json!({ "title_ko": c.title_ko, "title_en": c.title_en, "credits": c.credits, "prerequisites": c.prerequisites }),
     )
     .await?;
-    app.catalog.invalidate();
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
@@ -1756,8 +1758,9 @@ pub async fn create_section(
         }
         Err(e) => return Err(db(e)),
     };
-    audit(&app, &actor, "create_section", &format!("section:{sid}"), serde_json::json!({ "course": id, "number": s.number, "capacity": s.capacity, "meetings": format_meetings(&s.meetings) })).await?;
+    // Reload even if the audit row fails: the edit is committed.
     app.catalog.invalidate();
+    audit(&app, &actor, "create_section", &format!("section:{sid}"), serde_json::json!({ "course": id, "number": s.number, "capacity": s.capacity, "meetings": format_meetings(&s.meetings) })).await?;
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
@@ -1792,6 +1795,8 @@ pub async fn update_section(
             )
             .await
             .map_err(db)?;
+        // Reload even if the audit row fails: the edit is committed.
+        app.catalog.invalidate();
         audit(
             &app,
             &actor,
@@ -1804,7 +1809,6 @@ pub async fn update_section(
             serde_json::json!({}),
         )
         .await?;
-        app.catalog.invalidate();
         return Ok(Redirect::to(&format!("/admin/courses/{course}?msg=saved")).into_response());
     }
     let mut errors = FieldErrors::default();
@@ -1867,6 +1871,8 @@ pub async fn update_section(
         )
         .await;
     }
+    // Reload even if the audit row fails: the edit is committed.
+    app.catalog.invalidate();
     audit(
         &app,
         &actor,
@@ -1875,7 +1881,6 @@ pub async fn update_section(
         serde_json::json!({ "capacity": s.capacity, "meetings": format_meetings(&s.meetings) }),
     )
     .await?;
-    app.catalog.invalidate();
     Ok(Redirect::to(&format!("/admin/courses/{course}?msg=saved")).into_response())
 }
 
@@ -2023,8 +2028,9 @@ pub async fn import(
         _ => return Err(ApiError::Invalid("kind must be catalog or students".into())),
     };
     if let Ok(summary) = &outcome {
-        audit(&app, &actor, "import", &format!("import:{kind}"), serde_json::json!({ "rows": summary.rows, "courses": summary.courses, "sections": summary.sections, "students": summary.students })).await?;
+        // Reload even if the audit row fails: the edit is committed.
         app.catalog.invalidate();
+        audit(&app, &actor, "import", &format!("import:{kind}"), serde_json::json!({ "rows": summary.rows, "courses": summary.courses, "sections": summary.sections, "students": summary.students })).await?;
     }
     import_page(&app, ctx, Some(outcome)).await
 }

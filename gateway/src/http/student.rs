@@ -394,7 +394,7 @@ pub async fn search(
     let mut in_cart: Vec<u32> = Vec::new();
     if let Ok((student, _)) = ctx.student() {
         let me = load_student(&app, student).await?;
-        let catalog = app.catalog.catalog();
+        let catalog = app.catalog.covering(&me.sections()).await;
         let mut slots = Vec::new();
         let mut courses = Vec::new();
         for id in me.cart.iter().chain(&me.enrolled) {
@@ -509,6 +509,13 @@ struct Me {
     completed: Vec<String>,
     enrolled: Vec<u32>,
     cart: Vec<u32>,
+}
+
+impl Me {
+    /// Every section on this student's pages: held and in the cart.
+    fn sections(&self) -> Vec<u32> {
+        self.enrolled.iter().chain(&self.cart).copied().collect()
+    }
 }
 
 async fn load_student(app: &AppState, id: StudentId) -> ApiResult<Me> {
@@ -768,7 +775,7 @@ pub async fn cart(
     let (student, class_year) = ctx.student()?;
     let lang = ctx.lang();
     let me = load_student(&app, student).await?;
-    let catalog = app.catalog.catalog();
+    let catalog = app.catalog.covering(&me.sections()).await;
     let held: Vec<Arc<Section>> = me
         .enrolled
         .iter()
@@ -1349,7 +1356,7 @@ pub async fn timetable(
     let (student, _) = ctx.student()?;
     let lang = ctx.lang();
     let me = load_student(&app, student).await?;
-    let catalog = app.catalog.catalog();
+    let catalog = app.catalog.covering(&me.sections()).await;
     let with_cart = q.cart.as_deref().is_some_and(|v| !v.is_empty() && v != "0");
     let mut sections: Vec<(Arc<Section>, bool)> = me
         .enrolled

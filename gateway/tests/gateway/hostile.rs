@@ -1075,11 +1075,15 @@ async fn floods_cannot_dodge_the_limits_by_changing_address() {
             .send()
     };
     let mut slowed = 0;
+    // A burst of 5 and one more a second: what may get through a flood
+    // depends on how long the flood took on this machine.
+    let allowed = |started: std::time::Instant| 5 + started.elapsed().as_secs() as usize + 1;
 
     // The client writes the first hops; the ingress appends the address it
     // saw (10.0.0.1). Rotating the invented hops changes nothing.
     let mut flood = Vec::new();
     let mut polite = Vec::new();
+    let started = std::time::Instant::now();
     for i in 0..30 {
         let r = poll("not-a-token", format!("192.0.2.{}, 10.0.0.1", i + 1))
             .await
@@ -1093,7 +1097,10 @@ async fn floods_cannot_dodge_the_limits_by_changing_address() {
             polite.push(r.status().as_u16());
         }
     }
-    assert!(count(&flood, 429) >= 20, "spoofed hops: {flood:?}");
+    assert!(
+        flood.len() - count(&flood, 429) <= allowed(started),
+        "spoofed hops: {flood:?}"
+    );
     assert!(flood.iter().all(|s| [401, 429].contains(s)), "{flood:?}");
     assert_eq!(polite, [200, 200, 200], "another address is untouched");
     slowed += count(&flood, 429);
@@ -1101,6 +1108,7 @@ async fn floods_cannot_dodge_the_limits_by_changing_address() {
     // One student from ever-new addresses: the per-student limit holds.
     let mut flood = Vec::new();
     let mut polite = Vec::new();
+    let started = std::time::Instant::now();
     for i in 0..30 {
         let r = poll(&flooder, format!("10.2.0.{}", i + 1)).await.unwrap();
         flood.push(r.status().as_u16());
@@ -1109,7 +1117,10 @@ async fn floods_cannot_dodge_the_limits_by_changing_address() {
             polite.push(r.status().as_u16());
         }
     }
-    assert!(count(&flood, 429) >= 20, "student flood: {flood:?}");
+    assert!(
+        flood.len() - count(&flood, 429) <= allowed(started),
+        "student flood: {flood:?}"
+    );
     assert_eq!(polite, [200, 200, 200]);
     slowed += count(&flood, 429);
 
@@ -1129,6 +1140,7 @@ async fn floods_cannot_dodge_the_limits_by_changing_address() {
     };
     let mut flood = Vec::new();
     let mut polite = Vec::new();
+    let started = std::time::Instant::now();
     for i in 0..30u32 {
         let r = enroll(&loud_pass, format!("10.4.0.{}", i + 1), i + 1)
             .await
@@ -1139,7 +1151,10 @@ async fn floods_cannot_dodge_the_limits_by_changing_address() {
             polite.push(r.status().as_u16());
         }
     }
-    assert!(count(&flood, 429) >= 20, "enroll flood: {flood:?}");
+    assert!(
+        flood.len() - count(&flood, 429) <= allowed(started),
+        "enroll flood: {flood:?}"
+    );
     assert_eq!(polite, [202, 202, 202]);
     slowed += count(&flood, 429);
     let published = app.sink.sent();

@@ -283,8 +283,21 @@ async fn abandoned_tickets_are_skipped_and_returning_students_keep_their_place()
     }
     app.admin(round, json!({ "action": "resume" })).await;
 
-    app.poll_until(&stays, |s| s["state"] == "admitted").await;
-    app.poll_until(&back, |s| s["state"] == "admitted").await;
+    // Both keep polling until admitted: a slow first tick must not let
+    // `back` fall out of the grace period while only `stays` is polled.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = app.status(&stays).await;
+        let b = app.status(&back).await;
+        if a["state"] == "admitted" && b["state"] == "admitted" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not admitted: {a} {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let s = app.status(&gone).await;
     assert_eq!(s["state"], "skipped");
     let states: Vec<(String,)> = sqlx::query_as("SELECT state FROM tickets ORDER BY order_key")
@@ -549,4 +562,49 @@ async fn sessions_sign_in_once_and_carry_the_role() {
     assert_eq!(info["subject"]["t"], "admin");
     assert_eq!(info["subject"]["o"], "registrar");
     app.finish().await;
+}
+
+/// The leader plans a tick's budget from a rate read before it locks the
+/// round; a rate set to zero in between must still stop admission.
+#[tokio::test]
+async fn a_tick_admits_nobody_once_the_rate_is_zero_whatever_it_planned() {
+    use waitroom::room::TickInput;
+    use waitroom::{JoinRequest, RoomStore};
+    let db = TestDb::create().await;
+    let round = db.round("open", 6000).await;
+    let student = db.student("20260701", 1).await;
+    let store = gateway::store::MySqlStore::new(
+        db.pool.clone(),
+        Duration::from_secs(5),
+        Duration::from_secs(600),
+    );
+    let now = chrono::Utc::now().timestamp_millis() as u64;
+    let joined = store
+        .join(&[JoinRequest {
+            round,
+            student,
+            at_ms: now,
+        }])
+        .await
+        .unwrap();
+    assert!(joined[0].is_ok(), "{joined:?}");
+    let input = TickInput {
+        now_ms: now,
+        grace_ms: 60_000,
+        budget: 5,
+        active_since_ms: 0,
+    };
+    sqlx::query("UPDATE rounds SET admission_per_min = 0 WHERE id = ?")
+        .bind(round.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(store.tick(round, input).await.unwrap().admitted, 0);
+    sqlx::query("UPDATE rounds SET admission_per_min = 60 WHERE id = ?")
+        .bind(round.0)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(store.tick(round, input).await.unwrap().admitted, 1);
+    db.drop().await;
 }

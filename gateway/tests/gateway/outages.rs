@@ -18,7 +18,9 @@ fn token(v: &Value) -> String {
 async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
     let db = TestDb::create().await;
     db.seed_admin().await;
-    let round = db.round("paused", 6000).await;
+    // Open but admitting nobody yet, so "paused" below can only come from
+    // the database being unreachable.
+    let round = db.round("open", 0).await;
     let numbers: Vec<String> = (0..8).map(|i| format!("2026{:04}", 300 + i)).collect();
     for n in &numbers {
         db.student(n, 1).await;
@@ -31,7 +33,7 @@ async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
         1,
         &[
             ("DATABASE_URL", via_proxy.as_str()),
-            ("SLUICE_STALE_MS", "600"),
+            ("SLUICE_STALE_MS", "2000"),
             ("SLUICE_DB_TIMEOUT_MS", "1000"),
         ],
     )
@@ -49,6 +51,26 @@ async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
         tokens.push(token(&v));
     }
 
+    let paused_gauge = || async {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric(
+            &text,
+            &format!("sluice_waitroom_paused{{round=\"{round}\"}}"),
+        )
+    };
+    // Open before the cut.
+    wait_until(Duration::from_secs(10), || async {
+        paused_gauge().await == Some(0.0)
+    })
+    .await;
+
     proxy.cut();
     wait_until(Duration::from_secs(10), || async {
         client
@@ -58,22 +80,11 @@ async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
             .is_ok_and(|r| r.status() == 503)
     })
     .await;
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        metric(
-            &metrics,
-            &format!("sluice_waitroom_paused{{round=\"{round}\"}}")
-        ),
-        Some(1.0),
-        "the room reports itself paused"
-    );
+    // The room reports itself paused once a refresh has failed.
+    wait_until(Duration::from_secs(10), || async {
+        paused_gauge().await == Some(1.0)
+    })
+    .await;
 
     // Every student still has their place and is told why nothing moves.
     for (i, t) in tokens.iter().enumerate() {
@@ -102,7 +113,7 @@ async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
 
     // Meanwhile a registrar (on a healthy gateway) resumes the round; this
     // gateway cannot admit anyone until it reaches the database again.
-    sqlx::query("UPDATE rounds SET state = 'open' WHERE id = ?")
+    sqlx::query("UPDATE rounds SET admission_per_min = 6000 WHERE id = ?")
         .bind(round.0)
         .execute(&db.pool)
         .await
@@ -187,7 +198,9 @@ async fn without_rabbitmq_enrolling_is_refused_with_the_cart_kept_and_admission_
     let amqp = proxy.rewrite(AMQP, 5672);
     let app = TestApp::spawn_with_broker(|c| {
         c.amqp_url = SecretString::from(amqp);
-        c.publish_timeout_ms = 1_000;
+        // Generous: a confirm slowed by a busy disk must not turn into a
+        // retry that leaves an extra message. A cut proxy fails at once.
+        c.publish_timeout_ms = 5_000;
     })
     .await;
     let round = app.round("open", 6000).await;

@@ -504,6 +504,19 @@ async fn a_section_opened_after_the_cache_loaded_can_be_added_at_once() {
             .await,
         1
     );
+    // The cart and the timetable preview show it at once, not after the
+    // next scheduled refresh.
+    for page in ["/cart?lang=en", "/timetable?cart=1&lang=en"] {
+        let html = c
+            .get(app.url(page))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("MAT1010-09"), "{page} lacks the new section");
+    }
     assert_eq!(add(fresh).await, "/cart?msg=added", "adding twice is fine");
     assert_eq!(add("4000000".into()).await, "/cart?msg=unknown");
     assert_eq!(app.db.count("SELECT COUNT(*) FROM cart_items").await, 1);

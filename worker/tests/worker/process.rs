@@ -4,7 +4,9 @@
 use crate::helpers::*;
 use enrollment::{Command, SectionId};
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicGetOptions, BasicPublishOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
 use rand::{Rng, SeedableRng};
@@ -14,6 +16,36 @@ use std::time::Duration;
 async fn ready_messages(queues: &TestQueues, queue: &str) -> u32 {
     let (_c, ch) = queues.channel().await;
     broker::queue_depth(&ch, queue).await.expect("depth")
+}
+
+/// Polls until `queue` holds `n` ready messages: the broker puts unacked
+/// messages back asynchronously after a channel closes.
+async fn wait_ready(queues: &TestQueues, queue: &str, n: u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = ready_messages(queues, queue).await;
+        if ready == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{queue} holds {ready} ready messages, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of an unlabelled metric on a worker's `/metrics` (0 if absent).
+async fn metric(w: &RunningWorker, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", w.metrics_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A command decided and committed whose ack never reached the broker (the
@@ -58,8 +90,12 @@ async fn committed_but_unacked_command_is_redelivered_with_one_effect() {
     ch2.close(200, "peeked").await.unwrap();
 
     let w = RunningWorker::start(worker_config(&db, &queues, "w1")).await;
+    // Done once the worker saw the redelivery and finished its batch (the
+    // in-flight gauge goes back to 0 after the acks).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while ready_messages(&queues, &queues.topology.commands_queue).await > 0 {
+    while metric(&w, "sluice_worker_redeliveries_total").await < 1.0
+        || metric(&w, "sluice_worker_in_flight").await != 0.0
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "worker did not take the redelivery"
@@ -297,6 +333,9 @@ async fn dead_letters_can_be_listed_and_replayed() {
     let section = cat.section("DLQ1", 3, 10, &[]).await;
     let st = cat.students(1).await[0];
     let (_conn, ch) = queues.channel().await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     // A command the broker gave up on (as after its delivery limit), and a
     // message that is not a command at all.
     let stranded = enroll(st, cat.round, &[section]);
@@ -323,19 +362,13 @@ async fn dead_letters_can_be_listed_and_replayed() {
     );
     assert_eq!(listed[1].command, None);
     // Listing leaves them in place.
-    assert_eq!(
-        ready_messages(&queues, &queues.topology.dead_queue).await,
-        2
-    );
+    wait_ready(&queues, &queues.topology.dead_queue, 2).await;
 
     let replay = worker::deadletters::replay(AMQP, &queues.topology, 100)
         .await
         .unwrap();
     assert_eq!((replay.replayed, replay.kept), (1, 1));
-    assert_eq!(
-        ready_messages(&queues, &queues.topology.dead_queue).await,
-        1
-    );
+    wait_ready(&queues, &queues.topology.dead_queue, 1).await;
 
     let w = RunningWorker::start(worker_config(&db, &queues, "w1")).await;
     wait_decided(&db.pool, 1, Duration::from_secs(30)).await;
