@@ -25,6 +25,12 @@ use tokio::sync::Mutex;
 /// Least time between two reconnection attempts.
 pub const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Times a nacked command is published again before the caller hears of
+/// it. A quorum queue nacks while it has no leader (just declared, or a
+/// leader election); the command id makes a second copy harmless, since the
+/// worker decides each command once.
+pub const NACK_RETRIES: u32 = 3;
+
 /// Why a command was not accepted by the broker.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -197,10 +203,23 @@ impl Publisher {
         }
     }
 
-    /// Publishes one command and waits for the broker's confirm.
+    /// Publishes one command and waits for the broker's confirm; a nack is
+    /// retried up to [`NACK_RETRIES`] times within the confirm timeout.
     pub async fn publish(&self, command: &Command) -> Result<(), PublishError> {
         let started = Instant::now();
-        let result = self.publish_inner(command).await;
+        let mut result = self.publish_inner(command).await;
+        let mut pause = Duration::from_millis(20);
+        for _ in 0..NACK_RETRIES {
+            if !matches!(result, Err(PublishError::Nacked))
+                || started.elapsed() + pause >= self.inner.timeout
+            {
+                break;
+            }
+            metrics::counter!("sluice_publish_retries_total").increment(1);
+            tokio::time::sleep(pause).await;
+            pause *= 4;
+            result = self.publish_inner(command).await;
+        }
         match &result {
             Ok(()) => {
                 metrics::histogram!("sluice_publish_confirm_seconds")
@@ -273,6 +292,79 @@ mod tests {
         crate::delete(&cleanup.create_channel().await.unwrap(), &topology)
             .await
             .unwrap();
+    }
+
+    /// A nack is published again, [`NACK_RETRIES`] times, then reported.
+    /// A second queue that rejects everything is bound next to the real one,
+    /// so every attempt is nacked and every attempt reaches the real queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_nack_is_retried_then_reported() {
+        use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+        use lapin::types::{AMQPValue, FieldTable, LongString};
+        let topology = Topology::new(&format!("sluice-nack-{}", uuid::Uuid::now_v7().simple()));
+        let p = Publisher::connect(RABBITMQ, topology.clone(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let conn = crate::connect(RABBITMQ, "sluice-nack-test", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let full = format!("{}.full", topology.commands_queue);
+        let mut args = FieldTable::default();
+        args.insert("x-max-length".into(), AMQPValue::LongLongInt(0));
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString(LongString::from("reject-publish")),
+        );
+        ch.queue_declare(
+            &full,
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            args,
+        )
+        .await
+        .unwrap();
+        ch.queue_bind(
+            &full,
+            &topology.commands_exchange,
+            COMMAND_KEY,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+
+        let command = Command::new(
+            enrollment::StudentId(1),
+            enrollment::RoundId(1),
+            "pass".into(),
+            enrollment::Action::Drop {
+                section: enrollment::SectionId(1),
+            },
+        );
+        assert!(matches!(
+            p.publish(&command).await,
+            Err(PublishError::Nacked)
+        ));
+        // The quorum queue's count catches up asynchronously.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let copies = crate::queue_depth(&ch, &topology.commands_queue)
+                .await
+                .unwrap();
+            if copies == 1 + NACK_RETRIES {
+                break;
+            }
+            assert!(
+                copies <= 1 + NACK_RETRIES && Instant::now() < deadline,
+                "{copies} copies: expected one first try and every retry"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ch.queue_delete(&full, Default::default()).await.unwrap();
+        crate::delete(&ch, &topology).await.unwrap();
     }
 
     /// A reconnect stuck on a broker that accepts but never answers holds

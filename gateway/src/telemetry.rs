@@ -94,6 +94,7 @@ pub fn describe() {
         metrics::counter!("sluice_publish_failures_total", "reason" => *reason).increment(0);
     }
     metrics::counter!("sluice_waitroom_ticket_reads_total").increment(0);
+    metrics::counter!("sluice_publish_retries_total").increment(0);
     metrics::counter!("sluice_http_requests_total", "route" => POLL_ROUTE, "method" => "GET", "status" => "200")
         .increment(0);
     // Histograms are listed (with zero counts) once registered.
