@@ -26,6 +26,12 @@ pub struct Config {
     #[arg(long, env = "SLUICE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
+    /// A second address serving only /metrics, /healthz and /readyz (for
+    /// example 0.0.0.0:9090), so the public port never exposes metrics.
+    /// Unset: /metrics is on the public port too.
+    #[arg(long, env = "SLUICE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// MySQL URL.
     #[arg(long, env = "DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/sluice", value_parser = secret)]
     pub database_url: SecretString,

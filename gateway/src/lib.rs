@@ -123,6 +123,7 @@ pub struct Gateway {
     state: AppState,
     joiner_task: tokio::task::JoinHandle<()>,
     stop: CancellationToken,
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Gateway {
@@ -198,7 +199,15 @@ impl Gateway {
             state,
             joiner_task,
             stop,
+            metrics_listener: None,
         })
+    }
+
+    /// Serves the operations port on `listener` (already bound, so tests
+    /// can use port 0) instead of binding `SLUICE_METRICS_ADDR` itself.
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Gateway {
+        self.metrics_listener = Some(listener);
+        self
     }
 
     /// The shared state (tests read leadership and the snapshot).
@@ -216,9 +225,32 @@ impl Gateway {
             state,
             joiner_task,
             stop,
+            metrics_listener,
         } = self;
         let config = &state.config;
         let mut tasks = tokio::task::JoinSet::new();
+        let metrics_listener = match (metrics_listener, config.metrics_addr) {
+            (Some(l), _) => Some(l),
+            (None, Some(addr)) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding SLUICE_METRICS_ADDR {addr}"))?,
+            ),
+            (None, None) => None,
+        };
+        if let Some(l) = metrics_listener {
+            tracing::info!(addr = ?l.local_addr().ok(), "metrics and probes listening");
+            let ops = http::ops_router(Arc::clone(&state));
+            let until = stop.clone();
+            tasks.spawn(async move {
+                if let Err(e) = axum::serve(l, ops)
+                    .with_graceful_shutdown(until.cancelled_owned())
+                    .await
+                {
+                    tracing::warn!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         tasks.spawn(rooms::refresh(
             Arc::clone(&state.store),
             Arc::clone(&state.rooms),

@@ -52,12 +52,24 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), guard));
+    let mut open = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz));
+    if state.config.metrics_addr.is_none() {
+        open = open.route("/metrics", get(ops::metrics));
+    }
+    open.merge(guarded)
+        .layer(middleware::from_fn_with_state(state.clone(), headers::edge))
+        .with_state(state)
+}
+
+/// The separate operations port (`SLUICE_METRICS_ADDR`): metrics and
+/// probes only, nothing a student can reach.
+pub fn ops_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(guarded)
-        .layer(middleware::from_fn_with_state(state.clone(), headers::edge))
         .with_state(state)
 }
 

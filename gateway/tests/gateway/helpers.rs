@@ -225,6 +225,9 @@ pub struct TestApp {
     pub db: TestDb,
     pub pool: MySqlPool,
     pub addr: std::net::SocketAddr,
+    /// The operations port, when the tweak set `metrics_addr` (port 0 is
+    /// bound here and the real port written back).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub client: reqwest::Client,
     pub keyring: waitroom::Keyring,
     pub sink: Arc<FakeSink>,
@@ -253,10 +256,20 @@ impl TestApp {
         config.amqp_url = SecretString::from(AMQP.to_string());
         config.amqp_prefix = format!("sluice-test-{}", &db.name[10..]);
         tweak(&mut config);
+        let mut ops_listener = None;
+        if let Some(addr) = config.metrics_addr {
+            let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+            config.metrics_addr = Some(l.local_addr().unwrap());
+            ops_listener = Some(l);
+        }
+        let metrics_addr = config.metrics_addr;
         let prefix = broker.then(|| config.amqp_prefix.clone());
         let sink = Arc::new(FakeSink::default());
         let real = (!broker).then(|| sink.clone() as Arc<dyn CommandSink>);
-        let gateway = gateway::Gateway::build(config, real).await.unwrap();
+        let mut gateway = gateway::Gateway::build(config, real).await.unwrap();
+        if let Some(l) = ops_listener {
+            gateway = gateway.with_metrics_listener(l);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -267,6 +280,7 @@ impl TestApp {
             pool: db.pool.clone(),
             db,
             addr,
+            metrics_addr,
             client: reqwest::Client::new(),
             keyring: waitroom::Keyring::from_spec(KEYS).unwrap(),
             sink,

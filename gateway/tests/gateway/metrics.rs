@@ -71,3 +71,45 @@ async fn every_documented_gateway_metric_is_exported_from_the_start() {
     );
     app.finish().await;
 }
+
+/// With an operations port, metrics leave the public port: a student (or
+/// anyone on the Internet) gets 404 there, Prometheus scrapes the other.
+#[tokio::test]
+async fn an_operations_port_takes_metrics_off_the_public_port() {
+    let app = TestApp::spawn(|c| c.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let ops = format!("http://{}", app.metrics_addr.unwrap());
+    assert_ne!(app.metrics_addr, Some(app.addr));
+
+    let public = app.get("/metrics").send().await.unwrap();
+    assert_eq!(public.status(), 404, "no metrics on the public port");
+    let text = app
+        .client
+        .get(format!("{ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("sluice_http_requests_total"), "{text}");
+    for probe in ["/healthz", "/readyz"] {
+        let r = app
+            .client
+            .get(format!("{ops}{probe}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{probe} on the operations port");
+        let r = app.get(probe).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{probe} stays on the public port");
+    }
+    // Nothing else is served there.
+    let r = app
+        .client
+        .get(format!("{ops}/api/queue/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    app.finish().await;
+}
