@@ -270,6 +270,7 @@ pub async fn import_catalog(
     pool: &MySqlPool,
     term_id: u32,
     bytes: &[u8],
+    actor: &str,
 ) -> Result<Summary, ImportError> {
     let departments: HashMap<String, u32> = sqlx::query("SELECT id, code FROM departments")
         .fetch_all(pool)
@@ -283,6 +284,12 @@ pub async fn import_catalog(
         })
         .collect::<Result<_, sqlx::Error>>()?;
     let (courses, sections, rows) = validate_catalog(bytes, &departments)?;
+    let summary = Summary {
+        rows,
+        courses: courses.len(),
+        sections: sections.len(),
+        students: 0,
+    };
     let work = async {
         let mut tx = pool.begin().await?;
         let mut course_ids: HashMap<String, u32> = HashMap::new();
@@ -390,6 +397,7 @@ pub async fn import_catalog(
         }
         // Problems found under the locks: nothing is written.
         problems.into_result()?;
+        audited(&mut tx, actor, "catalog", &summary).await?;
         tx.commit().await?;
         Ok::<_, ImportError>(())
     };
@@ -397,12 +405,25 @@ pub async fn import_catalog(
         Ok(r) => r?,
         Err(_) => return Err(ImportError::Timeout(IMPORT_TIMEOUT)),
     }
-    Ok(Summary {
-        rows,
-        courses: courses.len(),
-        sections: sections.len(),
-        students: 0,
-    })
+    Ok(summary)
+}
+
+/// The import's audit row, in the import's own transaction.
+async fn audited(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    actor: &str,
+    kind: &str,
+    summary: &Summary,
+) -> Result<(), sqlx::Error> {
+    crate::http::registrar::audit(
+        &mut **tx,
+        actor,
+        "import",
+        &format!("import:{kind}"),
+        serde_json::json!({ "rows": summary.rows, "courses": summary.courses,
+                            "sections": summary.sections, "students": summary.students }),
+    )
+    .await
 }
 
 type CatalogRows = (BTreeMap<String, CourseRow>, Vec<SectionRow>, usize);
@@ -515,7 +536,11 @@ struct StudentRow {
 }
 
 /// Validates and imports a students file.
-pub async fn import_students(pool: &MySqlPool, bytes: &[u8]) -> Result<Summary, ImportError> {
+pub async fn import_students(
+    pool: &MySqlPool,
+    bytes: &[u8],
+    actor: &str,
+) -> Result<Summary, ImportError> {
     let departments: HashMap<String, u32> = sqlx::query("SELECT id, code FROM departments")
         .fetch_all(pool)
         .await?
@@ -528,6 +553,11 @@ pub async fn import_students(pool: &MySqlPool, bytes: &[u8]) -> Result<Summary, 
         })
         .collect::<Result<_, sqlx::Error>>()?;
     let students = validate_students(bytes, &departments)?;
+    let summary = Summary {
+        rows: students.len(),
+        students: students.len(),
+        ..Summary::default()
+    };
     let work = async {
         let mut tx = pool.begin().await?;
         for chunk in students.chunks(CHUNK) {
@@ -598,6 +628,7 @@ pub async fn import_students(pool: &MySqlPool, bytes: &[u8]) -> Result<Summary, 
                 q.build().execute(&mut *tx).await?;
             }
         }
+        audited(&mut tx, actor, "students", &summary).await?;
         tx.commit().await?;
         Ok::<_, ImportError>(())
     };
@@ -605,11 +636,7 @@ pub async fn import_students(pool: &MySqlPool, bytes: &[u8]) -> Result<Summary, 
         Ok(r) => r?,
         Err(_) => return Err(ImportError::Timeout(IMPORT_TIMEOUT)),
     }
-    Ok(Summary {
-        rows: students.len(),
-        students: students.len(),
-        ..Summary::default()
-    })
+    Ok(summary)
 }
 
 fn validate_students(

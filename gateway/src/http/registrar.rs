@@ -43,24 +43,22 @@ fn change_form(ctx: &Ctx, headers: &HeaderMap, csrf: &str) -> ApiResult<String> 
     Ok(actor)
 }
 
-async fn audit(
-    app: &AppState,
+/// Records a registrar's change; called inside the change's own
+/// transaction, so a change is never committed without its audit row.
+pub(crate) async fn audit<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::MySql>,
     actor: &str,
     action: &str,
     subject: &str,
     detail: serde_json::Value,
-) -> ApiResult<()> {
-    app.store
-        .timed(
-            sqlx::query("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (UTC_TIMESTAMP(3), ?, ?, ?, ?)")
-                .bind(actor)
-                .bind(action)
-                .bind(subject)
-                .bind(detail.to_string())
-                .execute(app.store.pool()),
-        )
-        .await
-        .map_err(db)?;
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (UTC_TIMESTAMP(3), ?, ?, ?, ?)")
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail.to_string())
+        .execute(exec)
+        .await?;
     Ok(())
 }
 
@@ -363,26 +361,36 @@ pub async fn create_round(
     else {
         return rounds_page(&app, ctx, form, errors).await;
     };
-    let result = app
-        .store
-        .timed(
-            sqlx::query(
-                "INSERT INTO rounds (term_id, name, eligible_years_mask, prequeue_at, opens_at, closes_at, \
-                                     admission_per_min, max_active) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(term)
-            .bind(form.name.trim())
-            .bind(s.mask)
-            .bind(s.prequeue_at)
-            .bind(s.opens_at)
-            .bind(s.closes_at)
-            .bind(rate)
-            .bind(cap)
-            .execute(app.store.pool()),
+    let work = async {
+        let mut tx = app.store.pool().begin().await?;
+        let id = sqlx::query(
+            "INSERT INTO rounds (term_id, name, eligible_years_mask, prequeue_at, opens_at, closes_at, \
+                                 admission_per_min, max_active) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .await;
-    let id = match result {
-        Ok(r) => r.last_insert_id(),
+        .bind(term)
+        .bind(form.name.trim())
+        .bind(s.mask)
+        .bind(s.prequeue_at)
+        .bind(s.opens_at)
+        .bind(s.closes_at)
+        .bind(rate)
+        .bind(cap)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_id();
+        audit(
+            &mut *tx,
+            &actor,
+            "create_round",
+            &format!("round:{id}"),
+            serde_json::json!({ "name": form.name.trim(), "years": s.mask, "rate": rate, "max_active": cap }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<u64, sqlx::Error>(id)
+    };
+    let id = match app.store.timed(work).await {
+        Ok(id) => id,
         Err(crate::store::StoreError::Db(sqlx::Error::Database(e)))
             if e.is_foreign_key_violation() =>
         {
@@ -391,14 +399,6 @@ pub async fn create_round(
         }
         Err(e) => return Err(db(e)),
     };
-    audit(
-        &app,
-        &actor,
-        "create_round",
-        &format!("round:{id}"),
-        serde_json::json!({ "name": form.name.trim(), "years": s.mask, "rate": rate, "max_active": cap }),
-    )
-    .await?;
     Ok(Redirect::to(&format!("/admin/rounds/{id}")).into_response())
 }
 
@@ -629,25 +629,37 @@ pub async fn schedule(
     let (Some(s), true) = (parsed, errors.is_empty()) else {
         return round_page(&app, ctx, id, errors, Some(form), None).await;
     };
-    let updated = app
-        .store
-        .timed(
-            sqlx::query(
-                "UPDATE rounds SET name = ?, eligible_years_mask = ?, prequeue_at = ?, opens_at = ?, closes_at = ?, \
-                        updated_at = UTC_TIMESTAMP(3) \
-                 WHERE id = ? AND state IN ('scheduled', 'prequeue')",
-            )
-            .bind(form.name.trim())
-            .bind(s.mask)
-            .bind(s.prequeue_at)
-            .bind(s.opens_at)
-            .bind(s.closes_at)
-            .bind(id)
-            .execute(app.store.pool()),
+    let work = async {
+        let mut tx = app.store.pool().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE rounds SET name = ?, eligible_years_mask = ?, prequeue_at = ?, opens_at = ?, closes_at = ?, \
+                    updated_at = UTC_TIMESTAMP(3) \
+             WHERE id = ? AND state IN ('scheduled', 'prequeue')",
         )
-        .await
-        .map_err(db)?
+        .bind(form.name.trim())
+        .bind(s.mask)
+        .bind(s.prequeue_at)
+        .bind(s.opens_at)
+        .bind(s.closes_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
         .rows_affected();
+        if updated > 0 {
+            audit(
+                &mut *tx,
+                &actor,
+                "schedule",
+                &format!("round:{id}"),
+                serde_json::json!({ "name": form.name.trim(), "years": s.mask, "prequeue_at": s.prequeue_at.to_string(),
+                                    "opens_at": s.opens_at.to_string(), "closes_at": s.closes_at.to_string() }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok::<u64, sqlx::Error>(updated)
+    };
+    let updated = app.store.timed(work).await.map_err(db)?;
     if updated == 0 {
         errors.add(
             "name",
@@ -658,15 +670,6 @@ pub async fn schedule(
         );
         return round_page(&app, ctx, id, errors, Some(form), None).await;
     }
-    audit(
-        &app,
-        &actor,
-        "schedule",
-        &format!("round:{id}"),
-        serde_json::json!({ "name": form.name.trim(), "years": s.mask, "prequeue_at": s.prequeue_at.to_string(),
-                            "opens_at": s.opens_at.to_string(), "closes_at": s.closes_at.to_string() }),
-    )
-    .await?;
     Ok(Redirect::to(&format!("/admin/rounds/{id}?msg=saved")).into_response())
 }
 
@@ -1336,6 +1339,14 @@ pub async fn create_course(
             .await?;
         let id = u32::try_from(r.last_insert_id()).unwrap_or(0);
         replace_prerequisites(&mut tx, id, &c.prerequisites).await?;
+        audit(
+            &mut *tx,
+            &actor,
+            "create_course",
+            &format!("course:{id}"),
+            serde_json::json!({ "code": c.code }),
+        )
+        .await?;
         tx.commit().await?;
         Ok::<u32, sqlx::Error>(id)
     };
@@ -1379,16 +1390,7 @@ pub async fn create_course(
         }
         Err(e) => return Err(db(e)),
     };
-    // Reload even if the audit row fails: the edit is committed.
     app.catalog.invalidate();
-    audit(
-        &app,
-        &actor,
-        "create_course",
-        &format!("course:{id}"),
-        serde_json::json!({ "code": c.code }),
-    )
-    .await?;
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
@@ -1592,20 +1594,19 @@ pub async fn update_course(
             .await?
             .rows_affected();
         replace_prerequisites(&mut tx, id, &c.prerequisites).await?;
+        audit(
+            &mut *tx,
+            &actor,
+            "update_course",
+            &format!("course:{id}"),
+            serde_json::json!({ "title_ko": c.title_ko, "title_en": c.title_en, "credits": c.credits, "prerequisites": c.prerequisites }),
+        )
+        .await?;
         tx.commit().await?;
         Ok::<u64, sqlx::Error>(n)
     };
     app.store.timed(work).await.map_err(db)?;
-    // Reload even if the audit row fails: the edit is committed.
     app.catalog.invalidate();
-    audit(
-        &app,
-        &actor,
-        "update_course",
-        &format!("course:{id}"),
-        serde_json::json!({ "title_ko": c.title_ko, "title_en": c.title_en, "credits": c.credits, "prerequisites": c.prerequisites }),
-    )
-    .await?;
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
@@ -1736,11 +1737,11 @@ pub async fn create_section(
             .await?;
         let sid = u32::try_from(r.last_insert_id()).unwrap_or(0);
         replace_meetings(&mut tx, sid, &s.meetings).await?;
-        tx.commit().await?;
-        Ok::<u32, sqlx::Error>(sid)
+        audit(&mut *tx, &actor, "create_section", &format!("section:{sid}"), serde_json::json!({ "course": id, "number": s.number, "capacity": s.capacity, "meetings": format_meetings(&s.meetings) })).await?;
+        tx.commit().await
     };
-    let sid = match app.store.timed(work).await {
-        Ok(sid) => sid,
+    match app.store.timed(work).await {
+        Ok(()) => {}
         Err(crate::store::StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
             errors.add(
                 "number",
@@ -1757,10 +1758,8 @@ pub async fn create_section(
             return Err(ApiError::NotFound)
         }
         Err(e) => return Err(db(e)),
-    };
-    // Reload even if the audit row fails: the edit is committed.
+    }
     app.catalog.invalidate();
-    audit(&app, &actor, "create_section", &format!("section:{sid}"), serde_json::json!({ "course": id, "number": s.number, "capacity": s.capacity, "meetings": format_meetings(&s.meetings) })).await?;
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
@@ -1786,29 +1785,30 @@ pub async fn update_section(
         .ok_or(ApiError::NotFound)?;
     if form.op == "close" || form.op == "reopen" {
         let closed = form.op == "close";
-        app.store
-            .timed(
-                sqlx::query("UPDATE sections SET closed = ? WHERE id = ?")
-                    .bind(closed)
-                    .bind(sid)
-                    .execute(app.store.pool()),
-            )
-            .await
-            .map_err(db)?;
-        // Reload even if the audit row fails: the edit is committed.
-        app.catalog.invalidate();
-        audit(
-            &app,
-            &actor,
-            if closed {
+        let work = async {
+            let mut tx = app.store.pool().begin().await?;
+            sqlx::query("UPDATE sections SET closed = ? WHERE id = ?")
+                .bind(closed)
+                .bind(sid)
+                .execute(&mut *tx)
+                .await?;
+            let action = if closed {
                 "close_section"
             } else {
                 "reopen_section"
-            },
-            &format!("section:{sid}"),
-            serde_json::json!({}),
-        )
-        .await?;
+            };
+            audit(
+                &mut *tx,
+                &actor,
+                action,
+                &format!("section:{sid}"),
+                serde_json::json!({}),
+            )
+            .await?;
+            tx.commit().await
+        };
+        app.store.timed(work).await.map_err(db)?;
+        app.catalog.invalidate();
         return Ok(Redirect::to(&format!("/admin/courses/{course}?msg=saved")).into_response());
     }
     let mut errors = FieldErrors::default();
@@ -1845,6 +1845,14 @@ pub async fn update_section(
             .execute(&mut *tx)
             .await?;
         replace_meetings(&mut tx, sid, &s.meetings).await?;
+        audit(
+            &mut *tx,
+            &actor,
+            "update_section",
+            &format!("section:{sid}"),
+            serde_json::json!({ "capacity": s.capacity, "meetings": format_meetings(&s.meetings) }),
+        )
+        .await?;
         tx.commit().await?;
         Ok::<Option<u32>, sqlx::Error>(None)
     };
@@ -1871,16 +1879,7 @@ pub async fn update_section(
         )
         .await;
     }
-    // Reload even if the audit row fails: the edit is committed.
     app.catalog.invalidate();
-    audit(
-        &app,
-        &actor,
-        "update_section",
-        &format!("section:{sid}"),
-        serde_json::json!({ "capacity": s.capacity, "meetings": format_meetings(&s.meetings) }),
-    )
-    .await?;
     Ok(Redirect::to(&format!("/admin/courses/{course}?msg=saved")).into_response())
 }
 
@@ -2021,16 +2020,17 @@ pub async fn import(
             };
             (
                 "catalog",
-                csv_import::import_catalog(pool, term, &file).await,
+                csv_import::import_catalog(pool, term, &file, &actor).await,
             )
         }
-        "students" => ("students", csv_import::import_students(pool, &file).await),
+        "students" => (
+            "students",
+            csv_import::import_students(pool, &file, &actor).await,
+        ),
         _ => return Err(ApiError::Invalid("kind must be catalog or students".into())),
     };
-    if let Ok(summary) = &outcome {
-        // Reload even if the audit row fails: the edit is committed.
+    if outcome.is_ok() && kind == "catalog" {
         app.catalog.invalidate();
-        audit(&app, &actor, "import", &format!("import:{kind}"), serde_json::json!({ "rows": summary.rows, "courses": summary.courses, "sections": summary.sections, "students": summary.students })).await?;
     }
     import_page(&app, ctx, Some(outcome)).await
 }

@@ -523,6 +523,76 @@ async fn a_section_opened_after_the_cache_loaded_can_be_added_at_once() {
     app.finish().await;
 }
 
+/// A registrar's change and its audit row commit together: when the audit
+/// row cannot be written, the change is not made either.
+#[tokio::test]
+async fn no_registrar_change_lands_without_its_audit_row() {
+    let app = TestApp::spawn(|_| {}).await;
+    let (admin, csrf) = catalog(&app).await;
+    let section = section_id(&app, "CSE1010", 1).await;
+    let close = || {
+        admin
+            .post(app.url(&format!("/admin/sections/{section}")))
+            .form(&[("csrf", csrf.as_str()), ("op", "close")])
+            .send()
+    };
+    let closed = || async {
+        app.db
+            .count(&format!(
+                "SELECT COUNT(*) FROM sections WHERE id = {section} AND closed"
+            ))
+            .await
+    };
+    let audits = "SELECT COUNT(*) FROM audit_log";
+    let before = app.db.count(audits).await;
+    let students = "SELECT COUNT(*) FROM students";
+    let students_before = app.db.count(students).await;
+
+    // The audit log refuses any new row.
+    sqlx::query(
+        "CREATE TRIGGER test_refuse BEFORE INSERT ON audit_log FOR EACH ROW \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'audit log refused by the test'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let r = close().await.unwrap();
+    assert_eq!(r.status(), 503, "the change is refused as a whole");
+    assert_eq!(closed().await, 0, "the section stayed open");
+    let (_, html) = import(
+        &app,
+        &admin,
+        &csrf,
+        "students",
+        "number,name,class_year,department,completed\n2027101,Lee,1,CSE,\n",
+    )
+    .await;
+    assert!(!html.contains("2027101"), "{html}");
+    assert_eq!(
+        app.db.count(students).await,
+        students_before,
+        "no student imported"
+    );
+    assert_eq!(app.db.count(audits).await, before);
+
+    // With the log writable again, the same change lands with its row.
+    sqlx::query("DROP TRIGGER test_refuse")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(close().await.unwrap().status(), 303);
+    assert_eq!(closed().await, 1);
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'close_section' AND subject = 'section:{section}'"
+            ))
+            .await,
+        1
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn search_filters_and_bad_query_strings() {
     let app = TestApp::spawn(|_| {}).await;
