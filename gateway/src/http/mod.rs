@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod commands;
+pub mod csv_stream;
 pub mod headers;
 pub mod ops;
 pub mod queue;

@@ -2035,65 +2035,52 @@ pub async fn import(
     import_page(&app, ctx, Some(outcome)).await
 }
 
-fn csv_response(name: &str, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// Exports run longer than a page read.
-const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// `GET /admin/export/enrollments.csv`
 pub async fn export_enrollments(State(app): State<AppState>, ctx: Ctx) -> ApiResult<Response> {
     ctx.admin()?;
-    let rows = tokio::time::timeout(
-        EXPORT_TIMEOUT,
-        sqlx::query_as::<_, (String, String, String, u16, NaiveDateTime)>(
-            "SELECT st.number, st.name, c.code, s.number, e.enrolled_at FROM enrollments e \
-             JOIN students st ON st.id = e.student_id JOIN sections s ON s.id = e.section_id \
-             JOIN courses c ON c.id = e.course_id ORDER BY c.code, s.number, st.number",
-        )
-        .fetch_all(app.store.pool()),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable {
-        retry_after: std::time::Duration::from_secs(10),
-    })?
-    .map_err(db)?;
-    let mut w = csv::Writer::from_writer(Vec::new());
     let tz = app.config.time_zone;
-    let result = (|| {
-        w.write_record([
+    super::csv_stream::export(
+        app.store.pool(),
+        "enrollments.csv",
+        &[
             "student_number",
             "student_name",
             "course_code",
             "section",
             "enrolled_at",
-        ])?;
-        for (number, name, code, section, at) in rows {
-            w.write_record([
+        ],
+        sqlx::query_as::<_, (String, String, String, u16, NaiveDateTime)>(
+            "SELECT st.number, st.name, c.code, s.number, e.enrolled_at FROM enrollments e \
+             JOIN students st ON st.id = e.student_id JOIN sections s ON s.id = e.section_id \
+             JOIN courses c ON c.id = e.course_id ORDER BY c.code, s.number, st.number",
+        ),
+        move |(number, name, code, section, at)| {
+            vec![
                 number,
                 name,
                 code,
                 section.to_string(),
                 local_input(tz, &at),
-            ])?;
-        }
-        w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
-    })();
-    let body = result.map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(csv_response("enrollments.csv", body))
+            ]
+        },
+    )
+    .await
 }
+
+/// One decided command item, as exported.
+type OutcomeRow = (
+    Vec<u8>,
+    u16,
+    String,
+    Option<String>,
+    Option<u16>,
+    String,
+    String,
+    Option<String>,
+    NaiveDateTime,
+    NaiveDateTime,
+    String,
+);
 
 /// `GET /admin/rounds/{id}/outcomes.csv`
 pub async fn export_outcomes(
@@ -2102,43 +2089,17 @@ pub async fn export_outcomes(
     Path(id): Path<u32>,
 ) -> ApiResult<Response> {
     ctx.admin()?;
-    type Out = (
-        Vec<u8>,
-        u16,
-        String,
-        Option<String>,
-        Option<u16>,
-        String,
-        String,
-        Option<String>,
-        NaiveDateTime,
-        NaiveDateTime,
-        String,
-    );
-    let rows = tokio::time::timeout(
-        EXPORT_TIMEOUT,
-        sqlx::query_as::<_, Out>(
-            "SELECT o.command_id, o.item, st.number, c.code, s.number, o.action, o.outcome, o.reason, o.issued_at, o.decided_at, o.decided_by \
-             FROM command_outcomes o JOIN students st ON st.id = o.student_id \
-             LEFT JOIN sections s ON s.id = o.section_id LEFT JOIN courses c ON c.id = s.course_id \
-             WHERE o.round_id = ? ORDER BY o.decided_at, o.command_id, o.item",
-        )
-        .bind(id)
-        .fetch_all(app.store.pool()),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable { retry_after: std::time::Duration::from_secs(10) })?
-    .map_err(db)?;
     let tz = app.config.time_zone;
-    let fmt = |t: &NaiveDateTime| {
+    let fmt = move |t: &NaiveDateTime| {
         t.and_utc()
             .with_timezone(&tz)
             .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
             .to_string()
     };
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let result = (|| {
-        w.write_record([
+    super::csv_stream::export(
+        app.store.pool(),
+        &format!("round-{id}-outcomes.csv"),
+        &[
             "command_id",
             "item",
             "student_number",
@@ -2150,9 +2111,16 @@ pub async fn export_outcomes(
             "issued_at",
             "decided_at",
             "decided_by",
-        ])?;
-        for r in rows {
-            w.write_record([
+        ],
+        sqlx::query_as::<_, OutcomeRow>(
+            "SELECT o.command_id, o.item, st.number, c.code, s.number, o.action, o.outcome, o.reason, o.issued_at, o.decided_at, o.decided_by \
+             FROM command_outcomes o JOIN students st ON st.id = o.student_id \
+             LEFT JOIN sections s ON s.id = o.section_id LEFT JOIN courses c ON c.id = s.course_id \
+             WHERE o.round_id = ? ORDER BY o.decided_at, o.command_id, o.item",
+        )
+        .bind(id),
+        move |r: OutcomeRow| {
+            vec![
                 uuid::Uuid::from_slice(&r.0)
                     .map(|u| u.to_string())
                     .unwrap_or_default(),
@@ -2166,12 +2134,10 @@ pub async fn export_outcomes(
                 fmt(&r.8),
                 fmt(&r.9),
                 r.10,
-            ])?;
-        }
-        w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
-    })();
-    let body = result.map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(csv_response(&format!("round-{id}-outcomes.csv"), body))
+            ]
+        },
+    )
+    .await
 }
 
 /// Meeting text for templates.

@@ -593,6 +593,94 @@ async fn no_registrar_change_lands_without_its_audit_row() {
     app.finish().await;
 }
 
+/// Exports are streamed in chunks; the whole file arrives, in order, and a
+/// database that cannot answer is a 503 before any byte.
+#[tokio::test]
+async fn a_large_export_streams_whole_and_a_failing_one_is_a_503() {
+    let app = TestApp::spawn(|_| {}).await;
+    let (admin, _) = catalog(&app).await;
+    let section = section_id(&app, "CSE1010", 1).await;
+    let n = 3000;
+    sqlx::query(&format!(
+        "INSERT INTO students (number, name, class_year) \
+         SELECT CONCAT('3', LPAD(seq, 7, '0')), CONCAT('학생 ', seq), 1 FROM seq_1_to_{n}"
+    ))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO enrollments (student_id, section_id, course_id, enrolled_at) \
+         SELECT st.id, s.id, s.course_id, UTC_TIMESTAMP(3) FROM students st JOIN sections s \
+         WHERE st.number LIKE '3%' AND s.id = ?",
+    )
+    .bind(section)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let r = admin
+        .get(app.url("/admin/export/enrollments.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("enrollments.csv"));
+    let body = r.text().await.unwrap();
+    assert!(
+        body.len() > 2 * 64 * 1024,
+        "several chunks: {} bytes",
+        body.len()
+    );
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), n + 1, "a header and every enrollment");
+    assert!(lines[0].starts_with("student_number,student_name,course_code"));
+    assert!(
+        lines[1].starts_with("30000001,학생 1,CSE1010,1,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[n].starts_with("30003000,학생 3000,CSE1010,1,"),
+        "{}",
+        lines[n]
+    );
+
+    // An export with no rows is its header line.
+    let round = app.round("open", 60).await;
+    let body = admin
+        .get(app.url(&format!("/admin/rounds/{round}/outcomes.csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        "command_id,item,student_number,course_code,section,action,outcome,reason,issued_at,decided_at,decided_by\n"
+    );
+
+    sqlx::query("RENAME TABLE enrollments TO enrollments_away")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = admin
+        .get(app.url("/admin/export/enrollments.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    sqlx::query("RENAME TABLE enrollments_away TO enrollments")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn search_filters_and_bad_query_strings() {
     let app = TestApp::spawn(|_| {}).await;
