@@ -49,6 +49,23 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Sends a request and reads its whole body as text, failing the test on
+/// a transport error.
+pub trait FetchText {
+    fn fetch_text(self) -> impl std::future::Future<Output = String>;
+}
+
+impl FetchText for reqwest::RequestBuilder {
+    async fn fetch_text(self) -> String {
+        self.send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("body read")
+    }
+}
+
 /// Polls `cond` until it holds, failing the test after `limit`.
 pub async fn wait_until<F, Fut>(limit: Duration, mut cond: F)
 where

@@ -55,14 +55,7 @@ async fn row_counts(app: &TestApp) -> Vec<(String, i64)> {
 
 /// `sluice_http_rejected_total{reason}` as this gateway reports it.
 async fn rejected(app: &TestApp, reason: &str) -> f64 {
-    let text = app
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").fetch_text().await;
     metric(
         &text,
         &format!("sluice_http_rejected_total{{reason=\"{reason}\"}}"),

@@ -31,14 +31,7 @@ async fn every_documented_gateway_metric_is_exported_from_the_start() {
     let names = documented();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let text = app
-            .get("/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get("/metrics").fetch_text().await;
         let missing: Vec<&String> = names
             .iter()
             .filter(|n| {
@@ -57,14 +50,7 @@ async fn every_documented_gateway_metric_is_exported_from_the_start() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let text = app
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").fetch_text().await;
     assert!(
         text.contains("sluice_section_seats_remaining{section=\"CSE201-01\"} 40"),
         "seats left are reported by section code"
@@ -82,15 +68,7 @@ async fn an_operations_port_takes_metrics_off_the_public_port() {
 
     let public = app.get("/metrics").send().await.unwrap();
     assert_eq!(public.status(), 404, "no metrics on the public port");
-    let text = app
-        .client
-        .get(format!("{ops}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.client.get(format!("{ops}/metrics")).fetch_text().await;
     assert!(text.contains("sluice_http_requests_total"), "{text}");
     for probe in ["/healthz", "/readyz"] {
         let r = app

@@ -52,14 +52,7 @@ async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
     }
 
     let paused_gauge = || async {
-        let text = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = client.get(format!("{base}/metrics")).fetch_text().await;
         metric(
             &text,
             &format!("sluice_waitroom_paused{{round=\"{round}\"}}"),
@@ -125,16 +118,7 @@ async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
     );
 
     let reads = |text: &str| metric(text, "sluice_waitroom_ticket_reads_total").unwrap_or(0.0);
-    let metrics_text = || async {
-        client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics_text = || async { client.get(format!("{base}/metrics")).fetch_text().await };
     let reads_before = reads(&metrics_text().await);
     proxy.reset_most_open();
     proxy.restore();

@@ -28,14 +28,7 @@ fn csrf_field(html: &str) -> String {
 
 /// Signs in through the login form; returns the session's CSRF value.
 async fn sign_in(app: &TestApp, c: &Client, name: &str, password: &str, staff: bool) -> String {
-    let form = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = c.get(app.url("/login")).fetch_text().await;
     let r = c
         .post(app.url("/login"))
         .form(&[
@@ -120,16 +113,7 @@ async fn catalog(app: &TestApp) -> (Client, String) {
         let anon = anon.clone();
         let url = app.url("/courses?lang=en");
         let whole = whole.clone();
-        async move {
-            anon.get(url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-                .contains(&whole)
-        }
+        async move { anon.get(url).fetch_text().await.contains(&whole) }
     })
     .await;
     (c, csrf)
@@ -427,14 +411,7 @@ async fn the_cart_warns_about_overlaps_duplicates_and_the_credit_limit() {
         assert_eq!(r.status(), 303);
     }
     assert_eq!(app.db.count("SELECT COUNT(*) FROM cart_items").await, 4);
-    let html = c
-        .get(app.url("/cart?lang=en"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = c.get(app.url("/cart?lang=en")).fetch_text().await;
     assert!(
         html.contains("data-code=\"duplicate_course\""),
         "two sections of CSE1010"
@@ -507,14 +484,7 @@ async fn a_section_opened_after_the_cache_loaded_can_be_added_at_once() {
     // The cart and the timetable preview show it at once, not after the
     // next scheduled refresh.
     for page in ["/cart?lang=en", "/timetable?cart=1&lang=en"] {
-        let html = c
-            .get(app.url(page))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = c.get(app.url(page)).fetch_text().await;
         assert!(html.contains("MAT1010-09"), "{page} lacks the new section");
     }
     assert_eq!(add(fresh).await, "/cart?msg=added", "adding twice is fine");
@@ -652,12 +622,8 @@ async fn a_large_export_streams_whole_and_a_failing_one_is_a_503() {
     let round = app.round("open", 60).await;
     let body = admin
         .get(app.url(&format!("/admin/rounds/{round}/outcomes.csv")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     assert_eq!(
         body,
         "command_id,item,student_number,course_code,section,action,outcome,reason,issued_at,decided_at,decided_by\n"
