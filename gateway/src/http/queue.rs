@@ -300,7 +300,12 @@ async fn resolve(
     // and nothing is asked of the database until the snapshot recovers. A
     // ticket this gateway already saw decided is answered from memory either
     // way (admitted, skipped and left never change back).
-    let known = app.decided.get(&claims.seq).map(|t| t.clone());
+    // (When fresh, `lookup` consults the same memory first.)
+    let known = if fresh {
+        None
+    } else {
+        app.decided.get(&claims.seq).map(|t| t.clone())
+    };
     if (fresh || known.is_some())
         && decided
         && (key.is_some() || room.cohort.is_some() || view.cohort_size == 0)
