@@ -53,12 +53,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), guard));
-    let mut open = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz));
-    if state.config.metrics_addr.is_none() {
-        open = open.route("/metrics", get(ops::metrics));
-    }
+    // Metrics stay here only without an operations port of their own.
+    let open = if state.config.metrics_addr.is_none() {
+        operations()
+    } else {
+        probes()
+    };
     open.merge(guarded)
         .layer(middleware::from_fn_with_state(state.clone(), headers::edge))
         .with_state(state)
@@ -67,11 +67,17 @@ pub fn router(state: AppState) -> Router {
 /// The separate operations port (`SLUICE_METRICS_ADDR`): metrics and
 /// probes only, nothing a student can reach.
 pub fn ops_router(state: AppState) -> Router {
+    operations().with_state(state)
+}
+
+fn probes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .with_state(state)
+}
+
+fn operations() -> Router<AppState> {
+    probes().route("/metrics", get(ops::metrics))
 }
 
 /// Bounds in-flight requests and their duration: beyond capacity the
