@@ -100,13 +100,29 @@ sluice_profile() {
     esac
 }
 
-# Builds the sluice-db tool and sets SLUICE_DB to its path.
-build_sluice_db() {
+# Builds every Sluice binary (sluice-db, sluice-gateway, sluice-worker,
+# bench) and sets SLUICE_BIN to their directory and SLUICE_DB to sluice-db.
+#
+# A debug build is the very invocation the tests' build resolves to (every
+# target of the workspace): cargo settles crate features per invocation, so
+# a narrower one (`-p gateway --bin ...`) would compile some 40 crates again
+# with other features. This way scripts/test, scripts/demo, the live metrics
+# check and the browser tests reuse each other's work, whichever runs first.
+build_binaries() {
     local profile dir
     profile=$(sluice_profile)
-    step "building sluice-db (${SLUICE_PROFILE:-debug})"
-    cargo build --manifest-path "$SLUICE_ROOT/Cargo.toml" --profile "$profile" -p schema --bin sluice-db
-    if [[ $profile == dev ]]; then dir=debug; else dir=$profile; fi
-    SLUICE_DB="${CARGO_TARGET_DIR:-$SLUICE_ROOT/target}/$dir/sluice-db"
-    [[ -x $SLUICE_DB ]] || die "built sluice-db not found at $SLUICE_DB"
+    step "building the Sluice binaries (${SLUICE_PROFILE:-debug})"
+    if [[ $profile == dev ]]; then
+        dir=debug
+        cargo build --manifest-path "$SLUICE_ROOT/Cargo.toml" --workspace --all-targets
+    else
+        dir=$profile
+        cargo build --manifest-path "$SLUICE_ROOT/Cargo.toml" --profile "$profile" --workspace --bins
+    fi
+    SLUICE_BIN="${CARGO_TARGET_DIR:-$SLUICE_ROOT/target}/$dir"
+    SLUICE_DB="$SLUICE_BIN/sluice-db"
+    local b
+    for b in sluice-db sluice-gateway sluice-worker; do
+        [[ -x $SLUICE_BIN/$b ]] || die "built $b not found in $SLUICE_BIN"
+    done
 }

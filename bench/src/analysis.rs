@@ -21,6 +21,12 @@ pub struct Ledger {
     pub outcomes: BTreeMap<String, u64>,
     pub admitted: u64,
     pub skipped: u64,
+    /// Tickets a returning student took back (`reclaimed_at` set); `None`
+    /// when the schema has no such column.
+    pub reclaimed: Option<u64>,
+    /// Each admitted student's `admitted_at`, in ms since the start.
+    #[serde(skip)]
+    pub admitted_at: HashMap<u32, i64>,
     /// Kendall tau-b between ticket order and admission time, outside the
     /// pre-queue cohort.
     pub kendall_tau: Option<f64>,
@@ -134,7 +140,18 @@ pub async fn read(
         }
     }
 
-    let admitted_at: HashMap<u32, i64> = sqlx::query_as::<_, (u32, DateTime<Utc>)>(
+    // The column comes with reclaiming; against a schema without it the
+    // figure is unknown, not zero, and the rest of the report stands.
+    ledger.reclaimed = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM tickets WHERE round_id = ? AND reclaimed_at IS NOT NULL",
+    )
+    .bind(round)
+    .fetch_one(pool)
+    .await
+    .ok()
+    .map(|n| u64::try_from(n).unwrap_or(0));
+
+    ledger.admitted_at = sqlx::query_as::<_, (u32, DateTime<Utc>)>(
         "SELECT student_id, admitted_at FROM tickets WHERE round_id = ? AND admitted_at IS NOT NULL",
     )
     .bind(round)
@@ -143,6 +160,7 @@ pub async fn read(
     .into_iter()
     .map(|(s, at)| (s, ms_since(at, start)))
     .collect();
+    let admitted_at = &ledger.admitted_at;
     let holders: Vec<(u32, u32)> = sqlx::query_as("SELECT section_id, student_id FROM enrollments")
         .fetch_all(pool)
         .await?;

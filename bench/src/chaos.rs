@@ -1,7 +1,10 @@
 //! `bench chaos`: a local surge (the `surge --local` machinery) with faults
 //! injected on a schedule: workers and gateways SIGKILLed and restarted as
 //! a Deployment would, the admission leader killed, RabbitMQ and MariaDB
-//! restarted, a worker's database connections cut mid-transaction.
+//! restarted, a worker's database connections cut mid-transaction, and
+//! (as its own scenario) MariaDB down for longer than the gateways' grace
+//! period, after which nobody may have lost their place and admission must
+//! resume at the configured pace.
 //!
 //! Faults run one after another: each is injected, then watched until the
 //! system has recovered (or `--recovery-timeout` passed) before the next
@@ -42,6 +45,12 @@ const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(120);
 const TEST_SUITE: &str = "scripts/test|nextest";
 /// Bound on the occurrences a repeating fault expands to.
 const MAX_OCCURRENCES: u32 = 1000;
+/// How long admissions are counted once they resume after an outage.
+const PACE_WINDOW: Duration = Duration::from_secs(10);
+/// Admissions per minute after an outage within this factor of the
+/// target count as the configured pace (the leader admits by ticks, and
+/// the window is short).
+const PACE_TOLERANCE: f64 = 1.25;
 
 /// What to break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -55,6 +64,8 @@ pub enum Kind {
     MariadbRestart,
     /// SIGKILL the gateway holding admission leadership; restart it.
     LeaderKill,
+    /// Stop MariaDB for `--outage-for`, then start it.
+    MariadbOutage,
     /// SIGKILL a gateway that is not the leader; restart it.
     GatewayKill,
     /// `KILL` a worker's MySQL connections while one is in a transaction.
@@ -62,10 +73,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::WorkerKill,
         Kind::RabbitmqRestart,
         Kind::MariadbRestart,
+        Kind::MariadbOutage,
         Kind::LeaderKill,
         Kind::GatewayKill,
         Kind::DbCut,
@@ -76,6 +88,7 @@ impl Kind {
             Kind::WorkerKill => "worker-kill",
             Kind::RabbitmqRestart => "rabbitmq-restart",
             Kind::MariadbRestart => "mariadb-restart",
+            Kind::MariadbOutage => "mariadb-outage",
             Kind::LeaderKill => "leader-kill",
             Kind::GatewayKill => "gateway-kill",
             Kind::DbCut => "db-cut",
@@ -83,7 +96,14 @@ impl Kind {
     }
 
     fn restarts_a_dependency(self) -> bool {
-        matches!(self, Kind::RabbitmqRestart | Kind::MariadbRestart)
+        matches!(
+            self,
+            Kind::RabbitmqRestart | Kind::MariadbRestart | Kind::MariadbOutage
+        )
+    }
+
+    fn stops_mariadb(self) -> bool {
+        matches!(self, Kind::MariadbRestart | Kind::MariadbOutage)
     }
 }
 
@@ -184,9 +204,9 @@ pub struct Args {
     #[command(flatten)]
     pub surge: surge::Args,
     /// A fault, `KIND@AT[/EVERY[/COUNT]]` (repeatable): KIND is worker-kill,
-    /// rabbitmq-restart, mariadb-restart, leader-kill, gateway-kill or
-    /// db-cut; AT is from the start of the surge. Default: each kind once,
-    /// worker-kill four times.
+    /// rabbitmq-restart, mariadb-restart, mariadb-outage, leader-kill,
+    /// gateway-kill or db-cut; AT is from the start of the surge. Default:
+    /// each kind but mariadb-outage once, worker-kill four times.
     #[arg(long = "fault", value_parser = parse_spec)]
     pub faults: Vec<Spec>,
     /// Tries per request before a student gives up on it (a browser page
@@ -199,6 +219,10 @@ pub struct Args {
     /// Delay before a killed gateway or worker is started again.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub restart_after: Duration,
+    /// How long `mariadb-outage` keeps MariaDB down (the gateways' grace,
+    /// SLUICE_GRACE_SECS, is 60 s by default).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub outage_for: Duration,
     /// Longest wait, before the run, for a test suite using the shared
     /// MariaDB/RabbitMQ to finish.
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
@@ -240,6 +264,9 @@ pub struct Faults {
     pub patience: u32,
     pub recovery_timeout: Duration,
     pub restart_after: Duration,
+    pub outage_for: Duration,
+    /// The admission rate the room should resume at, per minute.
+    pub rate: u32,
     pub mysql: Server,
     pub amqp: Server,
     pub amqp_url: String,
@@ -253,6 +280,10 @@ pub struct Faults {
 impl Faults {
     fn restarts(&self, kind: Kind) -> bool {
         self.schedule.iter().any(|s| s.kind == kind)
+    }
+
+    fn stops_mariadb(&self) -> bool {
+        self.schedule.iter().any(|s| s.kind.stops_mariadb())
     }
 }
 
@@ -272,14 +303,16 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         patience: args.patience,
         recovery_timeout: args.recovery_timeout,
         restart_after: args.restart_after,
+        outage_for: args.outage_for,
+        rate: args.surge.rate,
         seed: args.surge.seed,
         stop: CancellationToken::new(),
         surge_over: CancellationToken::new(),
     };
-    if faults.restarts(Kind::MariadbRestart) {
+    if faults.stops_mariadb() {
         anyhow::ensure!(
             faults.mysql.is_loopback(),
-            "mariadb-restart restarts the MariaDB on this machine; --mysql points at {}",
+            "mariadb-restart and mariadb-outage restart the MariaDB on this machine; --mysql points at {}",
             faults.mysql.host
         );
     }
@@ -335,6 +368,17 @@ pub struct FaultRecord {
     pub in_transaction: Option<bool>,
     /// (rabbitmq-restart) the commands queue was there after the restart.
     pub queue_kept: Option<bool>,
+    /// (mariadb-outage) how long MariaDB was down.
+    pub down_s: Option<f64>,
+    /// (mariadb-outage) tickets skipped, and reclaimed, from just before
+    /// the outage until `PACE_WINDOW` after admission resumed.
+    pub skipped_after: Option<u64>,
+    pub reclaimed_after: Option<u64>,
+    /// (mariadb-outage) admissions per minute over `PACE_WINDOW` once
+    /// admission resumed, and whether that is the configured pace (`None`
+    /// when the queue ran empty within the window).
+    pub admission_per_min_after: Option<f64>,
+    pub pace_held: Option<bool>,
     /// Whether the fault was injected at all.
     pub ran: bool,
     pub recovered: bool,
@@ -356,6 +400,11 @@ impl FaultRecord {
             connections_killed: None,
             in_transaction: None,
             queue_kept: None,
+            down_s: None,
+            skipped_after: None,
+            reclaimed_after: None,
+            admission_per_min_after: None,
+            pace_held: None,
             ran: false,
             recovered: false,
             note: String::new(),
@@ -450,12 +499,19 @@ fn describe(r: &FaultRecord) -> String {
     }
     let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} s"));
     format!(
-        "restored {}, commits {}, admission {}{}{}",
+        "restored {}, commits {}, admission {}{}{}{}",
         s(r.restored_s),
         s(r.commits_resumed_s),
         s(r.admission_resumed_s),
         r.leader_s
             .map_or(String::new(), |v| format!(", leader {v:.1} s")),
+        r.down_s.map_or(String::new(), |d| format!(
+            "; down {d:.0} s, then {} skipped, {} reclaimed, {} admitted /min",
+            r.skipped_after.map_or("-".to_string(), |n| n.to_string()),
+            r.reclaimed_after.map_or("-".to_string(), |n| n.to_string()),
+            r.admission_per_min_after
+                .map_or("-".to_string(), |n| format!("{n:.0}")),
+        )),
         if r.recovered {
             String::new()
         } else {
@@ -495,6 +551,10 @@ async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, r: &mut FaultRecord) {
             return;
         }
     };
+    let before = match r.kind {
+        Kind::MariadbOutage => ticket_counts(&ctx.pool, ctx.round).await,
+        _ => None,
+    };
     let t0 = Instant::now();
     let armed = CancellationToken::new();
     let injecting = async {
@@ -503,6 +563,7 @@ async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, r: &mut FaultRecord) {
             Kind::LeaderKill | Kind::GatewayKill => kill_gateway(ctx, victim, r, &armed, t0).await,
             Kind::RabbitmqRestart => restart_rabbitmq(ctx, r).await,
             Kind::MariadbRestart => restart_mariadb(&ctx.faults, r).await,
+            Kind::MariadbOutage => mariadb_outage(&ctx.faults, r).await,
             Kind::DbCut => cut_worker_connections(ctx, &connections, r).await,
         };
         if injected.is_ok() {
@@ -525,14 +586,78 @@ async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, r: &mut FaultRecord) {
     let needs_leader = r.kind == Kind::LeaderKill;
     r.recovered =
         commits.is_some() && admission.is_some() && (!needs_leader || r.leader_s.is_some());
+    if r.kind == Kind::MariadbOutage && admission.is_some() {
+        after_outage(ctx, before, r).await;
+        r.recovered &= r.pace_held != Some(false);
+    }
     if r.recovered {
         r.recovery_s = [r.restored_s, commits, admission, r.leader_s]
             .into_iter()
             .flatten()
             .reduce(f64::max);
+    } else if r.pace_held == Some(false) {
+        r.note = format!(
+            "admission resumed at {:.0} /min, not {} /min",
+            r.admission_per_min_after.unwrap_or(0.0),
+            ctx.faults.rate
+        );
     } else {
         r.note = format!("no progress within {:?}", ctx.faults.recovery_timeout);
     }
+}
+
+/// Skipped tickets, reclaimed tickets (`None` without the column) and
+/// admitted tickets of the round.
+async fn ticket_counts(pool: &sqlx::MySqlPool, round: u32) -> Option<(u64, Option<u64>, u64)> {
+    let read = sqlx::query_as::<_, (i64, i64)>(
+        // SUM is DECIMAL in MySQL and MariaDB; cast it to what is decoded.
+        "SELECT CAST(COALESCE(SUM(state = 'skipped'), 0) AS SIGNED), \
+         CAST(COALESCE(SUM(admitted_at IS NOT NULL), 0) AS SIGNED) \
+         FROM tickets WHERE round_id = ?",
+    )
+    .bind(round)
+    .fetch_one(pool);
+    let (skipped, admitted) = tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()?
+        .ok()?;
+    let reclaimed = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM tickets WHERE round_id = ? AND reclaimed_at IS NOT NULL",
+    )
+    .bind(round)
+    .fetch_one(pool);
+    let reclaimed = match tokio::time::timeout(Duration::from_secs(5), reclaimed).await {
+        Ok(Ok(n)) => Some(u64::try_from(n).unwrap_or(0)),
+        _ => None,
+    };
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Some((n(skipped), reclaimed, n(admitted)))
+}
+
+/// Once admission moved after an outage: counts admissions over
+/// `PACE_WINDOW` against the configured rate, then the tickets skipped
+/// and reclaimed since just before the outage.
+async fn after_outage(ctx: &Ctx, before: Option<(u64, Option<u64>, u64)>, r: &mut FaultRecord) {
+    let start = ticket_counts(&ctx.pool, ctx.round).await;
+    let t = Instant::now();
+    tokio::time::sleep(PACE_WINDOW).await;
+    let end = ticket_counts(&ctx.pool, ctx.round).await;
+    let still_waiting = Stats::get(&ctx.api.stats.waiting) > 0;
+    if let (Some(start), Some(end)) = (start, end) {
+        let per_min = end.2.saturating_sub(start.2) as f64 * 60.0 / t.elapsed().as_secs_f64();
+        r.admission_per_min_after = Some(per_min);
+        r.pace_held = still_waiting.then(|| pace_held(per_min, ctx.faults.rate));
+    }
+    if let (Some(before), Some(end)) = (before, end) {
+        r.skipped_after = Some(end.0.saturating_sub(before.0));
+        r.reclaimed_after = before.1.zip(end.1).map(|(b, e)| e.saturating_sub(b));
+    }
+}
+
+/// Whether `per_min` admissions a minute is the configured `rate`.
+fn pace_held(per_min: f64, rate: u32) -> bool {
+    let target = f64::from(rate);
+    per_min >= target / PACE_TOLERANCE && per_min <= target * PACE_TOLERANCE
 }
 
 /// Decided commands and the serving mark, read with a short timeout (the
@@ -832,6 +957,42 @@ async fn restart_mariadb(f: &Faults, r: &mut FaultRecord) -> anyhow::Result<()> 
     started
 }
 
+/// Stops MariaDB, keeps it down for `--outage-for` from the moment it
+/// stopped answering, and starts it again.
+async fn mariadb_outage(f: &Faults, r: &mut FaultRecord) -> anyhow::Result<()> {
+    r.target = format!(
+        "mariadb {}:{} for {:?}",
+        f.mysql.host, f.mysql.port, f.outage_for
+    );
+    let port = f.mysql.port.to_string();
+    let stopped = sh(
+        "mysqladmin",
+        &mysql_args(&f.mysql, &port, "shutdown"),
+        DEPENDENCY_TIMEOUT,
+    )
+    .await;
+    let down = Instant::now();
+    let gone = wait_until(DEPENDENCY_TIMEOUT, || async {
+        !succeeds("pgrep", &["-x", "mariadbd"]).await
+    })
+    .await;
+    if stopped.is_ok() && gone {
+        tokio::select! {
+            _ = tokio::time::sleep_until(down + f.outage_for) => {}
+            // Ctrl-C: the guard brings MariaDB back; stop waiting.
+            _ = f.stop.cancelled() => {}
+        }
+    }
+    let started = start_mariadb(&f.mysql).await;
+    r.down_s = Some(down.elapsed().as_secs_f64());
+    stopped.context("shutting MariaDB down")?;
+    anyhow::ensure!(
+        gone,
+        "mariadbd was still running {DEPENDENCY_TIMEOUT:?} after shutdown"
+    );
+    started
+}
+
 async fn port_open(s: &Server) -> bool {
     let connect = tokio::net::TcpStream::connect((s.host.as_str(), s.port));
     matches!(
@@ -1022,7 +1183,7 @@ async fn cut_worker_connections(
 /// Brings MariaDB and RabbitMQ back if a fault of the schedule left them
 /// down (an error, a cancelled run). Never fails: it reports.
 pub async fn restore(f: &Faults) {
-    if f.restarts(Kind::MariadbRestart) && !mariadb_up(&f.mysql).await {
+    if f.stops_mariadb() && !mariadb_up(&f.mysql).await {
         println!("chaos: MariaDB is down; starting it");
         if let Err(e) = start_mariadb(&f.mysql).await {
             println!("chaos: starting MariaDB failed: {e:#}");
@@ -1327,6 +1488,19 @@ pub fn print(s: &Summary) {
         );
     }
     println!("(seconds from the fault)");
+    for f in s.faults.iter().filter(|f| f.down_s.is_some()) {
+        println!(
+            "{} at {:.0}s: down {} s; then {} tickets skipped, {} reclaimed; admission {} /min, pace held {}",
+            f.kind.name(),
+            f.at_s,
+            f1(f.down_s),
+            f.skipped_after.map_or("-".to_string(), |n| n.to_string()),
+            f.reclaimed_after.map_or("-".to_string(), |n| n.to_string()),
+            f.admission_per_min_after
+                .map_or("-".to_string(), |n| format!("{n:.0}")),
+            f.pace_held.map_or("-".to_string(), |b| b.to_string()),
+        );
+    }
     println!();
     let row = |k: &str, v: String| println!("{k:<34} {v:>14}");
     row("faults run", s.faults_run.to_string());
@@ -1382,6 +1556,10 @@ mod tests {
             }
         );
         assert_eq!(parse_spec("db-cut@1m").unwrap().at, Duration::from_secs(60));
+        assert_eq!(
+            parse_spec("mariadb-outage@20s").unwrap().kind,
+            Kind::MariadbOutage
+        );
         assert!(parse_spec("reboot@5s").is_err());
         assert!(parse_spec("db-cut").is_err());
         assert!(parse_spec("db-cut@5s/10ms").is_err());
@@ -1432,6 +1610,18 @@ mod tests {
         assert_eq!(host_port("localhost:54321"), Some(54321));
         assert_eq!(host_port("127.0.0.1:3307"), Some(3307));
         assert_eq!(host_port("localhost"), None);
+    }
+
+    #[test]
+    fn the_pace_after_an_outage_is_the_target_within_the_tolerance() {
+        assert!(pace_held(6000.0, 6000));
+        assert!(pace_held(5000.0, 6000));
+        assert!(!pace_held(4000.0, 6000), "too slow");
+        assert!(!pace_held(9000.0, 6000), "a stampede");
+        assert!(Kind::MariadbOutage.stops_mariadb() && Kind::MariadbOutage.restarts_a_dependency());
+        assert!(!default_schedule()
+            .iter()
+            .any(|s| s.kind == Kind::MariadbOutage));
     }
 
     #[test]

@@ -44,6 +44,21 @@ pub struct QueueStatus {
     pub poll_after_ms: u64,
     pub token: Option<String>,
     pub pass: Option<String>,
+    /// The wait range shown with the answer, while waiting.
+    #[serde(default)]
+    pub estimate: Option<Estimate>,
+    /// Why the page shows a message (`returned`: a skipped place was given
+    /// back). Kept as text so a notice the bench does not know yet still
+    /// decodes.
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
+/// A wait-time range in whole seconds, as the queue page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Estimate {
+    pub min_secs: u64,
+    pub max_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +104,11 @@ impl Failure {
             Failure::Status(s, _) => *s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error(),
             Failure::Transport(_) => true,
         }
+    }
+
+    /// Refused by a rate limit.
+    pub fn is_429(&self) -> bool {
+        matches!(self, Failure::Status(s, _) if *s == StatusCode::TOO_MANY_REQUESTS)
     }
 
     pub fn retry_after(&self) -> Duration {
@@ -270,12 +290,27 @@ impl Api {
             .ok_or(Failure::Transport("no session cookie"))
     }
 
-    /// `POST /api/rounds/{id}/join` with the session cookie.
-    pub async fn join(&self, who: &Identity, round: u32) -> Result<QueueStatus, Failure> {
-        let req = self
-            .request(Method::POST, &format!("/api/rounds/{round}/join"), who)
-            .header("content-type", "application/json")
-            .body("{}");
+    /// `POST /api/rounds/{id}/join` with the session cookie, or, as an app
+    /// does, with `credentials` (student number, password) in the body.
+    pub async fn join(
+        &self,
+        who: &Identity,
+        round: u32,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<QueueStatus, Failure> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            student_number: &'a str,
+            password: &'a str,
+        }
+        let req = self.request(Method::POST, &format!("/api/rounds/{round}/join"), who);
+        let req = match credentials {
+            Some((student_number, password)) => req.json(&Body {
+                student_number,
+                password,
+            }),
+            None => req.header("content-type", "application/json").body("{}"),
+        };
         self.send("join", Some(Latency::Join), req)
             .await
             .map(|(s, _)| s)

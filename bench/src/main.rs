@@ -9,12 +9,14 @@ mod arrivals;
 mod chaos;
 mod client;
 mod cluster;
+mod crowd;
 mod fairness;
 mod fixture;
 mod gateway;
 mod hpa;
 mod ledger;
 mod local;
+mod promises;
 mod report;
 mod scenario;
 mod stats;
@@ -61,5 +63,16 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(args) => Box::pin(cluster::run(*args)).await,
         Cmd::Gateway(args) => Box::pin(gateway::run(*args)).await,
         Cmd::Chaos(args) => Box::pin(chaos::run(*args)).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_a_valid_clap_command() {
+        Cli::command().debug_assert();
     }
 }

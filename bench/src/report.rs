@@ -5,6 +5,7 @@
 use crate::analysis::Ledger;
 use crate::cluster::ScaleEvent;
 use crate::local::{Replicas, Role};
+use crate::promises::{Group, Promises};
 use crate::stats::{Latency, Percentiles, Stats};
 use crate::svg::{line_chart, Series};
 use anyhow::Context;
@@ -96,6 +97,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scale_events: Vec<ScaleEvent>,
     pub timeline: Vec<Sample>,
+    /// What the queue page promised and whether it held.
+    #[serde(flatten)]
+    pub promises: Promises,
     /// (`chaos` only) the faults injected and what they did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chaos: Option<crate::chaos::Summary>,
@@ -288,6 +292,7 @@ pub fn print(r: &Report) {
             opt_f(r.seat_fairness_min, 3)
         ),
     );
+    print_promises(&r.promises);
     row("commits/s peak", opt(r.commits_per_s_peak));
     row("duration (s)", format!("{:.1}", r.duration_s));
     if let (Some(w), Some(g)) = (r.max_workers, r.max_gateways) {
@@ -306,6 +311,73 @@ pub fn print(r: &Report) {
         for (k, n) in &r.outcomes {
             println!("  {k:<32} {n:>14}");
         }
+    }
+}
+
+/// The promise figures of the table.
+fn print_promises(p: &Promises) {
+    let row = |k: &str, v: String| println!("{k:<34} {v:>14}");
+    row(
+        "tau click vs admitted / seen",
+        format!(
+            "{} / {}",
+            opt_f(p.click_to_admission_tau, 4),
+            opt_f(p.click_to_seen_admission_tau, 4)
+        ),
+    );
+    row(
+        "eta inside first range",
+        format!(
+            "{} of {}",
+            opt_f(p.eta.eta_inside_first_range, 3),
+            p.eta.eta_students
+        ),
+    );
+    row(
+        "eta every range held / pairs",
+        format!(
+            "{} / {}",
+            opt_f(p.eta.eta_every_range_held, 3),
+            opt_f(p.eta.eta_inside_range, 3)
+        ),
+    );
+    row(
+        "eta actual / middle, median",
+        opt_f(p.eta.eta_ratio_median, 2),
+    );
+    row(
+        "skipped / reclaimed (students)",
+        format!("{} / {}", p.skipped, p.reclaimed),
+    );
+    row(
+        "skipped / reclaimed (tickets)",
+        format!("{} / {}", opt(p.skipped_tickets), opt(p.reclaimed_tickets)),
+    );
+    if p.suspended > 0 {
+        row(
+            "suspended / kept their turn",
+            format!("{} / {}", p.suspended, p.suspended_kept_turn),
+        );
+    }
+    let group = |name: &str, g: &Group| {
+        row(
+            &format!("{name}: students / joined"),
+            format!("{} / {}", g.students, g.joined),
+        );
+        row(
+            &format!("{name}: skipped / admitted"),
+            format!("{} / {}", g.skipped, g.admitted),
+        );
+        row(
+            &format!("{name}: cart accepted / 429s"),
+            format!("{} / {}", g.cart_accepted, g.refused_429),
+        );
+    };
+    if let Some(g) = &p.shared_ip {
+        group("shared ip", g);
+    }
+    if let Some(g) = &p.own_ip {
+        group("own ip", g);
     }
 }
 

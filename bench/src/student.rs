@@ -1,12 +1,16 @@
 //! One simulated student: joins the waiting room, polls at the interval the
 //! server suggests, and once admitted enrolls their cart, follows each
 //! command to its outcome, and (for a share of students) submits twice or
-//! drops a section and takes it again.
+//! drops a section and takes it again. Some behave as phones in the field
+//! do: they stop polling for a while (a locked screen) and, told their
+//! turn passed, join again as the page asks them to.
 //!
 //! Each student is one small tokio task that sleeps between requests; every
-//! loop is bounded by a try count and by the run's deadline.
+//! loop is bounded by a try count and by the run's deadline. What the
+//! student saw is kept in a [`Journey`] for the promise figures.
 
 use crate::client::{Api, Failure, Identity, Phase, QueueStatus};
+use crate::promises::{Journey, Shown};
 use crate::stats::{Latency, Stats};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +25,44 @@ const MAX_POLL_GAP: Duration = Duration::from_secs(30);
 /// Longest gap between two reads of a command's outcome.
 const MAX_RESULT_GAP: Duration = Duration::from_secs(4);
 
+/// Times a student joins again after being told their turn passed.
+const MAX_REJOINS: u32 = 3;
+
+/// When no estimate tells how long the wait will be, a suspension falls
+/// within this long of the first answer.
+const SUSPEND_WITHIN: Duration = Duration::from_secs(10);
+
+/// A phone locked once while waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Suspend {
+    /// Where in the expected wait (0..1 of the first estimate's middle)
+    /// polling stops.
+    pub at_fraction: f64,
+    /// How long it stays stopped.
+    pub lasts: Duration,
+}
+
 /// What a student does, decided before the run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub who: Identity,
+    /// The student's id, and their number when they sign in with the join
+    /// itself (`--join-with-credentials`).
+    pub student: u32,
+    pub credentials: Option<String>,
+    /// Arrives before the room opens (the shuffled pre-queue cohort).
+    pub prequeue: bool,
+    /// Sends the address many students share.
+    pub shared_ip: bool,
     /// Section ids, most wanted first.
     pub cart: Vec<u32>,
     pub double_submit: bool,
     pub drop_and_retake: bool,
     /// Time between admission and the first click.
     pub think: Duration,
+    pub suspend: Option<Suspend>,
+    /// Joins again when told "skipped" (always, when suspended).
+    pub rejoin_skipped: bool,
 }
 
 /// Settings every student shares.
@@ -42,6 +74,24 @@ pub struct Context {
     pub deadline: Instant,
     /// Tries per request before giving up on it.
     pub max_tries: u32,
+    /// The start of the surge: journey times count from it.
+    pub epoch: Instant,
+    /// Password of every seeded student (`--join-with-credentials`).
+    pub password: &'static str,
+}
+
+impl Context {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    async fn join(&self, plan: &Plan, j: &mut Journey) -> Option<QueueStatus> {
+        let credentials = plan.credentials.as_deref().map(|n| (n, self.password));
+        retry(self, j, || {
+            self.api.join(&plan.who, self.round, credentials)
+        })
+        .await
+    }
 }
 
 /// What happened to one student.
@@ -51,19 +101,32 @@ pub struct Report {
     pub accepted: Vec<uuid::Uuid>,
     /// Commands answered 202 whose outcome the student never saw.
     pub undecided: u32,
+    pub journey: Journey,
 }
 
 /// Runs `plan` to its end.
 pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
-    let mut report = Report::default();
+    let mut report = Report {
+        journey: Journey {
+            student: plan.student,
+            prequeue: plan.prequeue,
+            shared_ip: plan.shared_ip,
+            ..Journey::default()
+        },
+        ..Report::default()
+    };
     let stats = Arc::clone(&ctx.api.stats);
-    let Some(first) = retry(&ctx, || ctx.api.join(&plan.who, ctx.round)).await else {
+    // The click: before the first join request, and so before the
+    // password check when the join carries the credentials.
+    report.journey.clicked_us = Some(ctx.now_us());
+    let Some(first) = ctx.join(&plan, &mut report.journey).await else {
         Stats::add(&stats.gave_up, 1);
         return report;
     };
+    report.journey.joined = true;
     Stats::add(&stats.joined, 1);
     Stats::add(&stats.waiting, 1);
-    let pass = wait_for_admission(&ctx, &plan, first).await;
+    let pass = wait_for_admission(&ctx, &plan, first, &mut report.journey).await;
     Stats::sub(&stats.waiting, 1);
     let Some(pass) = pass else {
         Stats::add(&stats.gave_up, 1);
@@ -75,6 +138,7 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
     let mut commands = Vec::new();
     let sent = Instant::now();
     if let Some(id) = submit(&ctx, &plan, &pass, Request::Enroll(&plan.cart), &mut report).await {
+        report.journey.cart_accepted = true;
         commands.push((id, sent));
     }
     if plan.double_submit {
@@ -87,7 +151,7 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
     }
     let mut enrolled_in = Vec::new();
     for (id, sent) in commands {
-        match follow(&ctx, &plan, &pass, id, sent).await {
+        match follow(&ctx, &plan, &pass, id, sent, &mut report.journey).await {
             Some(sections) => enrolled_in.extend(sections),
             None => report.undecided += 1,
         }
@@ -99,7 +163,10 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
                 let Some(id) = submit(&ctx, &plan, &pass, request, &mut report).await else {
                     break;
                 };
-                if follow(&ctx, &plan, &pass, id, sent).await.is_none() {
+                if follow(&ctx, &plan, &pass, id, sent, &mut report.journey)
+                    .await
+                    .is_none()
+                {
                     report.undecided += 1;
                     break;
                 }
@@ -114,13 +181,60 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
     report
 }
 
+/// Notes what an answer showed the student.
+fn observe(ctx: &Context, j: &mut Journey, status: &QueueStatus) {
+    let now = ctx.now_us();
+    match status.state {
+        Phase::Admitted => {
+            j.admitted_us.get_or_insert(now);
+        }
+        Phase::Skipped => j.skipped = true,
+        _ => {}
+    }
+    if status.notice.as_deref() == Some("returned") {
+        j.returned = true;
+    }
+    if status.state != Phase::Admitted {
+        if let Some(e) = status.estimate {
+            j.shown.push(Shown {
+                at_us: now,
+                min_secs: e.min_secs,
+                max_secs: e.max_secs,
+            });
+        }
+    }
+}
+
 /// Polls until admitted; `None` when the place ended otherwise.
-async fn wait_for_admission(ctx: &Context, plan: &Plan, mut status: QueueStatus) -> Option<String> {
+async fn wait_for_admission(
+    ctx: &Context,
+    plan: &Plan,
+    mut status: QueueStatus,
+    j: &mut Journey,
+) -> Option<String> {
     let mut token = status.token.clone()?;
+    let mut suspend = plan.suspend;
+    let mut suspend_at: Option<Instant> = None;
+    let mut rejoins = 0;
     while Instant::now() < ctx.deadline {
+        observe(ctx, j, &status);
         match status.state {
             Phase::Admitted => return status.pass,
             Phase::Prequeue | Phase::Waiting | Phase::Paused => {}
+            Phase::Skipped if (plan.rejoin_skipped || j.suspended) && rejoins < MAX_REJOINS => {
+                // The page says "your turn passed, join again"; the
+                // student does, at once.
+                rejoins += 1;
+                let Some(again) = ctx.join(plan, j).await else {
+                    Stats::add(&ctx.api.stats.stopped_waiting, 1);
+                    return None;
+                };
+                status = again;
+                if let Some(t) = &status.token {
+                    token.clone_from(t);
+                }
+                continue;
+            }
             Phase::Skipped | Phase::Left | Phase::Expired | Phase::Closed | Phase::Unknown => {
                 ctx.api
                     .stats
@@ -130,8 +244,24 @@ async fn wait_for_admission(ctx: &Context, plan: &Plan, mut status: QueueStatus)
         }
         let gap = Duration::from_millis(status.poll_after_ms)
             .clamp(Duration::from_millis(100), MAX_POLL_GAP);
-        sleep_until_or_deadline(ctx, Instant::now() + gap).await;
-        let Some(next) = retry(ctx, || ctx.api.status(&plan.who, &token)).await else {
+        let mut next = Instant::now() + gap;
+        if let Some(s) = suspend {
+            let at = *suspend_at.get_or_insert_with(|| {
+                // A random moment of the wait the first answer announced.
+                let expected = status.estimate.map_or(SUSPEND_WITHIN, |e| {
+                    Duration::from_secs_f64((e.min_secs + e.max_secs) as f64 / 2.0)
+                });
+                Instant::now() + expected.mul_f64(s.at_fraction.clamp(0.0, 1.0))
+            });
+            if at <= next {
+                sleep_until_or_deadline(ctx, at).await;
+                j.suspended = true;
+                suspend = None;
+                next = Instant::now() + s.lasts;
+            }
+        }
+        sleep_until_or_deadline(ctx, next).await;
+        let Some(next) = retry(ctx, j, || ctx.api.status(&plan.who, &token)).await else {
             Stats::add(&ctx.api.stats.stopped_waiting, 1);
             return None;
         };
@@ -157,7 +287,7 @@ async fn submit(
     request: Request<'_>,
     report: &mut Report,
 ) -> Option<uuid::Uuid> {
-    let accepted = retry(ctx, || async {
+    let accepted = retry(ctx, &mut report.journey, || async {
         match request {
             Request::Enroll(sections) => ctx.api.enroll(&plan.who, pass, sections).await,
             Request::Drop(section) => ctx.api.drop_section(&plan.who, pass, section).await,
@@ -177,6 +307,7 @@ async fn follow(
     pass: &str,
     id: uuid::Uuid,
     sent: Instant,
+    j: &mut Journey,
 ) -> Option<Vec<u32>> {
     let mut next = Instant::now();
     let mut gap = ctx.result_poll;
@@ -186,7 +317,7 @@ async fn follow(
         // backlog must not turn into a storm of result reads.
         gap = gap.mul_f64(1.5).min(MAX_RESULT_GAP.max(ctx.result_poll));
         sleep_until_or_deadline(ctx, next).await;
-        let Some(outcome) = retry(ctx, || ctx.api.outcome(&plan.who, pass, id)).await else {
+        let Some(outcome) = retry(ctx, j, || ctx.api.outcome(&plan.who, pass, id)).await else {
             continue;
         };
         if outcome.state == "decided" {
@@ -206,13 +337,18 @@ async fn follow(
 
 /// Tries `call` until it succeeds, fails for good, runs out of tries or
 /// reaches the deadline; waits the server's Retry-After between tries.
-async fn retry<T, F, Fut>(ctx: &Context, mut call: F) -> Option<T>
+/// Rate-limit refusals are counted in the student's journey.
+async fn retry<T, F, Fut>(ctx: &Context, j: &mut Journey, mut call: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
 {
     for _ in 0..ctx.max_tries.max(1) {
-        match call().await {
+        let answer = call().await;
+        if answer.as_ref().is_err_and(Failure::is_429) {
+            j.refused_429 += 1;
+        }
+        match answer {
             Ok(v) => return Some(v),
             Err(f) if f.retryable() && Instant::now() < ctx.deadline => {
                 sleep_until_or_deadline(ctx, Instant::now() + f.retry_after()).await;

@@ -18,11 +18,13 @@
 //!    lost commands, admission order and pace, seat fairness.
 
 use crate::analysis::{self, Ledger};
-use crate::arrivals::{self, Shape, Zipf};
+use crate::arrivals::{self, Shape};
 use crate::chaos::{self, Faults};
-use crate::client::{Api, Failure, Identity};
+use crate::client::{Api, Failure};
 use crate::cluster::{self, Hpa, ScaleEvent};
+use crate::crowd;
 use crate::local::{self, Local, Replicas, Role};
+use crate::promises;
 use crate::report::{self, Report, Sample};
 use crate::scenario::{self, Person, Population};
 use crate::stats::{Latency, Stats};
@@ -31,8 +33,7 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 use enrollment::StudentId;
 use futures_util::StreamExt;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use reqwest::header::HeaderValue;
 use std::sync::Arc;
@@ -58,7 +59,10 @@ pub enum Login {
     Mint,
 }
 
+// `cluster` and `chaos` flatten these into their own `Args`; a group id of
+// its own keeps clap from seeing two groups named `Args`.
 #[derive(Debug, Clone, ClapArgs)]
+#[group(id = "surge")]
 pub struct Args {
     /// Gateways of a running deployment (repeat or comma-separate).
     #[arg(long, value_delimiter = ',', conflicts_with = "local")]
@@ -179,6 +183,25 @@ pub struct Args {
     /// Write SVG charts into this directory.
     #[arg(long)]
     pub charts: Option<std::path::PathBuf>,
+    /// Students (chosen at random) who all send one client address, as
+    /// behind a campus NAT.
+    #[arg(long, default_value_t = 0)]
+    pub shared_ip: usize,
+    /// Students send their number and password in the join request, as
+    /// the app does, instead of signing in before the surge.
+    #[arg(long)]
+    pub join_with_credentials: bool,
+    /// Share of students who stop polling once while waiting, as a locked
+    /// phone does, then resume with the token they had.
+    #[arg(long, default_value_t = 0.0)]
+    pub suspend_share: f64,
+    /// How long a suspended student stops polling.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub suspend_for: Duration,
+    /// Every student told "skipped" joins again (suspended students always
+    /// do), as the page asks them to.
+    #[arg(long)]
+    pub rejoin_skipped: bool,
 }
 
 /// Parses `10s`, `250ms`, `2m`, `1.5s` or plain seconds.
@@ -246,6 +269,14 @@ pub async fn run_with_faults(
     anyhow::ensure!(
         args.gateways > 0 && args.workers > 0,
         "--gateways and --workers must be positive"
+    );
+    anyhow::ensure!(
+        args.shared_ip <= args.students,
+        "--shared-ip cannot exceed --students"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.suspend_share),
+        "--suspend-share is a share between 0 and 1"
     );
     let login = args
         .login
@@ -421,10 +452,13 @@ async fn surge(
 ) -> anyhow::Result<Report> {
     let stats = Arc::new(Stats::default());
     let api = Arc::new(Api::new(gateways, args.max_in_flight, Arc::clone(&stats))?);
-    let mut plans = plans(args, rng, population);
+    let mut plans = crowd::plans(args, rng, population, schedule.cohort);
 
-    // Phase 2: sign in.
+    // Phase 2: sign in (unless the join itself signs in).
     match (login, target) {
+        _ if args.join_with_credentials => {
+            println!("surge: students sign in with their join request");
+        }
         (Login::Mint, Target::Local(cluster)) => {
             let keys = cluster.lock().await.keys.clone();
             mint_sessions(&keys, &population.students, &mut plans)?;
@@ -500,6 +534,8 @@ async fn surge(
         result_poll: args.result_poll,
         deadline: epoch + args.deadline,
         max_tries: faults.map_or(student::MAX_TRIES, |f| f.patience),
+        epoch,
+        password: schema::seed::DEMO_STUDENT_PASSWORD,
     });
     let injector = match (faults, target) {
         (Some(f), Target::Local(cluster)) => Some(tokio::spawn(chaos::inject(
@@ -530,11 +566,13 @@ async fn surge(
     }
     let mut accepted = Vec::new();
     let mut undecided = 0u64;
+    let mut journeys = Vec::with_capacity(args.students);
     while let Some(r) = students.join_next().await {
         match r {
             Ok(r) => {
                 accepted.extend(r.accepted);
                 undecided += u64::from(r.undecided);
+                journeys.push(r.journey);
             }
             Err(e) => stats.error(format!("student task {e}")),
         }
@@ -589,6 +627,14 @@ async fn surge(
         scale_events,
         hpa.is_some(),
     );
+    report.promises = promises::measure(
+        &journeys,
+        promises::Tickets {
+            admitted_at: ledger.as_ref().map(|l| &l.admitted_at),
+            skipped: ledger.as_ref().map(|l| l.skipped),
+            reclaimed: ledger.as_ref().and_then(|l| l.reclaimed),
+        },
+    );
     if let (Some(log), Some(pool), Target::Local(cluster)) = (fault_log, &pool, target) {
         report.chaos = Some(chaos::judge(log, pool, round, &stats, &report, cluster).await?);
     }
@@ -606,40 +652,6 @@ async fn surge(
         println!("charts written to {}", dir.display());
     }
     Ok(report)
-}
-
-/// Decides every student's cart, flags and client address up front.
-fn plans(args: &Args, rng: &mut ChaCha8Rng, population: &Population) -> Vec<Plan> {
-    // Popularity is a property of the section, not of its id: a seeded
-    // shuffle decides which sections are the hot ones.
-    let mut by_popularity = population.sections.clone();
-    by_popularity.shuffle(rng);
-    let zipf = Zipf::new(by_popularity.len(), args.zipf);
-    population
-        .students
-        .iter()
-        .enumerate()
-        .map(|(i, _)| Plan {
-            who: Identity {
-                cookie: None,
-                forwarded_for: HeaderValue::from_str(&client_ip(i)).ok(),
-            },
-            cart: zipf
-                .distinct(rng, args.cart)
-                .into_iter()
-                .map(|r| by_popularity[r])
-                .collect(),
-            double_submit: rng.gen_bool(args.double_submit.clamp(0.0, 1.0)),
-            drop_and_retake: rng.gen_bool(args.drop_share.clamp(0.0, 1.0)),
-            think: args.think.mul_f64(rng.gen::<f64>()),
-        })
-        .collect()
-}
-
-/// A distinct private address per student (10.0.0.1, 10.0.0.2, ...).
-fn client_ip(i: usize) -> String {
-    let n = (i as u32).wrapping_add(1) & 0x00ff_ffff;
-    format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
 }
 
 fn mint_sessions(keys: &str, people: &[Person], plans: &mut [Plan]) -> anyhow::Result<()> {
@@ -840,6 +852,7 @@ fn build_report(
         invariants: ledger.map(|l| l.invariants.clone()),
         scale_events,
         timeline,
+        promises: promises::Promises::default(),
         chaos: None,
     }
 }
@@ -856,12 +869,5 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
-    }
-
-    #[test]
-    fn client_addresses_are_distinct_and_private() {
-        assert_eq!(client_ip(0), "10.0.0.1");
-        assert_eq!(client_ip(255), "10.0.1.0");
-        assert_ne!(client_ip(70_000), client_ip(70_001));
     }
 }

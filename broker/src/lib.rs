@@ -71,6 +71,14 @@ impl Default for Topology {
     }
 }
 
+/// Checks that `url` is an AMQP URL, without connecting; the error says
+/// what a valid one looks like.
+pub fn check_url(url: &str) -> Result<(), String> {
+    url.parse::<lapin::uri::AMQPUri>()
+        .map(|_| ())
+        .map_err(|e| format!("{e}; expected amqp://user:password@host:5672/%2f"))
+}
+
 /// Connects on the current tokio runtime, naming the connection so that
 /// RabbitMQ's management shows which process holds it.
 pub async fn connect(url: &str, name: &str, timeout: Duration) -> Result<Connection, BrokerError> {

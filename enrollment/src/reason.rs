@@ -18,6 +18,9 @@ pub enum Reason {
     PassMismatch,
     /// The pass has been used for more commands than it allows.
     PassExhausted,
+    /// The admission the pass stood for is over: the student left the
+    /// queue, or joined again and holds a newer place.
+    PassRevoked,
     /// The round is not open (scheduled or closed) or does not exist.
     RoundClosed,
     /// The student's class year may not register in this round.
@@ -42,16 +45,21 @@ pub enum Reason {
     NotEnrolled,
     /// Waitlist: the student is already waiting for this section.
     AlreadyWaitlisted,
+    /// The command could not be decided (the section stayed locked, the
+    /// database kept failing); nothing was changed. Stored with the
+    /// outcome `failed`, never `rejected`.
+    NotProcessed,
 }
 
 impl Reason {
     /// Every reason, for metrics and documentation.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::Malformed,
         Reason::PassInvalid,
         Reason::PassExpired,
         Reason::PassMismatch,
         Reason::PassExhausted,
+        Reason::PassRevoked,
         Reason::RoundClosed,
         Reason::NotEligible,
         Reason::UnknownStudent,
@@ -64,6 +72,7 @@ impl Reason {
         Reason::Full,
         Reason::NotEnrolled,
         Reason::AlreadyWaitlisted,
+        Reason::NotProcessed,
     ];
 
     /// The stable code.
@@ -74,6 +83,7 @@ impl Reason {
             Reason::PassExpired => "pass_expired",
             Reason::PassMismatch => "pass_mismatch",
             Reason::PassExhausted => "pass_exhausted",
+            Reason::PassRevoked => "pass_revoked",
             Reason::RoundClosed => "round_closed",
             Reason::NotEligible => "not_eligible",
             Reason::UnknownStudent => "unknown_student",
@@ -86,6 +96,7 @@ impl Reason {
             Reason::Full => "full",
             Reason::NotEnrolled => "not_enrolled",
             Reason::AlreadyWaitlisted => "already_waitlisted",
+            Reason::NotProcessed => "not_processed",
         }
     }
 
@@ -102,6 +113,9 @@ impl Reason {
             Reason::PassExpired => "입장 시간이 만료되었습니다. 대기열에 다시 들어와 주세요.",
             Reason::PassMismatch => "다른 학생 또는 다른 차수의 입장권입니다.",
             Reason::PassExhausted => "이 입장권으로 보낼 수 있는 요청 수를 넘었습니다.",
+            Reason::PassRevoked => {
+                "대기열에서 나가 이 입장권은 더 이상 쓸 수 없습니다. 대기열에 다시 들어와 주세요."
+            }
             Reason::RoundClosed => "지금은 수강신청 기간이 아닙니다.",
             Reason::NotEligible => "이번 차수에 신청할 수 있는 학년이 아닙니다.",
             Reason::UnknownStudent => "학생 정보를 찾을 수 없습니다.",
@@ -114,6 +128,9 @@ impl Reason {
             Reason::Full => "정원이 모두 찼습니다.",
             Reason::NotEnrolled => "신청하지 않은 분반입니다.",
             Reason::AlreadyWaitlisted => "이미 이 분반의 대기 명단에 있습니다.",
+            Reason::NotProcessed => {
+                "시스템 문제로 요청을 처리하지 못했습니다. 바뀐 것은 없으니 다시 신청해 주세요."
+            }
         }
     }
 
@@ -125,6 +142,7 @@ impl Reason {
             Reason::PassExpired => "Your admission pass has expired. Please rejoin the queue.",
             Reason::PassMismatch => "This admission pass belongs to another student or round.",
             Reason::PassExhausted => "This admission pass has been used for too many requests.",
+            Reason::PassRevoked => "You left the queue, so this admission pass no longer works. Please rejoin the queue.",
             Reason::RoundClosed => "Registration is not open right now.",
             Reason::NotEligible => "Your class year cannot register in this round.",
             Reason::UnknownStudent => "No such student.",
@@ -137,6 +155,9 @@ impl Reason {
             Reason::Full => "The section is full.",
             Reason::NotEnrolled => "You are not enrolled in this section.",
             Reason::AlreadyWaitlisted => "You are already on this section's waitlist.",
+            Reason::NotProcessed => {
+                "Your request could not be processed because of a system problem. Nothing was changed; please send it again."
+            }
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Who is asking: students by student number and password (until sessions
 //! land, the join form is the login), registrar admins by HTTP Basic.
 //!
+//! Every check goes through the per-account throttle ([`crate::throttle`]).
+//! Students and admins hash on separate lines: a script hammering the
+//! admin API with Basic credentials fills the admin line, never the one
+//! students sign in on.
+//!
 //! Password hashes are checked with argon2 on the blocking pool, at most
 //! `hash_concurrency` at once: a hash takes a core for tens of milliseconds,
 //! and a surge of logins must queue for those cores in a bounded way rather
@@ -12,6 +17,7 @@
 
 use crate::error::ApiError;
 use crate::store::MySqlStore;
+use crate::throttle::{self, Account};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use enrollment::StudentId;
@@ -94,6 +100,16 @@ impl Passwords {
         })
     }
 
+    /// Another line of `concurrency` cores, sharing this one's dummy hash.
+    pub fn line(&self, concurrency: usize) -> Passwords {
+        Passwords {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: concurrency.max(1) * QUEUE_PER_PERMIT,
+            dummy: Arc::clone(&self.dummy),
+        }
+    }
+
     /// Whether `password` matches `hash` (or, without a hash, spends the
     /// same time and answers no).
     pub async fn verify(
@@ -131,6 +147,8 @@ pub async fn student(
     if number.is_empty() || number.len() > 16 || password.expose_secret().len() > 256 {
         return Err(ApiError::BadCredentials);
     }
+    let account = Account::Student(number);
+    let checked = throttle::check(store, account, crate::clock::now_ms()).await?;
     let row = store
         .timed(
             sqlx::query("SELECT id, class_year, password_hash FROM students WHERE number = ?")
@@ -158,53 +176,114 @@ pub async fn student(
         }
         None => (None, None),
     };
-    if passwords.verify(hash, password).await? {
-        student.ok_or(ApiError::BadCredentials)
-    } else {
-        Err(ApiError::BadCredentials)
+    // Without a hash (unknown number) this spends the same time on a dummy.
+    let ok = passwords.verify(hash, password).await?;
+    match student {
+        Some(s) if ok => {
+            throttle::succeeded(store, account, checked).await?;
+            Ok(s)
+        }
+        _ => failed(store, account).await,
+    }
+}
+
+/// Counts a failed sign-in, then answers that the credentials are wrong.
+async fn failed<T>(store: &MySqlStore, account: Account<'_>) -> Result<T, ApiError> {
+    throttle::failed(store, account, crate::clock::now_ms()).await?;
+    Err(ApiError::BadCredentials)
+}
+
+/// An admin whose password checked out.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub id: u32,
+    pub username: String,
+    pub role: String,
+}
+
+/// Checks an admin's username and password (any role; disabled admins
+/// never match), on the admins' line and behind the throttle.
+pub async fn admin(
+    store: &MySqlStore,
+    passwords: &Passwords,
+    username: &str,
+    password: SecretString,
+) -> Result<Admin, ApiError> {
+    if username.is_empty() || username.len() > 64 || password.expose_secret().len() > 256 {
+        return Err(ApiError::BadCredentials);
+    }
+    let account = Account::Admin(username);
+    let checked = throttle::check(store, account, crate::clock::now_ms()).await?;
+    let row = store
+        .timed(
+            sqlx::query(
+                "SELECT id, username, password_hash, role FROM admins \
+                 WHERE username = ? AND disabled_at IS NULL",
+            )
+            .bind(username)
+            .fetch_optional(store.pool()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let found = match row {
+        Some(r) => Some((
+            Admin {
+                id: r.try_get("id").map_err(|e| ApiError::Internal(e.into()))?,
+                username: r
+                    .try_get("username")
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+                role: r
+                    .try_get("role")
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+            },
+            r.try_get::<String, _>("password_hash")
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        )),
+        None => None,
+    };
+    let (admin, hash) = match found {
+        Some((a, h)) => (Some(a), Some(h)),
+        None => (None, None),
+    };
+    let ok = passwords.verify(hash, password).await?;
+    match admin {
+        Some(a) if ok => {
+            throttle::succeeded(store, account, checked).await?;
+            Ok(a)
+        }
+        _ => failed(store, account).await,
     }
 }
 
 /// Checks a registrar's `Authorization: Basic` credentials; returns the
-/// username for the audit log.
+/// username for the audit log. Wrong or unreadable credentials are 401
+/// with a challenge; right ones of another role are 403.
 pub async fn registrar(
     store: &MySqlStore,
     passwords: &Passwords,
     authorization: Option<&str>,
 ) -> Result<String, ApiError> {
     use base64_decode::decode;
-    let encoded = authorization
+    let decoded = authorization
         .and_then(|h| h.strip_prefix("Basic "))
-        .ok_or(ApiError::Forbidden)?;
-    let decoded = decode(encoded.trim()).ok_or(ApiError::Forbidden)?;
-    let (user, password) = decoded.split_once(':').ok_or(ApiError::Forbidden)?;
-    if user.is_empty() || user.len() > 64 {
-        return Err(ApiError::Forbidden);
-    }
-    let row = store
-        .timed(
-            sqlx::query("SELECT password_hash, role FROM admins WHERE username = ?")
-                .bind(user)
-                .fetch_optional(store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
-    let (hash, role) = match row {
-        Some(r) => (
-            Some(
-                r.try_get::<String, _>("password_hash")
-                    .map_err(|e| ApiError::Internal(e.into()))?,
-            ),
-            r.try_get::<String, _>("role")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        ),
-        None => (None, String::new()),
-    };
-    let ok = passwords
-        .verify(hash, SecretString::from(password.to_string()))
-        .await?;
-    if ok && role == "registrar" {
-        Ok(user.to_string())
+        .and_then(|encoded| decode(encoded.trim()))
+        .ok_or(ApiError::BadBasicCredentials)?;
+    let (user, password) = decoded
+        .split_once(':')
+        .ok_or(ApiError::BadBasicCredentials)?;
+    let admin = admin(
+        store,
+        passwords,
+        user,
+        SecretString::from(password.to_string()),
+    )
+    .await
+    .map_err(|e| match e {
+        ApiError::BadCredentials => ApiError::BadBasicCredentials,
+        other => other,
+    })?;
+    if admin.role == "registrar" {
+        Ok(admin.username)
     } else {
         Err(ApiError::Forbidden)
     }

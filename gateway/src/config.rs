@@ -44,9 +44,17 @@ pub struct Config {
     #[arg(long, env = "SLUICE_QUEUE_PREFIX", default_value = "sluice")]
     pub amqp_prefix: String,
 
-    /// Token signing keys, `kid:secret[,kid:secret]`; the first signs.
+    /// Token signing keys, `kid:secret[,kid:secret]`; the first signs,
+    /// all verify. Queue tokens and sessions (and passes, without
+    /// SLUICE_PASS_KEYS) are signed with subkeys derived from these.
     #[arg(long, env = "SLUICE_SIGNING_KEYS", value_parser = secret)]
     pub signing_keys: Option<SecretString>,
+
+    /// Admission pass keys, `kid:secret[,kid:secret]`: a secret of their
+    /// own, the only one workers are given, so nothing a worker holds can
+    /// sign a session. Unset: derived from SLUICE_SIGNING_KEYS.
+    #[arg(long, env = "SLUICE_PASS_KEYS", value_parser = secret)]
+    pub pass_keys: Option<SecretString>,
 
     /// Database connections in this gateway's pool.
     #[arg(long, env = "SLUICE_DB_POOL", default_value_t = 16)]
@@ -68,9 +76,14 @@ pub struct Config {
     #[arg(long, env = "SLUICE_MAX_IN_FLIGHT", default_value_t = 4_096)]
     pub max_in_flight: usize,
 
-    /// Password checks (argon2) running at once; each takes a core.
+    /// Students' password checks (argon2) running at once; each takes a core.
     #[arg(long, env = "SLUICE_HASH_CONCURRENCY", default_value_t = 2)]
     pub hash_concurrency: usize,
+
+    /// Password checks of admins (sign-in and HTTP Basic) running at once,
+    /// on a line of their own so they cannot crowd out students.
+    #[arg(long, env = "SLUICE_ADMIN_HASH_CONCURRENCY", default_value_t = 1)]
+    pub admin_hash_concurrency: usize,
 
     /// Joins waiting for the sequencer; beyond, joins get 503.
     #[arg(long, env = "SLUICE_JOIN_QUEUE", default_value_t = 8_192)]
@@ -101,6 +114,11 @@ pub struct Config {
     #[arg(long, env = "SLUICE_GRACE_SECS", default_value_t = 60)]
     pub grace_secs: u64,
 
+    /// A skipped student who comes back within this long (a locked phone, a
+    /// suspended tab) keeps their turn instead of going to the back.
+    #[arg(long, env = "SLUICE_RECLAIM_WINDOW_SECS", default_value_t = 600)]
+    pub reclaim_window_secs: u64,
+
     /// Lifetime of an admission pass.
     #[arg(long, env = "SLUICE_PASS_TTL_SECS", default_value_t = 600)]
     pub pass_ttl_secs: u64,
@@ -121,12 +139,16 @@ pub struct Config {
     #[arg(long, env = "SLUICE_POLL_MAX_MS", default_value_t = 15_000)]
     pub poll_max_ms: u64,
 
-    /// Requests per second per client IP on join, poll and command routes.
-    #[arg(long, env = "SLUICE_IP_RATE", default_value_t = 20)]
+    /// Anonymous requests per second from one address (sign-in, joins with
+    /// credentials, forged or expired tokens), for the whole deployment:
+    /// each gateway enforces its share. Sized for a campus, a dormitory or
+    /// a carrier NAT where thousands of students share one address; traffic
+    /// with a valid session, token or pass is limited per student instead.
+    #[arg(long, env = "SLUICE_IP_RATE", default_value_t = 500)]
     pub ip_rate: u32,
 
-    /// Burst per client IP.
-    #[arg(long, env = "SLUICE_IP_BURST", default_value_t = 60)]
+    /// Burst per address on anonymous routes, for the whole deployment.
+    #[arg(long, env = "SLUICE_IP_BURST", default_value_t = 2_000)]
     pub ip_burst: u32,
 
     /// Requests per second per student.
@@ -178,10 +200,36 @@ impl Config {
     /// The signing keys; without any, a published development key and a
     /// warning.
     pub fn keyring(&self) -> anyhow::Result<Keyring> {
-        // A mounted Secret file wins over the variable, as for the worker.
+        self.load_keyring(true)
+    }
+
+    fn load_keyring(&self, warn: bool) -> anyhow::Result<Keyring> {
+        let ring = self.load_main_keys(warn)?;
+        // As for the worker, a mounted Secret file wins over the variable.
+        let pass_keys = match waitroom::token::key_spec_from_env_file(waitroom::token::PASS_KEYS_FILE_ENV) {
+            Some(spec) => Some(spec.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read SLUICE_PASS_KEYS_FILE ({e}): point it at a readable key file or unset it"
+                )
+            })?),
+            None => self.pass_keys.as_ref().map(|s| s.expose_secret().to_string()),
+        };
+        match pass_keys {
+            Some(spec) => ring
+                .with_pass_keys(&spec)
+                .map_err(|e| anyhow::anyhow!("SLUICE_PASS_KEYS: {e}")),
+            None => Ok(ring),
+        }
+    }
+
+    fn load_main_keys(&self, warn: bool) -> anyhow::Result<Keyring> {
+        // A mounted Secret file wins over the variable.
         if let Some(spec) = waitroom::token::key_spec_from_file() {
-            let spec =
-                spec.map_err(|e| anyhow::anyhow!("reading SLUICE_SIGNING_KEYS_FILE: {e}"))?;
+            let spec = spec.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read SLUICE_SIGNING_KEYS_FILE ({e}): point it at a readable key file or unset it"
+                )
+            })?;
             return Keyring::from_spec(&spec)
                 .map_err(|e| anyhow::anyhow!("SLUICE_SIGNING_KEYS_FILE: {e}"));
         }
@@ -189,13 +237,26 @@ impl Config {
             Some(spec) => Keyring::from_spec(spec.expose_secret())
                 .map_err(|e| anyhow::anyhow!("SLUICE_SIGNING_KEYS: {e}")),
             None => {
-                tracing::warn!(
-                    "SLUICE_SIGNING_KEYS is not set: signing with the public development key; \
+                if warn {
+                    tracing::warn!(
+                        "SLUICE_SIGNING_KEYS is not set: signing with the public development key; \
                      never run like this outside a developer machine"
-                );
+                    );
+                }
                 Keyring::from_spec(DEV_SIGNING_KEY).map_err(|e| anyhow::anyhow!("dev key: {e}"))
             }
         }
+    }
+
+    /// Checks what can be checked without connecting: the URLs parse and
+    /// the signing keys load. Each error names the setting to change.
+    pub fn check(&self) -> anyhow::Result<()> {
+        schema::db::check_url(self.database_url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+        broker::check_url(self.amqp_url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("AMQP_URL is not an AMQP URL: {e}"))?;
+        self.load_keyring(false)?;
+        Ok(())
     }
 
     pub fn db_timeout(&self) -> Duration {
@@ -221,6 +282,9 @@ impl Config {
     }
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.grace_secs)
+    }
+    pub fn reclaim_window(&self) -> Duration {
+        Duration::from_secs(self.reclaim_window_secs)
     }
     pub fn pass_ttl(&self) -> Duration {
         Duration::from_secs(self.pass_ttl_secs)

@@ -17,6 +17,12 @@ pub enum ApiError {
     Invalid(String),
     #[error("student number or password is wrong")]
     BadCredentials,
+    /// Wrong HTTP Basic credentials: 401 with a challenge, so scripts and
+    /// their libraries know to send (other) credentials.
+    #[error("username or password is wrong")]
+    BadBasicCredentials,
+    #[error("too many failed sign-ins for this account; try again later")]
+    SignInThrottled { retry_after: Duration },
     #[error("please sign in first")]
     SignInRequired,
     #[error("the token is missing, malformed or not valid here")]
@@ -49,6 +55,12 @@ pub enum ApiError {
     Overloaded { retry_after: Duration },
     #[error("the service is temporarily unavailable; your place and cart are kept")]
     Unavailable { retry_after: Duration },
+    /// No confirm for a command: a copy may still be queued and decided.
+    #[error(
+        "the command was not confirmed and may still be decided; retry with the same \
+         Idempotency-Key and it keeps its command id and is decided at most once"
+    )]
+    NotConfirmed { retry_after: Duration },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -79,7 +91,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Invalid(_) => "invalid_request",
-            ApiError::BadCredentials => "bad_credentials",
+            ApiError::BadCredentials | ApiError::BadBasicCredentials => "bad_credentials",
+            ApiError::SignInThrottled { .. } => "sign_in_throttled",
             ApiError::SignInRequired => "sign_in_required",
             ApiError::BadToken => "bad_token",
             ApiError::TokenExpired => "token_expired",
@@ -95,7 +108,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded { .. } => "overloaded",
-            ApiError::Unavailable { .. } => "unavailable",
+            // Still `unavailable`: clients already retry on it.
+            ApiError::Unavailable { .. } | ApiError::NotConfirmed { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -104,6 +118,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::BadCredentials
+            | ApiError::BadBasicCredentials
             | ApiError::SignInRequired
             | ApiError::BadToken
             | ApiError::TokenExpired
@@ -116,10 +131,12 @@ impl ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RoundNotOpen | ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded { .. } | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::RateLimited { .. } | ApiError::SignInThrottled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
             }
+            ApiError::Overloaded { .. }
+            | ApiError::Unavailable { .. }
+            | ApiError::NotConfirmed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,7 +145,7 @@ impl ApiError {
     /// (every value is listed in [`REJECTED_REASONS`]).
     fn rejected_reason(&self) -> Option<&'static str> {
         match self {
-            ApiError::RateLimited { .. } => Some("rate_limited"),
+            ApiError::RateLimited { .. } | ApiError::SignInThrottled { .. } => Some("rate_limited"),
             ApiError::Overloaded { .. } => Some("overloaded"),
             ApiError::Csrf => Some("csrf"),
             ApiError::Forbidden => Some("forbidden"),
@@ -136,7 +153,7 @@ impl ApiError {
                 Some("bad_token")
             }
             ApiError::PassExhausted => Some("pass_exhausted"),
-            ApiError::BadCredentials => Some("bad_credentials"),
+            ApiError::BadCredentials | ApiError::BadBasicCredentials => Some("bad_credentials"),
             ApiError::Invalid(_) | ApiError::UnsupportedMediaType => Some("invalid"),
             ApiError::TooLarge => Some("too_large"),
             _ => None,
@@ -171,15 +188,24 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::RateLimited { retry_after }
+            | ApiError::SignInThrottled { retry_after }
             | ApiError::Overloaded { retry_after }
-            | ApiError::Unavailable { retry_after } => Some(*retry_after),
+            | ApiError::Unavailable { retry_after }
+            | ApiError::NotConfirmed { retry_after } => Some(*retry_after),
             _ => None,
         };
         let body = Body {
             code: self.code(),
             message: self.to_string(),
         };
+        let challenge = matches!(self, ApiError::BadBasicCredentials);
         let mut response = (self.status(), Json(body)).into_response();
+        if challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"sluice admin\", charset=\"UTF-8\""),
+            );
+        }
         if let Some(after) = retry_after {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;
             response

@@ -28,7 +28,12 @@ pub fn instance() -> String {
 
 /// Reports until `stop`; failures are quiet (the room's own health shows
 /// a database outage) and retried at the next tick.
-pub async fn run(store: Arc<MySqlStore>, is_leader: Arc<AtomicBool>, stop: CancellationToken) {
+pub async fn run(
+    store: Arc<MySqlStore>,
+    is_leader: Arc<AtomicBool>,
+    limits: Arc<crate::limits::Limits>,
+    stop: CancellationToken,
+) {
     let name = instance();
     let started = Utc::now();
     let mut tick = tokio::time::interval(EVERY);
@@ -61,6 +66,11 @@ pub async fn run(store: Arc<MySqlStore>, is_leader: Arc<AtomicBool>, stop: Cance
                     .execute(store.pool()),
             )
             .await;
+        // The per-address ceiling is the deployment's: each gateway takes
+        // its share. Unknown (database down) keeps the last share.
+        if let Ok(n) = count_alive(&store).await {
+            limits.share_among(n);
+        }
     }
     // A clean stop takes this gateway out of the count at once.
     let _ = store
@@ -79,6 +89,32 @@ pub async fn count_alive(store: &MySqlStore) -> Result<u64, crate::store::StoreE
             sqlx::query_scalar("SELECT COUNT(*) FROM gateway_heartbeats WHERE seen_at >= ?")
                 .bind(Utc::now() - chrono::Duration::seconds(ALIVE_WITHIN_SECS))
                 .fetch_one(store.pool()),
+        )
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Gateways that were alive lately but have stopped reporting (not a clean
+/// stop, which removes the row): partitioned from the database, or dead.
+/// Liveness their students showed them may not have reached MySQL, so the
+/// leader skips nobody while any is silent; after `forget_after` of silence
+/// a gateway counts as gone (its students poll another one by then).
+pub async fn count_silent(
+    store: &MySqlStore,
+    forget_after: Duration,
+) -> Result<u64, crate::store::StoreError> {
+    let now = Utc::now();
+    let quiet = now - chrono::Duration::seconds(ALIVE_WITHIN_SECS);
+    let gone = quiet
+        - chrono::Duration::from_std(forget_after).unwrap_or_else(|_| chrono::Duration::hours(1));
+    let n: i64 = store
+        .timed(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM gateway_heartbeats WHERE seen_at < ? AND seen_at >= ?",
+            )
+            .bind(quiet)
+            .bind(gone)
+            .fetch_one(store.pool()),
         )
         .await?;
     Ok(u64::try_from(n).unwrap_or(0))

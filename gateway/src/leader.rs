@@ -111,7 +111,9 @@ impl Leader {
         let epoch = Instant::now();
         let mut state = LeadState {
             pacers: HashMap::new(),
+            clocks: HashMap::new(),
             broker_ok: true,
+            gateways_silent: false,
             last_probe: None,
         };
         let mut interval = tokio::time::interval(self.tick);
@@ -163,6 +165,15 @@ impl Leader {
                 tracing::warn!(broker_ok = ok, "admission hold changed");
             }
             st.broker_ok = ok;
+            // A gateway that stopped reporting may hold sightings MySQL never
+            // got; unknown counts as silent (fail closed: skip nobody).
+            let silent = crate::heartbeat::count_silent(&self.store, self.grace)
+                .await
+                .map_or(true, |n| n > 0);
+            if silent != st.gateways_silent {
+                tracing::warn!(silent, "a gateway stopped reporting; skipping held");
+            }
+            st.gateways_silent = silent;
         }
         let hold = (!st.broker_ok).then_some(Hold::Broker);
         let active_rounds = rounds.iter().filter(|r| {
@@ -196,9 +207,25 @@ impl Leader {
         }
 
         let elapsed = epoch.elapsed();
-        let grace_ms = u64::try_from(self.grace.as_millis()).unwrap_or(u64::MAX);
-        let ttl_ms = u64::try_from(self.pass_ttl.as_millis()).unwrap_or(u64::MAX);
+        let grace_ms = millis(self.grace);
+        let ttl_ms = millis(self.pass_ttl);
+        let interrupted_after = (self.tick * 4).max(INTERRUPTED_AFTER);
         for r in rounds.iter().filter(|r| r.state == RoundState::Open) {
+            // The grace clock runs only while admission runs: a hold, a gap
+            // in this leader's ticks (the database was unreachable, the round
+            // was paused, leadership just moved) or a silent gateway restarts
+            // it, so nobody is skipped for an absence the system caused.
+            let clock = st.clocks.entry(r.id).or_insert(GraceClock {
+                last_tick: None,
+                from_ms: now,
+            });
+            let interrupted = clock
+                .last_tick
+                .is_none_or(|t: Instant| t.elapsed() > interrupted_after);
+            if hold.is_some() || st.gateways_silent || interrupted {
+                clock.from_ms = now;
+            }
+            let grace_from_ms = clock.from_ms;
             let pacer = st
                 .pacers
                 .entry(r.id)
@@ -216,11 +243,23 @@ impl Leader {
                     TickInput {
                         now_ms: now,
                         grace_ms,
+                        grace_from_ms,
                         budget,
                         active_since_ms: now.saturating_sub(ttl_ms),
                     },
                 )
                 .await?;
+            if let Some(clock) = st.clocks.get_mut(&r.id) {
+                clock.last_tick = Some(Instant::now());
+            }
+            if outcome.reclaimed > 0 {
+                metrics::counter!("sluice_waitroom_reclaims_total", "round" => r.id.to_string())
+                    .increment(outcome.reclaimed);
+            }
+            if outcome.skipped > 0 {
+                metrics::counter!("sluice_waitroom_skips_total", "round" => r.id.to_string())
+                    .increment(outcome.skipped);
+            }
             pacer.refund(budget.saturating_sub(outcome.admitted));
             if outcome.admitted > 0 {
                 metrics::counter!("sluice_waitroom_admissions_total", "round" => r.id.to_string())
@@ -233,12 +272,32 @@ impl Leader {
         }
         st.pacers
             .retain(|id: &RoundId, _| rounds.iter().any(|r| r.id == *id));
+        st.clocks
+            .retain(|id: &RoundId, _| rounds.iter().any(|r| r.id == *id));
         Ok(())
     }
 }
 
+/// Ticks further apart than this mean admission was interrupted.
+const INTERRUPTED_AFTER: Duration = Duration::from_secs(2);
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Where a round's grace clock stands on this leader.
+struct GraceClock {
+    /// The last tick that reached the database.
+    last_tick: Option<Instant>,
+    /// Absence before this instant does not count.
+    from_ms: u64,
+}
+
 struct LeadState {
     pacers: HashMap<RoundId, Pacer>,
+    clocks: HashMap<RoundId, GraceClock>,
     broker_ok: bool,
+    /// A gateway stopped reporting without a clean stop.
+    gateways_silent: bool,
     last_probe: Option<Instant>,
 }

@@ -16,8 +16,8 @@
 //! - [`leader`]: leader election and the admission tick.
 //! - [`publish`]: confirmed command publishing.
 //! - [`seats`]: seats left in the hottest sections, for dashboards.
-//! - [`auth`], [`session`], [`limits`]: who is asking (passwords, login
-//!   sessions, CSRF), and how often they may.
+//! - [`auth`], [`session`], [`limits`], [`throttle`]: who is asking
+//!   (passwords, login sessions, CSRF), and how often they may.
 //! - [`http`], [`pages`]: the JSON API and the server-rendered queue page.
 //! - [`web`], [`i18n`]: what every page shares (layout, language, errors).
 //! - [`catalog`], [`live`], [`csv_import`]: the in-memory course catalog,
@@ -50,6 +50,7 @@ pub mod seats;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;
 
 use crate::config::Config;
@@ -90,7 +91,12 @@ pub struct App {
     pub joiner: batcher::Joiner,
     pub sink: Arc<dyn CommandSink>,
     pub limits: Arc<limits::Limits>,
+    /// The students' password line.
     pub passwords: auth::Passwords,
+    /// The admins' own line, so admin credentials cannot starve students.
+    pub admin_passwords: auth::Passwords,
+    /// Admin rows recently read to check admin sessions.
+    pub admin_checks: session::AdminChecks,
     /// Tickets known to be decided, by sequence number.
     pub decided: DashMap<u64, Ticket>,
     pub lookups: Semaphore,
@@ -135,6 +141,8 @@ impl Gateway {
         sink: Option<Arc<dyn CommandSink>>,
     ) -> anyhow::Result<Gateway> {
         let keyring = config.keyring()?;
+        // Key ids only: which rotation step this pod is at.
+        tracing::info!(keys = %keyring.describe(), "signing keys loaded (first of each signs)");
         let metrics = telemetry::metrics()?;
         telemetry::describe();
         let options = MySqlConnectOptions::from_str(config.database_url.expose_secret())
@@ -147,11 +155,10 @@ impl Gateway {
             .acquire_timeout(config.db_timeout())
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
-        let store = Arc::new(store::MySqlStore::new(
-            pool,
-            config.db_timeout(),
-            config.pass_ttl(),
-        ));
+        let store = Arc::new(
+            store::MySqlStore::new(pool, config.db_timeout(), config.pass_ttl())
+                .with_reclaim_window(config.reclaim_window()),
+        );
         let sink: Arc<dyn CommandSink> = match sink {
             Some(s) => s,
             None => Arc::new(
@@ -171,6 +178,7 @@ impl Gateway {
             config.db_timeout() * 2,
             stop.clone(),
         );
+        let passwords = auth::Passwords::new(config.hash_concurrency).await?;
         let state = Arc::new(App {
             keyring,
             rooms: Arc::default(),
@@ -183,7 +191,9 @@ impl Gateway {
                 config.student_rate,
                 config.student_burst,
             )),
-            passwords: auth::Passwords::new(config.hash_concurrency).await?,
+            admin_passwords: passwords.line(config.admin_hash_concurrency),
+            passwords,
+            admin_checks: session::AdminChecks::default(),
             decided: DashMap::new(),
             lookups: Semaphore::new(LOOKUP_CONCURRENCY),
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
@@ -276,9 +286,11 @@ impl Gateway {
             stop.clone(),
         ));
         tasks.spawn(limits::sweep(Arc::clone(&state.limits), stop.clone()));
+        tasks.spawn(throttle::sweep(Arc::clone(&state.store), stop.clone()));
         tasks.spawn(heartbeat::run(
             Arc::clone(&state.store),
             Arc::clone(&state.is_leader),
+            Arc::clone(&state.limits),
             stop.clone(),
         ));
         if config.campaign {
@@ -321,26 +333,4 @@ impl Gateway {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutdown requested");
-}
+pub use service::shutdown_signal;

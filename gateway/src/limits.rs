@@ -1,9 +1,22 @@
-//! Per-client rate limits (GCRA, via `governor`) on join, poll and command
-//! routes: a flooder is slowed with 429 + Retry-After without touching
-//! anyone else's budget.
+//! Per-client rate limits (GCRA, via `governor`): a flooder is slowed with
+//! 429 + Retry-After without touching anyone else's budget.
 //!
-//! Keys are client IPs and student ids. Keyed limiters grow with the number
-//! of keys they have seen, so a sweeper drops idle keys every minute.
+//! Who is limited by what:
+//! - Traffic that carries a valid session, queue token or pass is limited
+//!   per student ([`Limits::check_student`], and [`Limits::check_reads`]
+//!   for result reads). Never per address: a campus, a dormitory or a
+//!   mobile carrier puts hundreds of students behind one public IP.
+//! - Anonymous traffic (sign-in, joins with credentials, forged or expired
+//!   tokens) meets a per-address ceiling ([`Limits::check_ip`]) sized for a
+//!   whole campus behind one address. The ceiling is for the deployment,
+//!   not per pod: each gateway charges a request `n` cells of the full
+//!   quota, `n` being the gateways alive ([`Limits::share_among`]), which
+//!   is its `1/n` share when the load balancer spreads an address's
+//!   requests over the pods (round robin; with address-sticky routing, set
+//!   the ceiling per pod instead).
+//!
+//! Keyed limiters grow with the number of keys they have seen, so a sweeper
+//! drops idle keys every minute.
 
 use crate::error::ApiError;
 use enrollment::StudentId;
@@ -11,6 +24,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +32,12 @@ use tokio_util::sync::CancellationToken;
 /// The gateway's rate limiters.
 #[derive(Debug)]
 pub struct Limits {
+    /// The deployment's per-address quota; each request costs `gateways`.
     ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Gateways sharing the per-address ceiling.
+    gateways: AtomicU64,
     student: DefaultKeyedRateLimiter<StudentId>,
+    reads: DefaultKeyedRateLimiter<StudentId>,
     clock: DefaultClock,
 }
 
@@ -30,22 +48,56 @@ fn quota(per_sec: u32, burst: u32) -> Quota {
 }
 
 impl Limits {
+    /// `ip_rate`/`ip_burst`: the per-address ceiling of the whole
+    /// deployment; `student_rate`/`student_burst`: each student's budget
+    /// (result reads get twice as much, apart).
     pub fn new(ip_rate: u32, ip_burst: u32, student_rate: u32, student_burst: u32) -> Limits {
         Limits {
             ip: RateLimiter::keyed(quota(ip_rate, ip_burst)),
+            gateways: AtomicU64::new(1),
             student: RateLimiter::keyed(quota(student_rate, student_burst)),
+            reads: RateLimiter::keyed(quota(
+                student_rate.saturating_mul(2),
+                student_burst.saturating_mul(2),
+            )),
             clock: DefaultClock::default(),
         }
     }
 
+    /// Sets how many gateways share the per-address ceiling. The buckets
+    /// keep their state: a rolling deploy hands no flooder a fresh burst.
+    pub fn share_among(&self, gateways: u64) {
+        self.gateways.store(gateways.max(1), Ordering::Relaxed);
+    }
+
+    /// The per-address ceiling, for anonymous traffic only.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.ip
-            .check_key(&ip)
+        let n = u32::try_from(self.gateways.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        let cost = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        match self.ip.check_key_n(&ip, cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(self.limited(not_until.wait_time_from(self.clock.now()))),
+            // More gateways than the burst: each may still let one through
+            // a second, at the quota's pace.
+            Err(_) => self
+                .ip
+                .check_key(&ip)
+                .map_err(|n| self.limited(n.wait_time_from(self.clock.now()))),
+        }
+    }
+
+    /// One student's budget for joins, polls and commands.
+    pub fn check_student(&self, student: StudentId) -> Result<(), ApiError> {
+        self.student
+            .check_key(&student)
             .map_err(|n| self.limited(n.wait_time_from(self.clock.now())))
     }
 
-    pub fn check_student(&self, student: StudentId) -> Result<(), ApiError> {
-        self.student
+    /// One student's budget for reading results: apart from the command
+    /// budget, so a page watching a long backlog cannot lock its owner out
+    /// of enrolling.
+    pub fn check_reads(&self, student: StudentId) -> Result<(), ApiError> {
+        self.reads
             .check_key(&student)
             .map_err(|n| self.limited(n.wait_time_from(self.clock.now())))
     }
@@ -58,9 +110,11 @@ impl Limits {
 
     fn sweep(&self) {
         self.ip.retain_recent();
-        self.student.retain_recent();
         self.ip.shrink_to_fit();
-        self.student.shrink_to_fit();
+        for limiter in [&self.student, &self.reads] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
     }
 }
 
@@ -72,5 +126,30 @@ pub async fn sweep(limits: Arc<Limits>, shutdown: CancellationToken) {
             _ = interval.tick() => limits.sweep(),
             _ = shutdown.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_gateway_enforces_its_share_of_the_ceiling() {
+        let limits = Limits::new(4, 4, 1, 1);
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        limits.share_among(2);
+        assert!(limits.check_ip(ip).is_ok());
+        assert!(limits.check_ip(ip).is_ok());
+        assert!(limits.check_ip(ip).is_err(), "half of a burst of 4");
+    }
+
+    #[test]
+    fn result_reads_do_not_spend_the_command_budget() {
+        let limits = Limits::new(1, 1, 1, 1);
+        let s = StudentId(7);
+        assert!(limits.check_reads(s).is_ok());
+        assert!(limits.check_reads(s).is_ok());
+        assert!(limits.check_student(s).is_ok());
+        assert!(limits.check_student(s).is_err());
     }
 }

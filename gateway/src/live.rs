@@ -189,7 +189,9 @@ async fn ledger(
         let n = u64::try_from(n).unwrap_or(0);
         let l: Option<i64> = r.try_get("lag_us")?;
         lag = lag.max(l);
-        if outcome == "rejected" {
+        // A `failed` command was not carried out either; its reason shows
+        // among the refusals.
+        if outcome == "rejected" || outcome == "failed" {
             s.rejections.push((reason, n));
         } else {
             commits += n;

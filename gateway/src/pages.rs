@@ -105,6 +105,7 @@ pub struct Texts {
     pub unavailable: &'static str,
     pub slowed: &'static str,
     pub seats_busy: &'static str,
+    pub returned: &'static str,
     pub admitted: &'static str,
     pub admitted_until: &'static str,
     pub skipped: &'static str,
@@ -135,6 +136,7 @@ const KO: Texts = Texts {
     unavailable: "대기실 상태를 확인할 수 없습니다. 순서는 그대로 유지됩니다.",
     slowed: "관리자가 입장 속도를 낮춰 예상 시간이 늘었습니다.",
     seats_busy: "동시 이용 인원이 가득 차, 다른 학생이 마치는 대로 입장합니다.",
+    returned: "자리를 비운 사이 순서가 지나갔지만, 돌아오셨으므로 순서를 지켜 드립니다. 곧 입장합니다.",
     admitted: "입장했습니다! 수강신청을 진행하세요.",
     admitted_until: "입장권 만료까지",
     skipped: "오래 응답이 없어 순서가 지나갔습니다. 다시 들어와 주세요.",
@@ -165,6 +167,7 @@ const EN: Texts = Texts {
     unavailable: "The waiting room cannot be reached right now. Your place is kept.",
     slowed: "The admission rate was lowered, so the estimate grew.",
     seats_busy: "Every slot is in use; you will be let in as others finish.",
+    returned: "Your turn came while you were away; you came back in time, so it is kept. You will be let in shortly.",
     admitted: "You're in! Go ahead and register.",
     admitted_until: "Your pass expires in",
     skipped: "Your turn passed while you were away. Please join again.",
@@ -350,6 +353,7 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         (_, Some(queue::Notice::Unavailable)) => Some(t.unavailable),
         (_, Some(queue::Notice::SeatsBusy)) => Some(t.seats_busy),
         (_, Some(queue::Notice::Slowed)) => Some(t.slowed),
+        (_, Some(queue::Notice::Returned)) => Some(t.returned),
         (Phase::Prequeue, _) => Some(t.prequeue),
         (Phase::Admitted, _) => Some(t.admitted),
         (Phase::Skipped, _) => Some(t.skipped),
@@ -414,7 +418,11 @@ pub async fn join(
     Form(form): Form<JoinForm>,
 ) -> ApiResult<Response> {
     crate::http::same_origin(&headers)?;
-    app.limits.check_ip(ip)?;
+    // Signed-in students are limited per student (in `join_as`); only a
+    // join with typed credentials meets the per-address ceiling.
+    if ctx.claims.is_none() {
+        app.limits.check_ip(ip)?;
+    }
     let ctx = ctx.in_section("queue");
     let session_student = match (&ctx.claims, ctx.student()) {
         (Some(_), Ok(_)) => {

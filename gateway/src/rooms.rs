@@ -18,8 +18,9 @@ use waitroom::{RateMeter, RoomStore, RoundState, RoundView};
 /// How long a lowered rate is explained on the queue page.
 const SLOWED_FOR: Duration = Duration::from_secs(300);
 
-/// The window the admission speed is measured over.
-const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// The window the admission speed is measured over: long enough to smooth
+/// the ticks, short enough to follow a changed rate or cap within seconds.
+const RATE_WINDOW: Duration = Duration::from_secs(20);
 
 /// One round as polls see it.
 #[derive(Debug)]
@@ -163,8 +164,19 @@ async fn refresh_once<S: RoomStore>(
             .meters
             .entry(id)
             .or_insert_with(|| RateMeter::new(RATE_WINDOW));
-        if view.admitting() {
+        // The mark's speed says how fast the line moves only while there is
+        // a line: time with nobody waiting (before the surge, between
+        // waves), paused or held would read as a slow room and inflate
+        // every estimate. Such time starts a fresh measurement.
+        let backlog = view.last_order_key > view.serving_mark;
+        let rate_changed = memory
+            .rates
+            .get(&id)
+            .is_some_and(|&before| before != view.admission_per_min);
+        if view.admitting() && backlog && !rate_changed {
             meter.record(now - started, view.serving_mark);
+        } else {
+            meter.reset();
         }
         let measured = meter.per_min();
 

@@ -15,6 +15,13 @@
 //! Passwords are checked with argon2 on the blocking pool behind a bound
 //! (see [`crate::auth::Passwords`]); a session makes that cost once per
 //! login instead of once per request.
+//!
+//! A student's session is trusted as signed: students are many, and the
+//! waiting room must not read the database per request. An admin's is
+//! checked against the `admins` row ([`current_checked`], cached for
+//! [`ADMIN_CHECK_TTL`]): a demotion takes effect within seconds, a disabled
+//! admin's sessions stop working, and signing out revokes every session the
+//! admin had (`admins.sessions_valid_after_ms`), not only this cookie.
 
 use crate::auth::{self, Passwords};
 use crate::error::{ApiError, ApiResult};
@@ -27,9 +34,9 @@ use axum::http::HeaderMap;
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use enrollment::StudentId;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use std::time::{Duration, Instant};
 use waitroom::{SessionClaims, Subject};
 
 /// The session cookie.
@@ -81,12 +88,118 @@ pub fn issue(app: &AppState, subject: Subject) -> (SessionClaims, Cookie<'static
     (claims, cookie(app, token))
 }
 
-/// The current session, if the cookie holds a valid one.
+/// The current session, if the cookie holds a validly signed one. Admin
+/// sessions must also pass [`current_checked`]; this alone is for
+/// student-only paths.
 pub fn current(app: &AppState, jar: &CookieJar) -> Option<SessionClaims> {
     let token = jar.get(SESSION_COOKIE)?.value();
     app.keyring
         .verify_session(token, crate::clock::now_ms())
         .ok()
+}
+
+/// How long an admin's row, once read, vouches for their sessions.
+pub const ADMIN_CHECK_TTL: Duration = Duration::from_secs(3);
+
+/// Admins remembered at most; beyond, the cache starts over (a handful of
+/// admins is normal, so this only bounds the unexpected).
+const ADMIN_CHECK_CAP: usize = 10_000;
+
+/// Recently read admin rows, by admin id.
+#[derive(Debug, Default)]
+pub struct AdminChecks {
+    seen: dashmap::DashMap<u32, (Instant, Option<AdminRow>)>,
+}
+
+/// What decides whether an admin's session still holds. `None` in the
+/// cache: no such admin, or disabled.
+#[derive(Debug, Clone)]
+struct AdminRow {
+    username: String,
+    role: String,
+    valid_after_ms: u64,
+}
+
+impl AdminChecks {
+    async fn row(&self, store: &MySqlStore, id: u32) -> ApiResult<Option<AdminRow>> {
+        if let Some(hit) = self.seen.get(&id) {
+            if hit.0.elapsed() < ADMIN_CHECK_TTL {
+                return Ok(hit.1.clone());
+            }
+        }
+        let row: Option<(String, String, u64)> = store
+            .timed(
+                sqlx::query_as(
+                    "SELECT username, role, sessions_valid_after_ms FROM admins \
+                     WHERE id = ? AND disabled_at IS NULL",
+                )
+                .bind(id)
+                .fetch_optional(store.pool()),
+            )
+            .await
+            .map_err(|e| ApiError::unavailable("mysql", &e))?;
+        let row = row.map(|(username, role, valid_after_ms)| AdminRow {
+            username,
+            role,
+            valid_after_ms,
+        });
+        if self.seen.len() >= ADMIN_CHECK_CAP {
+            self.seen.clear();
+        }
+        self.seen.insert(id, (Instant::now(), row.clone()));
+        Ok(row)
+    }
+
+    /// Drops what this gateway remembers of admin `id` (after a sign-out).
+    pub fn forget(&self, id: u32) {
+        self.seen.remove(&id);
+    }
+}
+
+/// The current session with an admin's checked against the database: none
+/// when the admin is gone, disabled or signed out since it was issued; the
+/// role in it is the one the admin has now.
+pub async fn current_checked(app: &AppState, jar: &CookieJar) -> ApiResult<Option<SessionClaims>> {
+    let Some(mut claims) = current(app, jar) else {
+        return Ok(None);
+    };
+    let Subject::Admin { id, .. } = claims.subject else {
+        return Ok(Some(claims));
+    };
+    match app.admin_checks.row(&app.store, id).await? {
+        Some(row) if claims.iat >= row.valid_after_ms => {
+            claims.subject = Subject::Admin {
+                id,
+                username: row.username,
+                role: row.role,
+            };
+            Ok(Some(claims))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Signs out server-side where there is state to change: an admin's
+/// sessions issued until now stop working on every gateway (here at once,
+/// elsewhere within [`ADMIN_CHECK_TTL`]).
+pub async fn revoke(app: &AppState, claims: &SessionClaims) -> ApiResult<()> {
+    let Subject::Admin { id, .. } = claims.subject else {
+        return Ok(());
+    };
+    app.store
+        .timed(
+            sqlx::query(
+                "UPDATE admins SET sessions_valid_after_ms = GREATEST(sessions_valid_after_ms, ?) \
+                 WHERE id = ?",
+            )
+            .bind(crate::clock::now_ms())
+            .bind(id)
+            .execute(app.store.pool()),
+        )
+        .await
+        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    app.admin_checks.forget(id);
+    Ok(())
 }
 
 /// A signed-in student.
@@ -154,7 +267,9 @@ impl FromRequestParts<AppState> for AdminSession {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let claims = current(app, &jar).ok_or(ApiError::SignInRequired)?;
+        let claims = current_checked(app, &jar)
+            .await?
+            .ok_or(ApiError::SignInRequired)?;
         match &claims.subject {
             Subject::Admin { id, username, role } => Ok(AdminSession {
                 id: *id,
@@ -174,37 +289,11 @@ pub async fn admin_login(
     username: &str,
     password: SecretString,
 ) -> ApiResult<Subject> {
-    if username.is_empty() || username.len() > 64 || password.expose_secret().len() > 256 {
-        return Err(ApiError::BadCredentials);
-    }
-    let row = store
-        .timed(
-            sqlx::query("SELECT id, password_hash, role FROM admins WHERE username = ?")
-                .bind(username)
-                .fetch_optional(store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
-    let found = match row {
-        Some(r) => Some((
-            r.try_get::<u32, _>("id")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-            r.try_get::<String, _>("password_hash")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-            r.try_get::<String, _>("role")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        )),
-        None => None,
-    };
-    let hash = found.as_ref().map(|(_, h, _)| h.clone());
-    if !passwords.verify(hash, password).await? {
-        return Err(ApiError::BadCredentials);
-    }
-    let (id, _, role) = found.ok_or(ApiError::BadCredentials)?;
+    let admin = auth::admin(store, passwords, username, password).await?;
     Ok(Subject::Admin {
-        id,
-        username: username.to_string(),
-        role,
+        id: admin.id,
+        username: admin.username,
+        role: admin.role,
     })
 }
 
@@ -238,7 +327,14 @@ pub async fn login(app: &AppState, body: LoginBody) -> ApiResult<Subject> {
             })
         }
         (None, Some(username)) => {
-            admin_login(&app.store, &app.passwords, username.trim(), password).await
+            let subject =
+                admin_login(&app.store, &app.admin_passwords, username.trim(), password).await?;
+            if let Subject::Admin { id, .. } = &subject {
+                // The row was just read: what this gateway remembered of it
+                // (say, "disabled" until a minute ago) is out of date.
+                app.admin_checks.forget(*id);
+            }
+            Ok(subject)
         }
         _ => Err(ApiError::Invalid(
             "give either student_number or username, with password".into(),
@@ -268,7 +364,9 @@ pub async fn create(
 
 /// `GET /api/session`
 pub async fn show(State(app): State<AppState>, jar: CookieJar) -> ApiResult<Json<SessionInfo>> {
-    let claims = current(&app, &jar).ok_or(ApiError::SignInRequired)?;
+    let claims = current_checked(&app, &jar)
+        .await?
+        .ok_or(ApiError::SignInRequired)?;
     Ok(Json(SessionInfo {
         subject: claims.subject,
         csrf: claims.csrf,
@@ -277,8 +375,15 @@ pub async fn show(State(app): State<AppState>, jar: CookieJar) -> ApiResult<Json
 }
 
 /// `DELETE /api/session`
-pub async fn destroy(headers: HeaderMap, jar: CookieJar) -> ApiResult<CookieJar> {
+pub async fn destroy(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> ApiResult<CookieJar> {
     same_origin(&headers)?;
+    if let Some(claims) = current(&app, &jar) {
+        revoke(&app, &claims).await?;
+    }
     Ok(jar.remove(Cookie::build(SESSION_COOKIE).path("/")))
 }
 

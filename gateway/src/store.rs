@@ -24,6 +24,10 @@ use waitroom::{
     RoundState, RoundView, TickOutcome, Ticket, TicketState,
 };
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Rows per statement in bulk updates, far below MySQL's placeholder limit.
 const CHUNK: usize = 1000;
 
@@ -52,7 +56,13 @@ pub struct MySqlStore {
     timeout: Duration,
     /// An admitted ticket older than this may queue again.
     pass_ttl_ms: u64,
+    /// A skipped student who joins again within this long keeps their turn.
+    reclaim_window_ms: u64,
 }
+
+/// How long a skipped student may come back and keep their turn, unless
+/// configured otherwise.
+pub const DEFAULT_RECLAIM_WINDOW: Duration = Duration::from_secs(600);
 
 impl MySqlStore {
     pub fn new(pool: MySqlPool, timeout: Duration, pass_ttl: Duration) -> MySqlStore {
@@ -60,7 +70,14 @@ impl MySqlStore {
             pool,
             timeout,
             pass_ttl_ms: u64::try_from(pass_ttl.as_millis()).unwrap_or(u64::MAX),
+            reclaim_window_ms: millis(DEFAULT_RECLAIM_WINDOW),
         }
+    }
+
+    /// Sets how long a skipped student may come back and keep their turn.
+    pub fn with_reclaim_window(mut self, window: Duration) -> MySqlStore {
+        self.reclaim_window_ms = millis(window);
+        self
     }
 
     /// The pool, for the few reads that are not room state.
@@ -118,10 +135,19 @@ impl MySqlStore {
         let mut kept: HashMap<StudentId, Ticket> = HashMap::new();
         let mut replace = Vec::new();
         let mut fresh = Vec::new();
+        let mut returning = Vec::new();
         for &student in &students {
             match existing.get(&student) {
                 Some(t) if self.holds_place(t, now_ms) => {
                     kept.insert(student, t.clone());
+                }
+                // Skipped a moment ago (a locked phone, a suspended tab):
+                // joining again keeps the turn instead of going to the back.
+                Some(t) if t.reclaimable(now_ms, self.reclaim_window_ms) => {
+                    let mut t = t.clone();
+                    t.reclaim_requested = true;
+                    returning.push(t.seq);
+                    kept.insert(student, t);
                 }
                 Some(t) => {
                     replace.push(t.seq);
@@ -129,6 +155,15 @@ impl MySqlStore {
                 }
                 None => fresh.push(student),
             }
+        }
+
+        if !returning.is_empty() {
+            let mut q =
+                QueryBuilder::<MySql>::new("UPDATE tickets SET reclaim_at = COALESCE(reclaim_at, ");
+            q.push_bind(now)
+                .push(") WHERE state = 'skipped' AND seq IN ");
+            push_in(&mut q, &returning);
+            q.build().execute(&mut *tx).await?;
         }
 
         if !replace.is_empty() {
@@ -266,6 +301,30 @@ impl MySqlStore {
             budget = 0;
         }
 
+        // Students who came back after being skipped go first: their turn
+        // came and went while they were away, so they are owed the next
+        // admissions, within the same budget and cap as everyone else.
+        // The window was checked when they came back (`reclaim_at` is set
+        // only within it); a pause or a full cap since then costs nothing.
+        if budget > 0 {
+            let returning: Vec<u64> = sqlx::query_scalar(
+                "SELECT seq FROM tickets \
+                 WHERE round_id = ? AND reclaim_at IS NOT NULL AND state = 'skipped' \
+                 ORDER BY order_key LIMIT ?",
+            )
+            .bind(round.0)
+            .bind(budget)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !returning.is_empty() {
+                let now = to_datetime(input.now_ms);
+                let n = admit(&mut tx, &returning, now, "skipped").await?;
+                outcome.admitted += n;
+                outcome.reclaimed += n;
+                budget = budget.saturating_sub(n);
+            }
+        }
+
         if budget > 0 {
             let rows = sqlx::query(
                 "SELECT seq, order_key, last_seen_at FROM tickets \
@@ -285,36 +344,29 @@ impl MySqlStore {
                     last_seen_ms: from_datetime(r.try_get("last_seen_at")?),
                 });
             }
-            let plan = plan_admission(&candidates, budget, input.now_ms, input.grace_ms);
+            let plan = plan_admission(
+                &candidates,
+                budget,
+                input.now_ms,
+                input.grace_ms,
+                input.grace_from_ms,
+            );
             let now = to_datetime(input.now_ms);
-            for chunk in plan.admit.chunks(CHUNK) {
-                let mut q = QueryBuilder::<MySql>::new(
-                    "UPDATE tickets SET state = 'admitted', admitted_at = ",
-                );
-                q.push_bind(now).push(", lease_id = CASE seq");
-                for &seq in chunk {
-                    q.push(" WHEN ")
-                        .push_bind(seq)
-                        .push(" THEN ")
-                        .push_bind(uuid::Uuid::now_v7());
-                }
-                q.push(" END WHERE state = 'waiting' AND seq IN ");
-                push_in(&mut q, chunk);
-                outcome.admitted += q.build().execute(&mut *tx).await?.rows_affected();
-            }
+            outcome.admitted += admit(&mut tx, &plan.admit, now, "waiting").await?;
             for chunk in plan.skip.chunks(CHUNK) {
                 let mut q = QueryBuilder::<MySql>::new(
-                    "UPDATE tickets SET state = 'skipped' WHERE state = 'waiting' AND seq IN ",
+                    "UPDATE tickets SET state = 'skipped', skipped_at = ",
                 );
+                q.push_bind(now)
+                    .push(" WHERE state = 'waiting' AND seq IN ");
                 push_in(&mut q, chunk);
                 outcome.skipped += q.build().execute(&mut *tx).await?.rows_affected();
             }
             if let Some(new_mark) = plan.mark {
                 outcome.serving_mark = new_mark.max(mark);
             }
-            outcome.active =
-                active.saturating_add(u32::try_from(outcome.admitted).unwrap_or(u32::MAX));
         }
+        outcome.active = active.saturating_add(u32::try_from(outcome.admitted).unwrap_or(u32::MAX));
 
         if outcome.serving_mark != mark || outcome.admitted > 0 || outcome.active != previous_active
         {
@@ -476,6 +528,41 @@ async fn open_round(
     Ok(n)
 }
 
+/// Admits the tickets `seqs` that are still in state `from` (each with a
+/// lease of its own); how many were admitted. A reclaimed turn (`from` =
+/// skipped) is stamped so the record shows it.
+async fn admit(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    seqs: &[u64],
+    now: NaiveDateTime,
+    from: &'static str,
+) -> Result<u64, StoreError> {
+    let mut admitted = 0;
+    for chunk in seqs.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<MySql>::new("UPDATE tickets SET state = 'admitted', admitted_at = ");
+        q.push_bind(now);
+        if from == "skipped" {
+            q.push(", reclaimed_at = ")
+                .push_bind(now)
+                .push(", reclaim_at = NULL");
+        }
+        q.push(", lease_id = CASE seq");
+        for &seq in chunk {
+            q.push(" WHEN ")
+                .push_bind(seq)
+                .push(" THEN ")
+                .push_bind(uuid::Uuid::now_v7());
+        }
+        q.push(" END WHERE state = ")
+            .push_bind(from)
+            .push(" AND seq IN ");
+        push_in(&mut q, chunk);
+        admitted += q.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(admitted)
+}
+
 async fn select_tickets(
     tx: &mut sqlx::Transaction<'_, MySql>,
     round: RoundId,
@@ -484,8 +571,8 @@ async fn select_tickets(
     let mut out = HashMap::new();
     for chunk in students.chunks(CHUNK) {
         let mut q = QueryBuilder::<MySql>::new(
-            "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id \
-             FROM tickets WHERE round_id = ",
+            "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id, \
+             skipped_at, reclaim_at FROM tickets WHERE round_id = ",
         );
         q.push_bind(round.0).push(" AND student_id IN ");
         let ids: Vec<u32> = chunk.iter().map(|s| s.0).collect();
@@ -522,6 +609,12 @@ fn ticket(row: &sqlx::mysql::MySqlRow) -> Result<Ticket, StoreError> {
             .try_get::<Option<NaiveDateTime>, _>("admitted_at")?
             .map(from_datetime),
         lease: row.try_get("lease_id")?,
+        skipped_at_ms: row
+            .try_get::<Option<NaiveDateTime>, _>("skipped_at")?
+            .map(from_datetime),
+        reclaim_requested: row
+            .try_get::<Option<NaiveDateTime>, _>("reclaim_at")?
+            .is_some(),
     })
 }
 
@@ -616,8 +709,8 @@ impl RoomStore for MySqlStore {
     async fn ticket(&self, seq: u64) -> Result<Option<Ticket>, StoreError> {
         self.timed(async {
             let row = sqlx::query(
-                "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id \
-                 FROM tickets WHERE seq = ?",
+                "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id, \
+                 skipped_at, reclaim_at FROM tickets WHERE seq = ?",
             )
             .bind(seq)
             .fetch_optional(&self.pool)
@@ -627,16 +720,24 @@ impl RoomStore for MySqlStore {
         .await
     }
 
-    async fn touch(&self, seqs: &[u64], at_ms: u64) -> Result<(), StoreError> {
-        let at = to_datetime(at_ms);
-        for chunk in seqs.chunks(CHUNK) {
+    async fn touch(&self, seen: &[(u64, u64)]) -> Result<(), StoreError> {
+        // Each ticket gets the instant its student was last seen, not the
+        // flush's: after an outage the retained sightings are written as
+        // they happened.
+        for chunk in seen.chunks(CHUNK) {
             self.timed(async {
-                let mut q = QueryBuilder::<MySql>::new("UPDATE tickets SET last_seen_at = ");
-                q.push_bind(at)
-                    .push(" WHERE state = 'waiting' AND last_seen_at < ")
-                    .push_bind(at)
-                    .push(" AND seq IN ");
-                push_in(&mut q, chunk);
+                let mut q = QueryBuilder::<MySql>::new(
+                    "UPDATE tickets SET last_seen_at = GREATEST(last_seen_at, CASE seq",
+                );
+                for &(seq, at) in chunk {
+                    q.push(" WHEN ")
+                        .push_bind(seq)
+                        .push(" THEN ")
+                        .push_bind(to_datetime(at));
+                }
+                q.push(" ELSE last_seen_at END) WHERE state = 'waiting' AND seq IN ");
+                let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
+                push_in(&mut q, &seqs);
                 q.build().execute(&self.pool).await
             })
             .await?;
@@ -644,11 +745,34 @@ impl RoomStore for MySqlStore {
         Ok(())
     }
 
+    async fn request_reclaim(
+        &self,
+        seq: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.timed(async {
+            sqlx::query(
+                "UPDATE tickets SET reclaim_at = COALESCE(reclaim_at, ?) \
+                 WHERE seq = ? AND state = 'skipped' AND skipped_at >= ?",
+            )
+            .bind(to_datetime(now_ms))
+            .bind(seq)
+            .bind(to_datetime(now_ms.saturating_sub(window_ms)))
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
+        .await
+    }
+
     async fn leave(&self, round: RoundId, student: StudentId) -> Result<bool, StoreError> {
         self.timed(async {
             sqlx::query(
-                "UPDATE tickets SET state = 'left' \
-                 WHERE round_id = ? AND student_id = ? AND state IN ('waiting', 'admitted')",
+                // A returning student who leaves gives up the reclaimed turn.
+                "UPDATE tickets SET state = 'left', reclaim_at = NULL \
+                 WHERE round_id = ? AND student_id = ? \
+                 AND (state IN ('waiting', 'admitted') OR (state = 'skipped' AND reclaim_at IS NOT NULL))",
             )
             .bind(round.0)
             .bind(student.0)

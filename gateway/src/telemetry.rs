@@ -94,6 +94,12 @@ pub fn describe() {
         metrics::counter!("sluice_publish_failures_total", "reason" => *reason).increment(0);
     }
     metrics::counter!("sluice_waitroom_ticket_reads_total").increment(0);
+    metrics::counter!("sluice_waitroom_reclaim_requests_total").increment(0);
+    metrics::counter!("sluice_waitroom_liveness_dropped_total").increment(0);
+    metrics::gauge!("sluice_waitroom_liveness_pending").set(0.0);
+    for kind in ["student", "admin"] {
+        metrics::counter!("sluice_sign_in_throttled_total", "kind" => kind).increment(0);
+    }
     metrics::counter!("sluice_publish_retries_total").increment(0);
     metrics::counter!("sluice_http_requests_total", "route" => POLL_ROUTE, "method" => "GET", "status" => "200")
         .increment(0);
@@ -125,5 +131,9 @@ pub fn register_round(round: &str) -> RoundCounters {
     counters.joins.increment(0);
     counters.polls.increment(0);
     counters.admissions.increment(0);
+    // Incremented by the leader only, on events; listed from the start so
+    // dashboards and alerts see a zero rather than nothing.
+    metrics::counter!("sluice_waitroom_skips_total", "round" => round.to_string()).increment(0);
+    metrics::counter!("sluice_waitroom_reclaims_total", "round" => round.to_string()).increment(0);
     counters
 }

@@ -223,7 +223,14 @@ impl FromRequestParts<AppState> for Ctx {
     ) -> Result<Self, Self::Rejection> {
         let jar = CookieJar::from_headers(&parts.headers);
         let lang = Lang::of_request(i18n::query_lang(parts.uri.query()), &jar, &parts.headers);
-        let claims = session::current(app, &jar);
+        // Pages fail closed: an admin session that cannot be checked now
+        // (database unreachable) is treated as signed out.
+        let claims = match session::current_checked(app, &jar).await {
+            Ok(c) => c,
+            Err(_) => {
+                session::current(app, &jar).filter(|c| matches!(c.subject, Subject::Student { .. }))
+            }
+        };
         let who = match claims.as_ref().map(|c| &c.subject) {
             Some(Subject::Student { id, class_year }) => Who::Student {
                 id: *id,
@@ -455,6 +462,14 @@ pub async fn html_errors(State(app): State<AppState>, req: Request, next: Next) 
         "round_not_open" => (
             c.t("지금은 신청 기간이 아닙니다", "Registration is not open"),
             message,
+        ),
+        "sign_in_throttled" => (
+            c.t("잠시 후 다시 로그인하세요", "Please wait before signing in again"),
+            c.t(
+                "이 계정에 잘못된 비밀번호가 여러 번 입력되었습니다. 잠시 후 다시 시도하세요.",
+                "This account had several wrong passwords in a row. Try again in a moment.",
+            )
+            .to_string(),
         ),
         "rate_limited" | "overloaded" | "unavailable" => (
             c.t(

@@ -6,6 +6,20 @@ use sqlx::{ConnectOptions, Connection, MySqlPool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Checks that `url` is a MySQL URL naming a database, without connecting;
+/// the error says what a valid one looks like.
+pub fn check_url(url: &str) -> Result<(), String> {
+    const SHAPE: &str = "expected mysql://user:password@host:3306/database";
+    if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+        return Err(format!("not a mysql:// URL; {SHAPE}"));
+    }
+    let opts = MySqlConnectOptions::from_str(url).map_err(|e| format!("{e}; {SHAPE}"))?;
+    match opts.get_database() {
+        Some(name) if !name.is_empty() => Ok(()),
+        _ => Err(format!("names no database; {SHAPE}")),
+    }
+}
+
 /// Splits `mysql://u:p@h:port/db` into server options and the database name.
 pub fn split_url(url: &str) -> anyhow::Result<(MySqlConnectOptions, String)> {
     let opts = MySqlConnectOptions::from_str(url).context("parsing the database URL")?;
@@ -95,16 +109,25 @@ pub async fn drop_database(url: &str) -> anyhow::Result<()> {
 /// A bounded pool with timeouts, so a stuck database turns into an error
 /// instead of a hung task.
 pub async fn connect(url: &str, max: u32) -> anyhow::Result<MySqlPool> {
+    let (opts, pool) = pool_settings(url, max)?;
+    pool.connect_with(opts).await.context("connecting to MySQL")
+}
+
+/// The connection and pool settings every Sluice pool starts from: statements
+/// logged at trace level, slow ones (over 1 s) as warnings, at most `max`
+/// connections, a 5 s wait for one, idle ones closed after a minute.
+pub fn pool_settings(
+    url: &str,
+    max: u32,
+) -> anyhow::Result<(MySqlConnectOptions, MySqlPoolOptions)> {
     let opts = MySqlConnectOptions::from_str(url)
         .context("parsing the database URL")?
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-    MySqlPoolOptions::new()
+    let pool = MySqlPoolOptions::new()
         .max_connections(max)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
-        .idle_timeout(Duration::from_secs(60))
-        .connect_with(opts)
-        .await
-        .context("connecting to MySQL")
+        .idle_timeout(Duration::from_secs(60));
+    Ok((opts, pool))
 }

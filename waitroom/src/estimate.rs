@@ -59,6 +59,11 @@ impl RateMeter {
         }
     }
 
+    /// Forgets every sample: what comes next is a new measurement.
+    pub fn reset(&mut self) {
+        self.samples.clear();
+    }
+
     /// Mark advance per minute over the window, once it spans long enough.
     pub fn per_min(&self) -> Option<f64> {
         let (&(t0, m0), &(t1, m1)) = (self.samples.front()?, self.samples.back()?);
@@ -89,6 +94,19 @@ impl Estimate {
         let min_secs = (central * 0.8).floor() as u64;
         let max_secs = ((central * 1.25).ceil() as u64).max(min_secs + 1);
         Some(Estimate { min_secs, max_secs })
+    }
+}
+
+impl Estimate {
+    /// The range as the student will live it: an admission shows on their
+    /// page at the next poll, up to `poll` later, so the top of the range
+    /// moves by that much. Near the front of the line, where the wait is a
+    /// few seconds, this is most of it.
+    pub fn until_seen(self, poll: Duration) -> Estimate {
+        Estimate {
+            min_secs: self.min_secs,
+            max_secs: self.max_secs + poll.as_secs_f64().ceil() as u64,
+        }
     }
 }
 
@@ -191,6 +209,14 @@ mod tests {
                 max_secs: 1
             })
         );
+    }
+
+    #[test]
+    fn the_range_covers_the_poll_that_shows_the_admission() {
+        let e = Estimate::new(10, 600.0).unwrap();
+        let seen = e.until_seen(Duration::from_millis(2_400));
+        assert_eq!(seen.min_secs, e.min_secs);
+        assert_eq!(seen.max_secs, e.max_secs + 3);
     }
 
     #[test]

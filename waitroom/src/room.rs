@@ -186,6 +186,22 @@ pub struct Ticket {
     pub admitted_at_ms: Option<u64>,
     /// Identifies the admission; the pass carries it.
     pub lease: Option<uuid::Uuid>,
+    /// When the leader passed over this ticket as abandoned.
+    pub skipped_at_ms: Option<u64>,
+    /// The skipped student came back and asked for their turn; the leader
+    /// admits them at its next tick.
+    pub reclaim_requested: bool,
+}
+
+impl Ticket {
+    /// Whether this skipped ticket may still be reclaimed at `now_ms`: its
+    /// student returns within `window_ms` of being passed over.
+    pub fn reclaimable(&self, now_ms: u64, window_ms: u64) -> bool {
+        self.state == TicketState::Skipped
+            && self
+                .skipped_at_ms
+                .is_some_and(|at| now_ms.saturating_sub(at) <= window_ms)
+    }
 }
 
 /// A join waiting for the sequencer.
@@ -237,18 +253,26 @@ pub struct AdmissionPlan {
 /// to `budget` live ones and skipping those not seen for longer than
 /// `grace_ms`. The mark stops at the last ticket decided, so a ticket beyond
 /// it is never passed over unseen.
+///
+/// Absence before `grace_from_ms` does not count: until then the room was
+/// held (an outage, a pause, a gateway that could not report what it saw),
+/// and nobody may lose their place for an absence the system caused. So a
+/// ticket is skipped only when it was not seen for `grace_ms` of time the
+/// room was running.
 pub fn plan_admission(
     candidates: &[Candidate],
     budget: u64,
     now_ms: u64,
     grace_ms: u64,
+    grace_from_ms: u64,
 ) -> AdmissionPlan {
     let mut plan = AdmissionPlan::default();
     if budget == 0 {
         return plan;
     }
     for c in candidates {
-        if now_ms.saturating_sub(c.last_seen_ms) > grace_ms {
+        let seen = c.last_seen_ms.max(grace_from_ms);
+        if now_ms.saturating_sub(seen) > grace_ms {
             plan.skip.push(c.seq);
         } else {
             plan.admit.push(c.seq);
@@ -267,6 +291,9 @@ pub struct TickInput {
     pub now_ms: u64,
     /// Tickets not seen for longer than this are skipped.
     pub grace_ms: u64,
+    /// Absence before this instant does not count (the room was held until
+    /// then); see [`plan_admission`].
+    pub grace_from_ms: u64,
     /// Admissions the pacer granted.
     pub budget: u64,
     /// Admissions after this instant still count against max-active.
@@ -276,8 +303,11 @@ pub struct TickInput {
 /// What one admission tick did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickOutcome {
+    /// Admitted this tick, reclaimed turns included.
     pub admitted: u64,
     pub skipped: u64,
+    /// Of `admitted`, skipped students who came back and kept their turn.
+    pub reclaimed: u64,
     pub serving_mark: u64,
     pub active: u32,
 }
@@ -366,12 +396,18 @@ pub trait RoomStore: Send + Sync + 'static {
     /// One ticket by sequence number.
     fn ticket(&self, seq: u64) -> impl Future<Output = Result<Option<Ticket>, Self::Error>> + Send;
 
-    /// Records that these tickets' students were seen at `at_ms`.
-    fn touch(
+    /// Records that these tickets' students were seen: `(seq, at_ms)`.
+    fn touch(&self, seen: &[(u64, u64)]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// A skipped student came back within the reclaim window: marks their
+    /// ticket so the leader admits it at its next tick. Whether it was
+    /// marked (false when it was not skipped, or skipped too long ago).
+    fn request_reclaim(
         &self,
-        seqs: &[u64],
-        at_ms: u64,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+        seq: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
     /// Gives up a student's place (or ends their admission); whether there
     /// was one.
@@ -427,7 +463,7 @@ mod tests {
     #[test]
     fn admits_live_tickets_in_order_and_skips_abandoned_ones() {
         let cands = [c(10, 1, 100), c(11, 2, 0), c(12, 3, 100), c(13, 4, 100)];
-        let plan = plan_admission(&cands, 2, 400, 300);
+        let plan = plan_admission(&cands, 2, 400, 300, 0);
         assert_eq!(plan.admit, vec![10, 12]);
         assert_eq!(plan.skip, vec![11]);
         assert_eq!(
@@ -439,14 +475,57 @@ mod tests {
 
     #[test]
     fn a_student_seen_within_the_grace_keeps_their_place() {
-        let plan = plan_admission(&[c(1, 1, 500)], 1, 1_000, 500);
+        let plan = plan_admission(&[c(1, 1, 500)], 1, 1_000, 500, 0);
         assert_eq!(plan.admit, vec![1]);
+    }
+
+    #[test]
+    fn absence_while_the_room_was_held_does_not_count() {
+        // Last seen at 0, the room held until 120 s, grace 60 s: at 150 s the
+        // student has been away 30 s of running time and keeps their place;
+        // at 181 s the grace has run out for real.
+        let cands = [c(1, 1, 0), c(2, 2, 170_000)];
+        let plan = plan_admission(&cands, 1, 150_000, 60_000, 120_000);
+        assert_eq!(plan.admit, vec![1]);
+        assert!(plan.skip.is_empty());
+        let plan = plan_admission(&cands, 1, 181_000, 60_000, 120_000);
+        assert_eq!(plan.skip, vec![1]);
+        assert_eq!(plan.admit, vec![2]);
+        let never_held = plan_admission(&cands, 1, 150_000, 60_000, 0);
+        assert_eq!(never_held.skip, vec![1]);
+    }
+
+    #[test]
+    fn a_skipped_ticket_is_reclaimable_within_the_window_only() {
+        let t = Ticket {
+            seq: 1,
+            round: RoundId(1),
+            student: StudentId(1),
+            order_key: Some(1),
+            state: TicketState::Skipped,
+            admitted_at_ms: None,
+            lease: None,
+            skipped_at_ms: Some(1_000),
+            reclaim_requested: false,
+        };
+        assert!(t.reclaimable(1_000 + 600_000, 600_000));
+        assert!(!t.reclaimable(1_000 + 600_001, 600_000));
+        let waiting = Ticket {
+            state: TicketState::Waiting,
+            ..t.clone()
+        };
+        assert!(!waiting.reclaimable(1_000, 600_000));
+        let unknown_time = Ticket {
+            skipped_at_ms: None,
+            ..t
+        };
+        assert!(!unknown_time.reclaimable(1_000, 600_000));
     }
 
     #[test]
     fn no_budget_decides_nothing() {
         assert_eq!(
-            plan_admission(&[c(1, 1, 0)], 0, 1_000, 10),
+            plan_admission(&[c(1, 1, 0)], 0, 1_000, 10, 0),
             AdmissionPlan::default()
         );
     }
@@ -501,10 +580,11 @@ mod tests {
             seen in proptest::collection::vec(0u64..2_000, 0..100),
             budget in 0u64..50,
             grace in 0u64..2_000,
+            held_until in 0u64..2_000,
         ) {
             let cands: Vec<Candidate> = seen.iter().enumerate()
                 .map(|(i, &s)| c(i as u64 + 100, i as u64 + 1, s)).collect();
-            let plan = plan_admission(&cands, budget, 2_000, grace);
+            let plan = plan_admission(&cands, budget, 2_000, grace, held_until);
             prop_assert!(plan.admit.len() as u64 <= budget);
             // Every candidate up to the mark is decided exactly once, in order.
             let decided = plan.mark.unwrap_or(0) as usize;
@@ -512,7 +592,8 @@ mod tests {
             all.sort_unstable();
             prop_assert_eq!(all, (100..100 + decided as u64).collect::<Vec<_>>());
             for s in &plan.skip {
-                prop_assert!(2_000 - cands[(*s - 100) as usize].last_seen_ms > grace);
+                let seen = cands[(*s - 100) as usize].last_seen_ms.max(held_until);
+                prop_assert!(2_000 - seen > grace, "skipped for time the room was held");
             }
         }
     }

@@ -6,11 +6,26 @@
 //! the old and new keys are both accepted while only the active one signs.
 //! MACs are compared in constant time (`Mac::verify_slice`).
 //!
-//! Two kinds share the format and can never be mistaken for each other (the
+//! Three kinds share the format and can never be mistaken for each other (the
 //! kind is inside the signed claims): a *queue token* holds a student's place
 //! (`seq` is their ticket), an *admission pass* opens the enrollment pages and
 //! travels inside every command to the worker (`lease` identifies the
-//! admission, `budget` caps the commands it may carry).
+//! admission, `budget` caps the commands it may carry), a *session* is a
+//! signed-in student or admin.
+//!
+//! Each kind is signed with its own subkey, `HMAC-SHA256(secret, label)`
+//! (HKDF-Expand with one output block) under the labels `queue`, `pass` and
+//! `session`, so a key that can verify one kind cannot sign another. The
+//! worker only verifies passes: [`Keyring::pass_only`] holds nothing else,
+//! and the gateway can take its pass keys from a secret of their own
+//! ([`Keyring::with_pass_keys`]), so nothing a worker holds can mint a
+//! session.
+//!
+//! Rotation is three steps, so that no pod ever meets a token signed with a
+//! key it does not know: add the new key *after* the current one everywhere
+//! (it verifies, nothing signs with it yet); once every pod has it, move it
+//! first (it signs); once the longest-lived token signed with the old key has
+//! expired, remove the old key.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -43,19 +58,84 @@ pub enum TokenError {
     Mismatch,
 }
 
-/// Keys that sign and verify tokens. Debug output never shows key bytes.
+/// Keys that sign and verify tokens, one set per kind. Debug output never
+/// shows key bytes.
 #[derive(Clone)]
 pub struct Keyring {
-    active: String,
+    queue: KeySet,
+    pass: KeySet,
+    session: KeySet,
+}
+
+/// The subkeys of one purpose: the first signs, all verify. Empty in a
+/// keyring that has no business with that kind.
+#[derive(Clone, Default)]
+struct KeySet {
     keys: Vec<(String, Vec<u8>)>,
+}
+
+impl KeySet {
+    fn derive(entries: &[(String, Vec<u8>)], purpose: Purpose) -> KeySet {
+        KeySet {
+            keys: entries
+                .iter()
+                .map(|(kid, secret)| (kid.clone(), purpose.subkey(secret)))
+                .collect(),
+        }
+    }
+
+    fn active(&self) -> Option<&(String, Vec<u8>)> {
+        self.keys.first()
+    }
+
+    fn key(&self, kid: &str) -> Option<&[u8]> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn kids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// What a subkey is for; its label is mixed into the key.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Queue,
+    Pass,
+    Session,
+    /// Deriving command ids from idempotency keys (from a pass subkey).
+    CommandId,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Queue => b"sluice/v1/queue",
+            Purpose::Pass => b"sluice/v1/pass",
+            Purpose::Session => b"sluice/v1/session",
+            Purpose::CommandId => b"sluice/v1/command-id",
+        }
+    }
+
+    /// `HMAC-SHA256(secret, label || 0x01)`: HKDF-Expand of one block, the
+    /// configured secret (random, at least 32 bytes) serving as the PRK.
+    fn subkey(self, secret: &[u8]) -> Vec<u8> {
+        let mut mac = Keyring::mac(secret);
+        mac.update(self.label());
+        mac.update(&[1]);
+        mac.finalize().into_bytes().to_vec()
+    }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("Keyring")
-            .field("active", &self.active)
-            .field("keys", &ids)
+            .field("queue", &self.queue.kids())
+            .field("pass", &self.pass.kids())
+            .field("session", &self.session.kids())
             .finish()
     }
 }
@@ -73,45 +153,84 @@ pub enum KeySpecError {
     Short(String),
 }
 
-impl Keyring {
-    /// Parses `kid:secret[,kid:secret...]`; the first key signs, all verify.
-    /// Secrets are used as given (at least 32 bytes).
-    pub fn from_spec(spec: &str) -> Result<Keyring, KeySpecError> {
-        let mut keys = Vec::new();
-        for (i, entry) in spec
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .enumerate()
-        {
-            let (kid, secret) = entry.split_once(':').ok_or(KeySpecError::Entry(i))?;
-            let valid_kid = !kid.is_empty()
-                && kid.len() <= 16
-                && kid
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid_kid {
-                return Err(KeySpecError::KeyId(kid.to_string()));
-            }
-            if secret.len() < 32 {
-                return Err(KeySpecError::Short(kid.to_string()));
-            }
-            keys.push((kid.to_string(), secret.as_bytes().to_vec()));
+/// Parses `kid:secret[,kid:secret...]` into (kid, secret) pairs.
+fn parse_spec(spec: &str) -> Result<Vec<(String, Vec<u8>)>, KeySpecError> {
+    let mut keys = Vec::new();
+    for (i, entry) in spec
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        let (kid, secret) = entry.split_once(':').ok_or(KeySpecError::Entry(i))?;
+        let valid_kid = !kid.is_empty()
+            && kid.len() <= 16
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid_kid {
+            return Err(KeySpecError::KeyId(kid.to_string()));
         }
-        let active = keys.first().ok_or(KeySpecError::Empty)?.0.clone();
-        Ok(Keyring { active, keys })
+        if secret.len() < 32 {
+            return Err(KeySpecError::Short(kid.to_string()));
+        }
+        keys.push((kid.to_string(), secret.as_bytes().to_vec()));
+    }
+    if keys.is_empty() {
+        return Err(KeySpecError::Empty);
+    }
+    Ok(keys)
+}
+
+impl Keyring {
+    /// Parses `kid:secret[,kid:secret...]`: every kind's subkeys derive from
+    /// these secrets (at least 32 bytes); the first key signs, all verify.
+    pub fn from_spec(spec: &str) -> Result<Keyring, KeySpecError> {
+        let entries = parse_spec(spec)?;
+        Ok(Keyring {
+            queue: KeySet::derive(&entries, Purpose::Queue),
+            pass: KeySet::derive(&entries, Purpose::Pass),
+            session: KeySet::derive(&entries, Purpose::Session),
+        })
     }
 
-    /// The id of the key that signs new tokens.
+    /// A keyring for passes alone, from the pass keys' spec (the worker's):
+    /// it opens passes signed by a gateway given the same spec, and holds no
+    /// key for queue tokens or sessions (what it signs of those kinds, no
+    /// keyring accepts).
+    pub fn pass_only(spec: &str) -> Result<Keyring, KeySpecError> {
+        let entries = parse_spec(spec)?;
+        Ok(Keyring {
+            queue: KeySet::default(),
+            pass: KeySet::derive(&entries, Purpose::Pass),
+            session: KeySet::default(),
+        })
+    }
+
+    /// This keyring with its pass keys taken from a spec of their own, so
+    /// that what the worker is given cannot sign queue tokens or sessions.
+    pub fn with_pass_keys(self, spec: &str) -> Result<Keyring, KeySpecError> {
+        let entries = parse_spec(spec)?;
+        Ok(Keyring {
+            pass: KeySet::derive(&entries, Purpose::Pass),
+            ..self
+        })
+    }
+
+    /// The id of the key that signs new passes.
     pub fn active_kid(&self) -> &str {
-        &self.active
+        self.pass.active().map(|(k, _)| k.as_str()).unwrap_or("")
     }
 
-    fn key(&self, kid: &str) -> Option<&[u8]> {
-        self.keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .map(|(_, v)| v.as_slice())
+    /// Key ids per kind, signing one first, for the start-up log (which
+    /// rotation step a pod is at).
+    pub fn describe(&self) -> String {
+        format!(
+            "queue [{}], pass [{}], session [{}]",
+            self.queue.kids().join(","),
+            self.pass.kids().join(","),
+            self.session.kids().join(",")
+        )
     }
 
     fn mac(key: &[u8]) -> HmacSha256 {
@@ -120,23 +239,27 @@ impl Keyring {
             .unwrap_or_else(|_| unreachable!("hmac accepts any key length"))
     }
 
-    fn sign_claims<C: Serialize>(&self, claims: &C) -> String {
+    fn sign_claims<C: Serialize>(set: &KeySet, claims: &C) -> String {
         let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let signed = format!("{}.{}", self.active, payload);
-        let key = self.key(&self.active).unwrap_or_default();
+        let Some((kid, key)) = set.active() else {
+            // No key for this kind: a token no keyring accepts (no key has
+            // an empty id).
+            return format!(".{payload}.");
+        };
+        let signed = format!("{kid}.{payload}");
         let mut mac = Self::mac(key);
         mac.update(signed.as_bytes());
         let tag = B64.encode(mac.finalize().into_bytes());
         format!("{signed}.{tag}")
     }
 
-    fn open_claims<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+    fn open_claims<C: DeserializeOwned>(set: &KeySet, token: &str) -> Result<C, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
         let (signed, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (kid, payload) = signed.split_once('.').ok_or(TokenError::Malformed)?;
-        let key = self.key(kid).ok_or(TokenError::UnknownKey)?;
+        let key = set.key(kid).ok_or(TokenError::UnknownKey)?;
         let tag = B64.decode(tag).map_err(|_| TokenError::Malformed)?;
         let mut mac = Self::mac(key);
         mac.update(signed.as_bytes());
@@ -148,23 +271,29 @@ impl Keyring {
 
     /// Signs a queue token.
     pub fn sign_queue(&self, claims: &QueueClaims) -> String {
-        self.sign_claims(&Tagged {
-            k: Kind::Queue,
-            c: claims,
-        })
+        Self::sign_claims(
+            &self.queue,
+            &Tagged {
+                k: Kind::Queue,
+                c: claims,
+            },
+        )
     }
 
     /// Signs an admission pass.
     pub fn sign_pass(&self, claims: &PassClaims) -> String {
-        self.sign_claims(&Tagged {
-            k: Kind::Pass,
-            c: claims,
-        })
+        Self::sign_claims(
+            &self.pass,
+            &Tagged {
+                k: Kind::Pass,
+                c: claims,
+            },
+        )
     }
 
     /// Verifies a queue token's signature and expiry at `now_ms`.
     pub fn verify_queue(&self, token: &str, now_ms: u64) -> Result<QueueClaims, TokenError> {
-        let t: Tagged<QueueClaims> = self.open_claims(token)?;
+        let t: Tagged<QueueClaims> = Self::open_claims(&self.queue, token)?;
         if t.k != Kind::Queue {
             return Err(TokenError::WrongKind);
         }
@@ -177,7 +306,7 @@ impl Keyring {
     /// Verifies a pass's signature only; the caller decides which instant
     /// the expiry is judged at (see [`PassClaims::check`]).
     pub fn open_pass(&self, token: &str) -> Result<PassClaims, TokenError> {
-        let t: Tagged<PassClaims> = self.open_claims(token)?;
+        let t: Tagged<PassClaims> = Self::open_claims(&self.pass, token)?;
         if t.k != Kind::Pass {
             return Err(TokenError::WrongKind);
         }
@@ -186,15 +315,18 @@ impl Keyring {
 
     /// Signs a login session.
     pub fn sign_session(&self, claims: &SessionClaims) -> String {
-        self.sign_claims(&Tagged {
-            k: Kind::Session,
-            c: claims,
-        })
+        Self::sign_claims(
+            &self.session,
+            &Tagged {
+                k: Kind::Session,
+                c: claims,
+            },
+        )
     }
 
     /// Verifies a login session's signature and expiry at `now_ms`.
     pub fn verify_session(&self, token: &str, now_ms: u64) -> Result<SessionClaims, TokenError> {
-        let t: Tagged<SessionClaims> = self.open_claims(token)?;
+        let t: Tagged<SessionClaims> = Self::open_claims(&self.session, token)?;
         if t.k != Kind::Session {
             return Err(TokenError::WrongKind);
         }
@@ -202,6 +334,35 @@ impl Keyring {
             return Err(TokenError::Expired);
         }
         Ok(t.c)
+    }
+
+    /// The command id for a request sent with an idempotency key under the
+    /// admission `pass` (which must verify): the same pass, key and request
+    /// bytes give the same id on every gateway, with no shared state, so a
+    /// retry names the command a first attempt may already have queued.
+    /// Keyed with a subkey of the key that signed the pass, so it holds
+    /// across a rotation, and no one without that key can predict ids.
+    pub fn command_id(
+        &self,
+        pass: &str,
+        key: &str,
+        request: &[u8],
+    ) -> Result<uuid::Uuid, TokenError> {
+        let claims = self.open_pass(pass)?;
+        let kid = pass.split('.').next().unwrap_or_default();
+        let pass_key = self.pass.key(kid).ok_or(TokenError::UnknownKey)?;
+        let mut mac = Self::mac(&Purpose::CommandId.subkey(pass_key));
+        mac.update(claims.lease.as_bytes());
+        mac.update(&claims.student.0.to_be_bytes());
+        // Lengths first, so no two (key, request) pairs share an input.
+        mac.update(&(key.len() as u64).to_be_bytes());
+        mac.update(key.as_bytes());
+        mac.update(&(request.len() as u64).to_be_bytes());
+        mac.update(request);
+        let digest = mac.finalize().into_bytes();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Ok(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
 
     /// Verifies a pass for `student` in `round` at `now_ms`.
@@ -358,10 +519,20 @@ pub const DEV_KEY_SPEC: &str = "dev:sluice-development-key-not-for-production-us
 /// gateway and worker both prefer it over an inline `SLUICE_SIGNING_KEYS`.
 pub const KEYS_FILE_ENV: &str = "SLUICE_SIGNING_KEYS_FILE";
 
+/// The variable naming a file that holds the pass keys' spec: the worker's
+/// only key (see [`Keyring::pass_only`]); a gateway reads it too.
+pub const PASS_KEYS_FILE_ENV: &str = "SLUICE_PASS_KEYS_FILE";
+
 /// The key spec from the file named by [`KEYS_FILE_ENV`], trimmed; `None`
 /// when the variable is not set.
 pub fn key_spec_from_file() -> Option<std::io::Result<String>> {
-    let path = std::env::var(KEYS_FILE_ENV).ok()?;
+    key_spec_from_env_file(KEYS_FILE_ENV)
+}
+
+/// The key spec from the file named by the variable `var`, trimmed; `None`
+/// when the variable is not set.
+pub fn key_spec_from_env_file(var: &str) -> Option<std::io::Result<String>> {
+    let path = std::env::var(var).ok()?;
     Some(std::fs::read_to_string(path).map(|s| s.trim().to_string()))
 }
 
@@ -426,7 +597,7 @@ mod tests {
             ring.verify_session(&token, 61_000),
             Err(TokenError::Expired)
         );
-        assert_eq!(ring.open_pass(&token), Err(TokenError::WrongKind));
+        assert_eq!(ring.open_pass(&token), Err(TokenError::BadSignature));
         assert!(claims.csrf_matches(&claims.csrf.clone()));
         assert!(!claims.csrf_matches("nope"));
         assert!(!claims.csrf_matches(""));
@@ -459,7 +630,7 @@ mod tests {
         let pass_token = ring.sign_pass(&pass());
         assert_eq!(
             ring.verify_session(&pass_token, 1_500),
-            Err(TokenError::WrongKind)
+            Err(TokenError::BadSignature)
         );
     }
 
@@ -477,9 +648,139 @@ mod tests {
         };
         let qt = ring.sign_queue(&q);
         assert_eq!(ring.verify_queue(&qt, 1), Ok(q));
-        assert_eq!(ring.open_pass(&qt), Err(TokenError::WrongKind));
+        // Each kind has its own subkey: a token of another kind does not
+        // even verify (the kind inside the claims is a second line).
+        assert_eq!(ring.open_pass(&qt), Err(TokenError::BadSignature));
         let pt = ring.sign_pass(&pass());
-        assert_eq!(ring.verify_queue(&pt, 1), Err(TokenError::WrongKind));
+        assert_eq!(ring.verify_queue(&pt, 1), Err(TokenError::BadSignature));
+    }
+
+    const PASS_K1: &str = "p1:a-secret-for-passes-alone-0123456789abcdef";
+
+    #[test]
+    fn a_pass_key_signs_passes_and_nothing_else() {
+        let gateway = Keyring::from_spec(K1)
+            .unwrap()
+            .with_pass_keys(PASS_K1)
+            .unwrap();
+        let worker = Keyring::pass_only(PASS_K1).unwrap();
+        let pt = gateway.sign_pass(&pass());
+        assert_eq!(worker.open_pass(&pt), Ok(pass()));
+        assert_eq!(
+            Keyring::pass_only(K1).unwrap().open_pass(&pt),
+            Err(TokenError::UnknownKey),
+            "passes are signed with the pass key, not the main one"
+        );
+
+        // What the worker holds, used every way an attacker could.
+        let session = SessionClaims::new(
+            Subject::Admin {
+                id: 1,
+                username: "registrar".into(),
+                role: "registrar".into(),
+            },
+            1_000,
+            60_000,
+        );
+        let q = QueueClaims {
+            round: RoundId(3),
+            student: StudentId(42),
+            seq: 1,
+            order_key: None,
+            mark_at_join: 0,
+            iat: 1_000,
+            exp: 60_000,
+        };
+        for attacker in [worker.clone(), Keyring::from_spec(PASS_K1).unwrap()] {
+            assert!(gateway
+                .verify_session(&attacker.sign_session(&session), 2_000)
+                .is_err());
+            assert!(gateway
+                .verify_queue(&attacker.sign_queue(&q), 2_000)
+                .is_err());
+        }
+        // The gateway's own sessions and queue tokens still work, and the
+        // worker cannot open them.
+        let st = gateway.sign_session(&session);
+        assert_eq!(gateway.verify_session(&st, 2_000), Ok(session));
+        assert!(worker.verify_session(&st, 2_000).is_err());
+        assert!(!format!("{worker:?}").contains("k1"));
+
+        // Without separate pass keys, the worker's pass-only keyring from
+        // the same spec still matches the gateway (developer machines).
+        let plain = Keyring::from_spec(K1).unwrap();
+        let worker = Keyring::pass_only(K1).unwrap();
+        assert_eq!(worker.open_pass(&plain.sign_pass(&pass())), Ok(pass()));
+        assert!(plain
+            .verify_session(
+                &worker.sign_session(&SessionClaims::new(
+                    Subject::Student {
+                        id: StudentId(1),
+                        class_year: 1
+                    },
+                    1_000,
+                    60_000
+                )),
+                2_000
+            )
+            .is_err());
+    }
+
+    /// The documented rotation: each step is rolled out to every pod
+    /// before the next starts, so at any moment pods run two adjacent
+    /// steps. Whatever one signs, the other accepts.
+    #[test]
+    fn three_step_rotation_never_meets_an_unknown_key() {
+        let steps = [
+            K0.to_string(),       // before: k0 signs
+            format!("{K0},{K1}"), // 1: k1 added, verifies only
+            format!("{K1},{K0}"), // 2: k1 signs, k0 still verifies
+            K1.to_string(),       // 3: k0 retired
+        ];
+        let claims = pass();
+        for pair in steps.windows(2) {
+            for (signer, verifier) in [(&pair[0], &pair[1]), (&pair[1], &pair[0])] {
+                let (signer, verifier) = (
+                    Keyring::from_spec(signer).unwrap(),
+                    Keyring::pass_only(verifier).unwrap(),
+                );
+                assert_eq!(
+                    verifier.open_pass(&signer.sign_pass(&claims)),
+                    Ok(claims.clone()),
+                    "signed at {signer:?}, verified at {verifier:?}"
+                );
+            }
+        }
+        // The old one-step procedure (new key first, at once): a worker
+        // not yet restarted meets a key it does not know.
+        let gateway = Keyring::from_spec(&steps[2]).unwrap();
+        let worker = Keyring::pass_only(&steps[0]).unwrap();
+        assert_eq!(
+            worker.open_pass(&gateway.sign_pass(&claims)),
+            Err(TokenError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn command_ids_follow_the_pass_key_and_the_request() {
+        let ring = Keyring::from_spec(K1).unwrap();
+        let pt = ring.sign_pass(&pass());
+        let id = ring.command_id(&pt, "k-1", b"enroll 7").unwrap();
+        assert_eq!(ring.command_id(&pt, "k-1", b"enroll 7").unwrap(), id);
+        // Another gateway, mid-rotation, with the same key among others.
+        let other = Keyring::from_spec(&format!("{K0},{K1}")).unwrap();
+        assert_eq!(other.command_id(&pt, "k-1", b"enroll 7").unwrap(), id);
+        assert_ne!(ring.command_id(&pt, "k-2", b"enroll 7").unwrap(), id);
+        assert_ne!(ring.command_id(&pt, "k-1", b"enroll 8").unwrap(), id);
+        assert_ne!(ring.command_id(&pt, "k-1e", b"nroll 7").unwrap(), id);
+        let next = ring.sign_pass(&PassClaims {
+            lease: uuid::Uuid::from_u128(8),
+            ..pass()
+        });
+        assert_ne!(ring.command_id(&next, "k-1", b"enroll 7").unwrap(), id);
+        assert_eq!(id.get_version_num(), 8);
+        let stranger = Keyring::from_spec(K0).unwrap();
+        assert!(stranger.command_id(&pt, "k-1", b"enroll 7").is_err());
     }
 
     #[test]
@@ -576,13 +877,13 @@ mod tests {
             prop_assert_eq!(ring.verify_session(&st, iat), Ok(s));
             prop_assert_eq!(ring.verify_queue(&qt, exp), Err(TokenError::Expired));
             for t in [&pt, &st] {
-                prop_assert_eq!(ring.verify_queue(t, iat), Err(TokenError::WrongKind));
+                prop_assert_eq!(ring.verify_queue(t, iat), Err(TokenError::BadSignature));
             }
             for t in [&qt, &st] {
-                prop_assert_eq!(ring.open_pass(t), Err(TokenError::WrongKind));
+                prop_assert_eq!(ring.open_pass(t), Err(TokenError::BadSignature));
             }
             for t in [&qt, &pt] {
-                prop_assert_eq!(ring.verify_session(t, iat), Err(TokenError::WrongKind));
+                prop_assert_eq!(ring.verify_session(t, iat), Err(TokenError::BadSignature));
             }
             for t in [&qt, &pt, &st] {
                 prop_assert_eq!(stranger.open_pass(t), Err(TokenError::UnknownKey));

@@ -34,8 +34,15 @@ pub struct Config {
     #[arg(long, env = "SLUICE_QUEUE_PREFIX", default_value = "sluice")]
     pub queue_prefix: String,
 
-    /// Pass verification keys, `kid:secret[,kid:secret]` (same as the gateway's).
-    /// Prefer SLUICE_SIGNING_KEYS_FILE in production.
+    /// Pass keys, `kid:secret[,kid:secret]`: the gateways' SLUICE_PASS_KEYS.
+    /// The worker only verifies passes, and these can sign nothing else.
+    /// Prefer SLUICE_PASS_KEYS_FILE in production.
+    #[arg(long, env = "SLUICE_PASS_KEYS", hide_env_values = true)]
+    pub pass_keys: Option<String>,
+
+    /// Without SLUICE_PASS_KEYS: the gateways' signing keys, from which the
+    /// pass keys are derived (for gateways without SLUICE_PASS_KEYS, and
+    /// developer machines). These can sign sessions too; avoid in production.
     #[arg(long, env = "SLUICE_SIGNING_KEYS", hide_env_values = true, hide_default_value = true,
           default_value = waitroom::token::DEV_KEY_SPEC)]
     pub signing_keys: String,
@@ -75,6 +82,21 @@ pub struct Config {
     /// Commands older than this (since the gateway accepted them) are refused.
     #[arg(long, env = "SLUICE_MAX_COMMAND_AGE_SECS", default_value_t = 6 * 3600)]
     pub max_command_age_secs: u64,
+
+    /// How long a statement waits for a row lock (InnoDB's
+    /// innodb_lock_wait_timeout, set per connection); below the transaction
+    /// timeout.
+    #[arg(long, env = "SLUICE_LOCK_WAIT_SECS", default_value_t = 10)]
+    pub lock_wait_secs: u64,
+
+    /// How long one decision transaction may take.
+    #[arg(long, env = "SLUICE_TXN_TIMEOUT_SECS", default_value_t = 30)]
+    pub txn_timeout_secs: u64,
+
+    /// How long lock waits, conflicts and timeouts are retried before the
+    /// command is recorded as failed.
+    #[arg(long, env = "SLUICE_GIVE_UP_SECS", default_value_t = 60)]
+    pub give_up_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -90,6 +112,9 @@ impl std::fmt::Debug for Config {
             .field("db_pool", &self.db_pool)
             .field("metrics_addr", &self.metrics_addr)
             .field("name", &self.name)
+            .field("lock_wait_secs", &self.lock_wait_secs)
+            .field("txn_timeout_secs", &self.txn_timeout_secs)
+            .field("give_up_secs", &self.give_up_secs)
             .finish_non_exhaustive()
     }
 }
@@ -100,13 +125,62 @@ impl Config {
         Config::parse_from(["sluice-worker"])
     }
 
-    /// Reads `SLUICE_SIGNING_KEYS_FILE` over the inline keys when set.
+    /// Reads `SLUICE_PASS_KEYS_FILE` and `SLUICE_SIGNING_KEYS_FILE` over the
+    /// inline keys when set.
     pub fn resolve_secrets(mut self) -> anyhow::Result<Config> {
+        let pass_file = waitroom::token::PASS_KEYS_FILE_ENV;
+        if let Some(spec) = waitroom::token::key_spec_from_env_file(pass_file) {
+            self.pass_keys = Some(spec.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read SLUICE_PASS_KEYS_FILE ({e}): point it at a readable key file or unset it"
+                )
+            })?);
+        }
         if let Some(spec) = waitroom::token::key_spec_from_file() {
-            self.signing_keys =
-                spec.map_err(|e| anyhow::anyhow!("reading SLUICE_SIGNING_KEYS_FILE: {e}"))?;
+            self.signing_keys = spec.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read SLUICE_SIGNING_KEYS_FILE ({e}): point it at a readable key file or unset it"
+                )
+            })?;
         }
         Ok(self)
+    }
+
+    /// Checks what can be checked without connecting: the URLs parse and
+    /// the keys load. Each error names the setting to change.
+    pub fn check(&self) -> anyhow::Result<()> {
+        schema::db::check_url(&self.database_url)
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+        broker::check_url(&self.amqp_url)
+            .map_err(|e| anyhow::anyhow!("AMQP_URL is not an AMQP URL: {e}"))?;
+        self.pass_keyring()?;
+        self.retry().check().map_err(|e| {
+            anyhow::anyhow!(
+                "SLUICE_LOCK_WAIT_SECS, SLUICE_TXN_TIMEOUT_SECS, SLUICE_GIVE_UP_SECS: {e}"
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The ledger's retry and timeout settings.
+    pub fn retry(&self) -> crate::ledger::RetryPolicy {
+        crate::ledger::RetryPolicy {
+            lock_wait: Duration::from_secs(self.lock_wait_secs),
+            txn_timeout: Duration::from_secs(self.txn_timeout_secs),
+            give_up_after: Duration::from_secs(self.give_up_secs),
+            ..crate::ledger::RetryPolicy::default()
+        }
+    }
+
+    /// The keys passes are verified with, and nothing else: from
+    /// SLUICE_PASS_KEYS, or derived from SLUICE_SIGNING_KEYS without it.
+    pub fn pass_keyring(&self) -> anyhow::Result<waitroom::Keyring> {
+        match &self.pass_keys {
+            Some(spec) => waitroom::Keyring::pass_only(spec)
+                .map_err(|e| anyhow::anyhow!("SLUICE_PASS_KEYS: {e}")),
+            None => waitroom::Keyring::pass_only(&self.signing_keys)
+                .map_err(|e| anyhow::anyhow!("SLUICE_SIGNING_KEYS: {e}")),
+        }
     }
 
     pub fn worker_name(&self) -> String {
@@ -117,5 +191,66 @@ impl Config {
 
     pub fn linger(&self) -> Duration {
         Duration::from_millis(self.linger_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waitroom::{Keyring, PassClaims, SessionClaims, Subject};
+
+    const MAIN: &str = "g1:the-gateways-main-signing-key-0123456789";
+    const PASS: &str = "p1:the-pass-key-workers-are-given-0123456789";
+
+    fn pass() -> PassClaims {
+        PassClaims {
+            round: enrollment::RoundId(1),
+            student: enrollment::StudentId(7),
+            lease: uuid::Uuid::from_u128(1),
+            budget: 5,
+            iat: 1_000,
+            exp: 60_000,
+        }
+    }
+
+    #[test]
+    fn the_worker_verifies_passes_with_the_pass_keys_alone() {
+        let gateway = Keyring::from_spec(MAIN)
+            .unwrap()
+            .with_pass_keys(PASS)
+            .unwrap();
+        let config = Config::parse_from(["sluice-worker", "--pass-keys", PASS]);
+        let worker = config.pass_keyring().unwrap();
+        assert_eq!(worker.open_pass(&gateway.sign_pass(&pass())), Ok(pass()));
+        let session = SessionClaims::new(
+            Subject::Admin {
+                id: 1,
+                username: "registrar".into(),
+                role: "registrar".into(),
+            },
+            1_000,
+            60_000,
+        );
+        assert!(gateway
+            .verify_session(&worker.sign_session(&session), 2_000)
+            .is_err());
+        assert!(!format!("{config:?}").contains("pass-key"));
+
+        // A gateway without pass keys of their own: derived from its main
+        // keys, as the worker does from the same spec.
+        let legacy = Config::parse_from(["sluice-worker", "--signing-keys", MAIN]);
+        let plain = Keyring::from_spec(MAIN).unwrap();
+        assert_eq!(
+            legacy
+                .pass_keyring()
+                .unwrap()
+                .open_pass(&plain.sign_pass(&pass())),
+            Ok(pass())
+        );
+        assert!(
+            Config::parse_from(["sluice-worker", "--pass-keys", "p1:short"])
+                .pass_keyring()
+                .is_err()
+        );
     }
 }

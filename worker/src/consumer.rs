@@ -8,6 +8,13 @@
 //! ([`crate::batch::plan`]) that run side by side; a delivery is acked only
 //! after the transaction holding its command committed.
 //!
+//! A transaction that fails after the ledger's retries is split: its
+//! independent groups are tried again side by side, and a group that failed
+//! for a reason retrying cannot fix is decided one command at a time. What
+//! still cannot be decided is recorded as `failed` (reason `not_processed`)
+//! and acked, so every accepted command ends in exactly one outcome instead
+//! of circling until RabbitMQ's delivery limit dead-letters it unanswered.
+//!
 //! Anything that breaks the session (the broker restarting, the channel
 //! closing) ends it; the deliveries it held are requeued by RabbitMQ and a
 //! new session starts after a backoff. On shutdown the consumer is cancelled
@@ -20,7 +27,7 @@ use crate::decide::Decision;
 use crate::ledger::{Ledger, LedgerError};
 use broker::Topology;
 use chrono::Utc;
-use enrollment::Command;
+use enrollment::{Command, Reason};
 use futures_util::stream::{self, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
@@ -166,60 +173,97 @@ pub async fn process(
 
     let commands: Vec<&Command> = held.iter().map(|(_, c)| c).collect();
     let plan = batch::plan(&commands, config.min_txn);
-    let mut results = stream::iter(plan)
-        .map(|group| {
-            let cmds: Vec<&Command> = group.iter().map(|&i| commands[i]).collect();
-            async move {
-                let r = ledger.decide(&cmds).await;
-                (group, r)
-            }
-        })
-        .buffer_unordered(config.parallel_txns.max(1));
+    let parallel = config.parallel_txns.max(1);
+    let Some(failed) = decide_groups(ledger, &held, &commands, plan, parallel).await? else {
+        return Ok(());
+    };
 
-    let mut failed: Vec<usize> = Vec::new();
-    while let Some((group, result)) = results.next().await {
-        match result {
-            Ok(decisions) => {
-                record(&decisions);
-                for &i in &group {
+    // A packed transaction holds independent groups: one stuck group must
+    // not fail the others. Each is tried again on its own, side by side.
+    let mut retry_groups: Vec<Vec<usize>> = Vec::new();
+    let mut settled: Vec<(Vec<usize>, LedgerError)> = Vec::new();
+    for (group, e) in failed {
+        let cmds: Vec<&Command> = group.iter().map(|&i| commands[i]).collect();
+        let parts = batch::plan(&cmds, 1);
+        if parts.len() > 1 {
+            retry_groups.extend(
+                parts
+                    .into_iter()
+                    .map(|p| p.into_iter().map(|k| group[k]).collect()),
+            );
+        } else {
+            settled.push((group, e));
+        }
+    }
+    let Some(still_failed) =
+        decide_groups(ledger, &held, &commands, retry_groups, parallel).await?
+    else {
+        return Ok(());
+    };
+    settled.extend(still_failed);
+
+    // A group that failed for a reason retrying does not fix (a bad
+    // command) is decided one by one, so one command cannot hold back the
+    // others. A group that kept meeting locks or timeouts is not: its
+    // commands share what is stuck, and each would wait as long again.
+    let mut undecided: Vec<usize> = Vec::new();
+    for (group, e) in settled {
+        if !(e.is_fatal() && group.len() > 1) {
+            undecided.extend(group);
+            continue;
+        }
+        for i in group {
+            match ledger.decide(&[commands[i]]).await {
+                Ok(decisions) => {
+                    record(&decisions, &held);
                     held[i].0.acker.ack(BasicAckOptions::default()).await?;
                 }
-            }
-            Err(LedgerError::Shutdown) => {
-                // Leave them unacked: the channel closing requeues them.
-                metrics::gauge!("sluice_worker_in_flight").set(0.0);
-                return Ok(());
-            }
-            Err(e) => {
-                tracing::error!(error = %e, commands = group.len(), "transaction failed");
-                failed.extend(group);
+                Err(LedgerError::Shutdown) => {
+                    metrics::gauge!("sluice_worker_in_flight").set(0.0);
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, command.id = %commands[i].id, "command failed");
+                    undecided.push(i);
+                }
             }
         }
     }
-    drop(results);
 
-    // A group failed for a reason retrying did not fix. Decide its commands
-    // one by one so a single bad command cannot hold back the others; the one
-    // that still fails goes back to the queue, and after the delivery limit
-    // RabbitMQ dead-letters it.
-    failed.sort_unstable();
-    for i in failed {
-        match ledger.decide(&[commands[i]]).await {
-            Ok(decisions) => {
-                record(&decisions);
-                held[i].0.acker.ack(BasicAckOptions::default()).await?;
+    if !undecided.is_empty() {
+        undecided.sort_unstable();
+        let cmds: Vec<&Command> = undecided.iter().map(|&i| commands[i]).collect();
+        match ledger.record_failed(&cmds, Reason::NotProcessed).await {
+            Ok(recorded) => {
+                for c in cmds.iter().filter(|c| recorded.contains(&c.id)) {
+                    tracing::error!(command.id = %c.id, "command could not be decided; recorded as failed");
+                    metrics::counter!(
+                        "sluice_worker_outcomes_total",
+                        "action" => c.action.name(),
+                        "outcome" => "failed",
+                        "reason" => Reason::NotProcessed.code(),
+                    )
+                    .increment(1);
+                }
+                for &i in &undecided {
+                    held[i].0.acker.ack(BasicAckOptions::default()).await?;
+                }
             }
-            Err(LedgerError::Shutdown) => break,
+            Err(LedgerError::Shutdown) => {}
             Err(e) => {
-                tracing::error!(error = %e, command.id = %commands[i].id, "command failed; requeueing");
-                held[i]
-                    .0
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await?;
+                // Not even the failure could be written: the database is
+                // in trouble. Requeue; a later delivery tries again.
+                tracing::error!(error = %e, commands = undecided.len(), "could not record failed commands; requeueing");
+                for &i in &undecided {
+                    held[i]
+                        .0
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await?;
+                }
             }
         }
     }
@@ -228,8 +272,55 @@ pub async fn process(
     Ok(())
 }
 
-fn record(decisions: &[Decision]) {
+/// Decides `groups` (indexes into `commands`) side by side, at most
+/// `parallel` transactions at once; records and acks each group that
+/// committed. Returns the groups that failed, with why, or `None` when the
+/// ledger is shutting down (those deliveries stay unacked: the channel
+/// closing requeues them).
+async fn decide_groups(
+    ledger: &Ledger,
+    held: &[(Delivery, Command)],
+    commands: &[&Command],
+    groups: Vec<Vec<usize>>,
+    parallel: usize,
+) -> anyhow::Result<Option<Vec<(Vec<usize>, LedgerError)>>> {
+    let mut results = stream::iter(groups)
+        .map(|group| {
+            let cmds: Vec<&Command> = group.iter().map(|&i| commands[i]).collect();
+            async move {
+                let r = ledger.decide(&cmds).await;
+                (group, r)
+            }
+        })
+        .buffer_unordered(parallel);
+    let mut failed = Vec::new();
+    while let Some((group, result)) = results.next().await {
+        match result {
+            Ok(decisions) => {
+                record(&decisions, held);
+                for &i in &group {
+                    held[i].0.acker.ack(BasicAckOptions::default()).await?;
+                }
+            }
+            Err(LedgerError::Shutdown) => {
+                metrics::gauge!("sluice_worker_in_flight").set(0.0);
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands = group.len(), "transaction failed");
+                failed.push((group, e));
+            }
+        }
+    }
+    Ok(Some(failed))
+}
+
+fn record(decisions: &[Decision], held: &[(Delivery, Command)]) {
     let now = Utc::now();
+    // Lag from when the gateway accepted the command: ids are not always
+    // time-ordered (a retried submit's id derives from its idempotency key).
+    let issued: std::collections::HashMap<_, _> =
+        held.iter().map(|(_, c)| (c.id, c.issued_at)).collect();
     for d in decisions {
         if d.replayed {
             continue;
@@ -243,7 +334,7 @@ fn record(decisions: &[Decision]) {
             )
             .increment(1);
         }
-        if let Some(issued) = d.command.created_at() {
+        if let Some(&issued) = issued.get(&d.command) {
             let lag = (now - issued).num_milliseconds().max(0) as f64 / 1000.0;
             metrics::histogram!("sluice_worker_decision_lag_seconds").record(lag);
         }

@@ -6,17 +6,29 @@
 //!
 //! 1. checks each command's pass (signature, student and round binding,
 //!    expiry at the time the gateway accepted the command);
-//! 2. locks every section the group touches, then every student, each in id
-//!    order (one global order, so two workers cannot deadlock on them);
-//! 3. finds commands already decided (a redelivery) and leaves them alone;
-//! 4. loads what the rules need and decides every command in arrival order
-//!    against an in-memory view that includes the group's earlier decisions;
-//! 5. writes enrollments, waitlist changes, one seat-count update per
-//!    section and one outcome row per command item.
+//! 2. locks every section the group touches, in id order;
+//! 3. reads, under those locks, the head of the waitlist of every section
+//!    that has a free seat or a drop in the group, then locks every student
+//!    (the commands' and the waiting ones) in id order: sections before
+//!    students, each in id order, is one global order, so two workers
+//!    cannot deadlock on them;
+//! 4. finds commands already decided (a redelivery) and leaves them alone;
+//! 5. loads what the rules need, gives free seats to waiting students, and
+//!    decides every command in arrival order against an in-memory view that
+//!    includes the group's earlier decisions;
+//! 6. writes enrollments, waitlist changes (each guarded on the state it
+//!    was read in), one seat-count update per section and one outcome row
+//!    per command item and per waitlist entry resolved.
+//!
+//! The waitlist is read only under the section lock: every writer of a
+//! section's waitlist holds that lock, so what is read is what is there. A
+//! seat is never left free while the line is not exhausted: if every
+//! candidate read was passed over, the group is planned again with a longer
+//! read of the line.
 //!
 //! The caller commits, then acks. Because the outcome rows (keyed by command
 //! id) commit atomically with the seat changes, a command redelivered after a
-//! crash finds its outcome in step 3 and has no second effect.
+//! crash finds its outcome in step 4 and has no second effect.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use enrollment::rules::{self, Held, Meeting, SectionInfo, StudentState};
@@ -29,9 +41,26 @@ use waitroom::{Keyring, TokenError};
 /// Rows per multi-row INSERT, well under MySQL's 65,535 placeholders.
 const INSERT_CHUNK: usize = 500;
 
-/// Spare waitlist candidates read per freed seat, for those who no longer
-/// qualify.
+/// Spare waitlist candidates read per section beyond its free seats, for
+/// those who no longer qualify.
 const WAITLIST_SPARE: usize = 3;
+
+/// Most waitlist candidates read per section in one transaction. Past it a
+/// seat may stay free with ineligible students still in line; the next
+/// transaction on the section goes on from there.
+const WAITLIST_MAX: usize = 2_000;
+
+/// Why [`decide`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A row was not in the state read under the locks held. Only a writer
+    /// that skips the section lock can cause it; the transaction is rolled
+    /// back and tried again.
+    #[error("{0} changed under the section lock")]
+    Stale(&'static str),
+}
 
 /// What the decision depends on besides the commands and the database.
 #[derive(Debug, Clone)]
@@ -45,13 +74,17 @@ pub struct Context<'a> {
     pub max_command_age: ChronoDuration,
 }
 
-/// The result for one section of a command.
+/// The result for one section of a command, or of a waitlist entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Enrolled,
     Dropped,
     Waitlisted,
+    /// A waiting student took a freed seat.
+    Promoted,
     Rejected(Reason),
+    /// The command could not be decided; nothing changed.
+    Failed(Reason),
 }
 
 impl Outcome {
@@ -61,13 +94,15 @@ impl Outcome {
             Outcome::Enrolled => "enrolled",
             Outcome::Dropped => "dropped",
             Outcome::Waitlisted => "waitlisted",
+            Outcome::Promoted => "promoted",
             Outcome::Rejected(_) => "rejected",
+            Outcome::Failed(_) => "failed",
         }
     }
 
     pub fn reason(self) -> Option<Reason> {
         match self {
-            Outcome::Rejected(r) => Some(r),
+            Outcome::Rejected(r) | Outcome::Failed(r) => Some(r),
             _ => None,
         }
     }
@@ -155,8 +190,9 @@ struct Writes {
     /// group's earlier decisions.
     enroll_insert: Vec<(StudentId, SectionId, CourseId, CommandId)>,
     enroll_delete: Vec<(StudentId, SectionId)>,
-    waitlist_insert: Vec<(SectionId, StudentId, RoundId, CommandId)>,
-    waitlist_resolve: Vec<(u64, &'static str)>,
+    waitlist_insert: Vec<NewEntry>,
+    /// (entry id, new state, the outcome row's command id).
+    waitlist_resolve: Vec<(u64, &'static str, CommandId)>,
     outcomes: Vec<OutcomeRow>,
 }
 
@@ -172,12 +208,49 @@ struct OutcomeRow {
     issued_at: DateTime<Utc>,
 }
 
+/// A waitlist entry made by this group, written with the state it ends in.
+struct NewEntry {
+    section: SectionId,
+    student: StudentId,
+    round: RoundId,
+    command: CommandId,
+    state: &'static str,
+    resolved_by: Option<CommandId>,
+}
+
+/// Where a waitlist entry lives.
+#[derive(Clone, Copy)]
+enum EntryRow {
+    /// Read from the database, with this id.
+    Stored(u64),
+    /// Made by this group: this index into `Writes::waitlist_insert`.
+    New(usize),
+}
+
 struct WaitEntry {
-    id: u64,
+    row: EntryRow,
     student: StudentId,
     round: RoundId,
     command: CommandId,
     done: bool,
+}
+
+/// The head of one section's waitlist, as read under its lock.
+#[derive(Default)]
+struct Line {
+    entries: Vec<WaitEntry>,
+    /// More students wait behind the entries read.
+    more: bool,
+}
+
+/// Everything [`plan`] decided, not yet written.
+struct Planned {
+    decisions: Vec<Decision>,
+    writes: Writes,
+    sections: HashMap<SectionId, SectionInfo>,
+    touched: HashSet<SectionId>,
+    /// A seat was left free with students still waiting unread.
+    line_cut_short: bool,
 }
 
 /// Decides `commands` (in arrival order) inside the caller's transaction.
@@ -186,9 +259,36 @@ pub async fn decide(
     tx: &mut MySqlConnection,
     ctx: &Context<'_>,
     commands: &[&Command],
-) -> Result<Vec<Decision>, sqlx::Error> {
+) -> Result<Vec<Decision>, DecideError> {
     let checked: Vec<Checked<'_>> = commands.iter().map(|c| check_pass(ctx, c)).collect();
+    let mut spare = WAITLIST_SPARE;
+    loop {
+        let planned = plan(tx, ctx, &checked, spare).await?;
+        if planned.line_cut_short && spare < WAITLIST_MAX {
+            // Nothing is written yet and the locks stay held: plan again
+            // with a longer read of the line.
+            spare = spare.saturating_mul(8).min(WAITLIST_MAX);
+            continue;
+        }
+        write(
+            tx,
+            ctx,
+            &planned.writes,
+            &planned.sections,
+            &planned.touched,
+        )
+        .await?;
+        return Ok(planned.decisions);
+    }
+}
 
+/// Loads the world under locks and decides, writing nothing.
+async fn plan(
+    tx: &mut MySqlConnection,
+    ctx: &Context<'_>,
+    checked: &[Checked<'_>],
+    spare: usize,
+) -> Result<Planned, DecideError> {
     // What the live commands touch.
     let mut section_ids: Vec<SectionId> = Vec::new();
     let mut student_ids: Vec<StudentId> = Vec::new();
@@ -202,35 +302,6 @@ pub async fn decide(
     }
     section_ids.sort_unstable();
     section_ids.dedup();
-
-    // Waitlist heads of sections that may free a seat, read before locking so
-    // their students join the lock set in id order.
-    let mut waitlists: HashMap<SectionId, Vec<WaitEntry>> = HashMap::new();
-    if !drops_per_section.is_empty() {
-        let mut qb = QueryBuilder::new(
-            "SELECT id, section_id, student_id, round_id, command_id FROM waitlist_entries \
-             WHERE state = 'waiting' AND section_id IN ",
-        );
-        push_in(&mut qb, drops_per_section.keys().map(|s| s.0));
-        qb.push(" ORDER BY section_id, id");
-        let rows: Vec<(u64, u32, u32, u32, Uuid)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        for (id, section, student, round, command) in rows {
-            let section = SectionId(section);
-            let list = waitlists.entry(section).or_default();
-            if list.len() < drops_per_section.get(&section).copied().unwrap_or(0) + WAITLIST_SPARE {
-                list.push(WaitEntry {
-                    id,
-                    student: StudentId(student),
-                    round: RoundId(round),
-                    command: CommandId(command),
-                    done: false,
-                });
-                student_ids.push(StudentId(student));
-            }
-        }
-    }
-    student_ids.sort_unstable();
-    student_ids.dedup();
 
     // Locks: sections, then students, each in id order.
     let mut sections: HashMap<SectionId, SectionInfo> = HashMap::new();
@@ -257,6 +328,15 @@ pub async fn decide(
             );
         }
     }
+    let waitlists = read_lines(tx, &sections, &drops_per_section, spare).await?;
+    student_ids.extend(
+        waitlists
+            .values()
+            .flat_map(|l| l.entries.iter().map(|w| w.student)),
+    );
+    student_ids.sort_unstable();
+    student_ids.dedup();
+
     let mut students: HashMap<StudentId, StudentRow> = HashMap::new();
     if !student_ids.is_empty() {
         let mut qb =
@@ -306,12 +386,55 @@ pub async fn decide(
         }
     }
 
+    // Admissions that are over: the student left the queue, or joined again
+    // and holds a newer place (the old ticket, and its lease, are gone). A
+    // pass outlives neither. Students with no ticket at all in the round
+    // (commands published without a waiting room) keep the pass's word.
+    let mut ended: HashSet<Uuid> = HashSet::new();
+    let holders: HashSet<(u32, u32)> = checked
+        .iter()
+        .filter(|c| c.early.is_none() && c.lease.is_some())
+        .map(|c| (c.cmd.round.0, c.cmd.student.0))
+        .collect();
+    if !holders.is_empty() {
+        let mut qb = QueryBuilder::new(
+            "SELECT round_id, student_id, state, lease_id FROM tickets WHERE (round_id, student_id) IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for (round, student) in &holders {
+            sep.push("(")
+                .push_bind_unseparated(*round)
+                .push_unseparated(", ")
+                .push_bind_unseparated(*student)
+                .push_unseparated(")");
+        }
+        qb.push(")");
+        let rows: Vec<(u32, u32, String, Option<Uuid>)> =
+            qb.build_query_as().fetch_all(&mut *tx).await?;
+        let current: HashMap<(u32, u32), (String, Option<Uuid>)> = rows
+            .into_iter()
+            .map(|(r, s, state, lease)| ((r, s), (state, lease)))
+            .collect();
+        for c in checked.iter().filter(|c| c.early.is_none()) {
+            let key = (c.cmd.round.0, c.cmd.student.0);
+            if let (Some(lease), Some((state, held))) = (c.lease, current.get(&key)) {
+                if state != "admitted" || *held != Some(lease) {
+                    ended.insert(lease);
+                }
+            }
+        }
+    }
+
     let mut rounds: HashMap<RoundId, Round> = HashMap::new();
     let round_ids: HashSet<u32> = checked
         .iter()
         .filter(|c| c.early.is_none())
         .map(|c| c.cmd.round.0)
-        .chain(waitlists.values().flatten().map(|w| w.round.0))
+        .chain(
+            waitlists
+                .values()
+                .flat_map(|l| l.entries.iter().map(|w| w.round.0)),
+        )
         .collect();
     if !round_ids.is_empty() {
         let mut qb =
@@ -446,12 +569,36 @@ pub async fn decide(
         waiting.extend(rows.into_iter().map(|(a, b)| (SectionId(a), StudentId(b))));
     }
 
-    // Decide, in arrival order.
     let mut writes = Writes::default();
+    let mut touched: HashSet<SectionId> = HashSet::new();
+    let mut waitlists = waitlists;
+    let mut line_cut_short = false;
+    // Seats already free while students wait (a capacity raised, a line
+    // cut short before) go to the line before any command can take them.
+    let mut free_with_line: Vec<SectionId> = waitlists
+        .iter()
+        .filter(|(_, l)| !l.entries.is_empty())
+        .map(|(s, _)| *s)
+        .collect();
+    free_with_line.sort_unstable();
+    for sid in free_with_line {
+        line_cut_short |= promote_from_waitlist(
+            ctx,
+            sid,
+            &mut sections,
+            &mut state,
+            &rounds,
+            &mut waitlists,
+            &mut waiting,
+            &mut writes,
+            &mut touched,
+        );
+    }
+
+    // Decide, in arrival order.
     let mut decisions = Vec::with_capacity(checked.len());
     let mut seen_in_group: HashSet<CommandId> = HashSet::new();
-    let mut touched: HashSet<SectionId> = HashSet::new();
-    for c in &checked {
+    for c in checked {
         let cmd = c.cmd;
         let action = cmd.action.name();
         if decided_before.contains(&cmd.id) || !seen_in_group.insert(cmd.id) {
@@ -468,6 +615,7 @@ pub async fn decide(
             .or_else(|| match (rounds.get(&cmd.round), state.get(&cmd.student)) {
                 (None, _) => Some(Reason::RoundClosed),
                 (_, None) => Some(Reason::UnknownStudent),
+                _ if c.lease.is_some_and(|l| ended.contains(&l)) => Some(Reason::PassRevoked),
                 (Some(round), Some(st)) => command_level(round, st, c, &lease_used),
             });
         let mut items = Vec::new();
@@ -502,12 +650,28 @@ pub async fn decide(
                                 }
                                 Err(Reason::Full) if *waitlist => {
                                     if waiting.insert((*sid, cmd.student)) {
-                                        writes.waitlist_insert.push((
-                                            *sid,
-                                            cmd.student,
-                                            cmd.round,
-                                            cmd.id,
-                                        ));
+                                        // Behind everyone read, when they are
+                                        // the whole line: a seat freed later
+                                        // in the group may come to this entry.
+                                        if let Some(line) =
+                                            waitlists.get_mut(sid).filter(|l| !l.more)
+                                        {
+                                            line.entries.push(WaitEntry {
+                                                row: EntryRow::New(writes.waitlist_insert.len()),
+                                                student: cmd.student,
+                                                round: cmd.round,
+                                                command: cmd.id,
+                                                done: false,
+                                            });
+                                        }
+                                        writes.waitlist_insert.push(NewEntry {
+                                            section: *sid,
+                                            student: cmd.student,
+                                            round: cmd.round,
+                                            command: cmd.id,
+                                            state: "waiting",
+                                            resolved_by: None,
+                                        });
                                         Outcome::Waitlisted
                                     } else {
                                         Outcome::Rejected(Reason::AlreadyWaitlisted)
@@ -533,13 +697,16 @@ pub async fn decide(
                     };
                     items.push((*sid, outcome));
                     if outcome == Outcome::Dropped {
-                        promote_from_waitlist(
+                        line_cut_short |= promote_from_waitlist(
+                            ctx,
                             *sid,
                             &mut sections,
                             &mut state,
                             &rounds,
                             &mut waitlists,
+                            &mut waiting,
                             &mut writes,
+                            &mut touched,
                         );
                     }
                 }
@@ -566,8 +733,70 @@ pub async fn decide(
         });
     }
 
-    write(tx, ctx, &writes, &sections, &touched).await?;
-    Ok(decisions)
+    Ok(Planned {
+        decisions,
+        writes,
+        sections,
+        touched,
+        line_cut_short,
+    })
+}
+
+/// Reads the head of the waitlist of every locked section that has a drop
+/// in the group or a free seat now: as many entries as seats may free up,
+/// plus `spare`. Must run under the section locks.
+async fn read_lines(
+    tx: &mut MySqlConnection,
+    sections: &HashMap<SectionId, SectionInfo>,
+    drops_per_section: &HashMap<SectionId, usize>,
+    spare: usize,
+) -> Result<HashMap<SectionId, Line>, DecideError> {
+    // A closed section gives no seats; its line waits for it to reopen.
+    let want: HashMap<SectionId, usize> = sections
+        .values()
+        .filter(|s| !s.closed)
+        .map(|s| {
+            let free = usize::try_from(s.capacity.saturating_sub(s.enrolled)).unwrap_or(0);
+            let drops = drops_per_section.get(&s.id).copied().unwrap_or(0);
+            (s.id, free.saturating_add(drops))
+        })
+        .filter(|(_, seats)| *seats > 0)
+        .map(|(id, seats)| (id, seats.saturating_add(spare).min(WAITLIST_MAX)))
+        .collect();
+    // Every section read has a line, if only an empty one.
+    let mut lines: HashMap<SectionId, Line> = want.keys().map(|s| (*s, Line::default())).collect();
+    let Some(most) = want.values().copied().max() else {
+        return Ok(lines);
+    };
+    // One more than wanted, to know whether anyone waits behind.
+    let mut qb = QueryBuilder::new(
+        "SELECT id, section_id, student_id, round_id, command_id FROM (\
+         SELECT id, section_id, student_id, round_id, command_id, \
+         ROW_NUMBER() OVER (PARTITION BY section_id ORDER BY id) AS place \
+         FROM waitlist_entries WHERE state = 'waiting' AND section_id IN ",
+    );
+    push_in(&mut qb, want.keys().map(|s| s.0));
+    qb.push(") w WHERE place <= ");
+    qb.push_bind(u64::try_from(most).unwrap_or(u64::MAX).saturating_add(1));
+    qb.push(" ORDER BY section_id, id");
+    let rows: Vec<(u64, u32, u32, u32, Uuid)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+    for (id, section, student, round, command) in rows {
+        let section = SectionId(section);
+        let limit = want.get(&section).copied().unwrap_or(0);
+        let line = lines.entry(section).or_default();
+        if line.entries.len() < limit {
+            line.entries.push(WaitEntry {
+                row: EntryRow::Stored(id),
+                student: StudentId(student),
+                round: RoundId(round),
+                command: CommandId(command),
+                done: false,
+            });
+        } else {
+            line.more = true;
+        }
+    }
+    Ok(lines)
 }
 
 /// Rule 2 and the pass budget: reasons that reject a whole command.
@@ -618,41 +847,83 @@ fn record_delete(writes: &mut Writes, student: StudentId, section: SectionId) {
     }
 }
 
-/// Gives a freed seat to the first waiting student who still qualifies;
-/// those who no longer do (conflict, credits, ...) are skipped.
+/// Gives the section's free seats to the first waiting students who still
+/// qualify; those who no longer do (conflict, credits, ...) are skipped.
+/// Every entry resolved gets an outcome row its student can read: a
+/// promotion, or a rejection saying why it was passed over. Returns true
+/// when a seat is left free while students wait beyond those read.
+#[allow(clippy::too_many_arguments)]
 fn promote_from_waitlist(
+    ctx: &Context<'_>,
     sid: SectionId,
     sections: &mut HashMap<SectionId, SectionInfo>,
     state: &mut HashMap<StudentId, StudentState>,
     rounds: &HashMap<RoundId, Round>,
-    waitlists: &mut HashMap<SectionId, Vec<WaitEntry>>,
+    waitlists: &mut HashMap<SectionId, Line>,
+    waiting: &mut HashSet<(SectionId, StudentId)>,
     writes: &mut Writes,
-) {
-    let (Some(section), Some(list)) = (sections.get_mut(&sid), waitlists.get_mut(&sid)) else {
-        return;
+    touched: &mut HashSet<SectionId>,
+) -> bool {
+    let (Some(section), Some(line)) = (sections.get_mut(&sid), waitlists.get_mut(&sid)) else {
+        return false;
     };
-    for entry in list.iter_mut().filter(|e| !e.done) {
+    if section.closed {
+        return false;
+    }
+    for entry in line.entries.iter_mut().filter(|e| !e.done) {
         if rules::check_seat(section).is_err() {
-            return;
+            return false;
         }
         entry.done = true;
-        let Some(st) = state.get_mut(&entry.student) else {
-            writes.waitlist_resolve.push((entry.id, "skipped"));
-            continue;
+        let verdict = match (state.get_mut(&entry.student), rounds.get(&entry.round)) {
+            (None, _) => Err(Reason::UnknownStudent),
+            (Some(_), None) => Err(Reason::RoundClosed),
+            (Some(st), Some(r)) => {
+                if !matches!(r.state.as_str(), "open" | "paused") {
+                    Err(Reason::RoundClosed)
+                } else if !rules::year_eligible(r.eligible_mask, st.class_year) {
+                    Err(Reason::NotEligible)
+                } else {
+                    rules::check_enroll(st, section).map(|()| st)
+                }
+            }
         };
-        let round_ok = rounds.get(&entry.round).is_some_and(|r| {
-            matches!(r.state.as_str(), "open" | "paused")
-                && rules::year_eligible(r.eligible_mask, st.class_year)
-        });
-        if round_ok && rules::check_enroll(st, section).is_ok() {
-            st.add(section);
-            section.enrolled += 1;
-            record_insert(writes, entry.student, section, entry.command);
-            writes.waitlist_resolve.push((entry.id, "promoted"));
-        } else {
-            writes.waitlist_resolve.push((entry.id, "skipped"));
+        // The resolution's outcome row gets an id of its own: the entry's
+        // command already has its outcome (`waitlisted`).
+        let resolution = CommandId(Uuid::now_v7());
+        let (outcome, new_state) = match verdict {
+            Ok(st) => {
+                st.add(section);
+                section.enrolled += 1;
+                touched.insert(sid);
+                record_insert(writes, entry.student, section, entry.command);
+                (Outcome::Promoted, "promoted")
+            }
+            Err(reason) => (Outcome::Rejected(reason), "skipped"),
+        };
+        waiting.remove(&(sid, entry.student));
+        match entry.row {
+            EntryRow::Stored(id) => writes.waitlist_resolve.push((id, new_state, resolution)),
+            EntryRow::New(k) => {
+                if let Some(new) = writes.waitlist_insert.get_mut(k) {
+                    new.state = new_state;
+                    new.resolved_by = Some(resolution);
+                }
+            }
         }
+        writes.outcomes.push(OutcomeRow {
+            command: resolution,
+            item: 0,
+            student: entry.student,
+            round: entry.round,
+            section: sid,
+            action: "enroll",
+            outcome,
+            lease: None,
+            issued_at: ctx.now,
+        });
     }
+    rules::check_seat(section).is_ok() && line.more
 }
 
 /// Clamps a client-supplied time into what DATETIME can store.
@@ -668,7 +939,7 @@ async fn write(
     w: &Writes,
     sections: &HashMap<SectionId, SectionInfo>,
     touched: &HashSet<SectionId>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DecideError> {
     for chunk in w.enroll_delete.chunks(INSERT_CHUNK) {
         let mut qb =
             QueryBuilder::new("DELETE FROM enrollments WHERE (student_id, section_id) IN (");
@@ -681,7 +952,10 @@ async fn write(
             sep.push_unseparated(")");
         }
         qb.push(")");
-        qb.build().execute(&mut *tx).await?;
+        let deleted = qb.build().execute(&mut *tx).await?.rows_affected();
+        if deleted != chunk.len() as u64 {
+            return Err(DecideError::Stale("an enrollment"));
+        }
     }
     for chunk in w.enroll_insert.chunks(INSERT_CHUNK) {
         let mut qb = QueryBuilder::new(
@@ -712,6 +986,26 @@ async fn write(
         push_in(&mut qb, chunk.iter().map(|s| s.id.0));
         qb.build().execute(&mut *tx).await?;
     }
+    // Resolutions first: an entry resolved here and asked for again in the
+    // same group is then removed by the insert below, like any other.
+    for (id, new_state, resolution) in &w.waitlist_resolve {
+        // Only an entry still waiting may be resolved: a promoted student is
+        // never relabelled.
+        let changed = sqlx::query(
+            "UPDATE waitlist_entries SET state = ?, resolved_at = ?, resolved_by = ? \
+             WHERE id = ? AND state = 'waiting'",
+        )
+        .bind(*new_state)
+        .bind(ctx.now)
+        .bind(resolution.0)
+        .bind(*id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Err(DecideError::Stale("a waitlist entry"));
+        }
+    }
     for chunk in w.waitlist_insert.chunks(INSERT_CHUNK) {
         // A student skipped or promoted earlier who asks again goes to the
         // back of the list: the old entry is removed, not revived.
@@ -719,37 +1013,40 @@ async fn write(
             "DELETE FROM waitlist_entries WHERE state <> 'waiting' AND (section_id, student_id) IN (",
         );
         let mut sep = qb.separated(", ");
-        for (s, st, _, _) in chunk {
+        for e in chunk {
             sep.push("(");
-            sep.push_bind_unseparated(s.0);
+            sep.push_bind_unseparated(e.section.0);
             sep.push_unseparated(", ");
-            sep.push_bind_unseparated(st.0);
+            sep.push_bind_unseparated(e.student.0);
             sep.push_unseparated(")");
         }
         qb.push(")");
         qb.build().execute(&mut *tx).await?;
         let mut qb = QueryBuilder::new(
-            "INSERT INTO waitlist_entries (section_id, student_id, round_id, command_id, state, created_at) ",
+            "INSERT INTO waitlist_entries \
+             (section_id, student_id, round_id, command_id, state, created_at, resolved_at, resolved_by) ",
         );
-        qb.push_values(chunk, |mut b, (s, st, r, cmd)| {
-            b.push_bind(s.0)
-                .push_bind(st.0)
-                .push_bind(r.0)
-                .push_bind(cmd.0)
-                .push_bind("waiting")
-                .push_bind(ctx.now);
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(e.section.0)
+                .push_bind(e.student.0)
+                .push_bind(e.round.0)
+                .push_bind(e.command.0)
+                .push_bind(e.state)
+                .push_bind(ctx.now)
+                .push_bind(e.resolved_by.map(|_| ctx.now))
+                .push_bind(e.resolved_by.map(|r| r.0));
         });
         qb.build().execute(&mut *tx).await?;
     }
-    for (id, new_state) in &w.waitlist_resolve {
-        sqlx::query("UPDATE waitlist_entries SET state = ?, resolved_at = ? WHERE id = ?")
-            .bind(*new_state)
-            .bind(ctx.now)
-            .bind(*id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    for chunk in w.outcomes.chunks(INSERT_CHUNK) {
+    insert_outcomes(tx, ctx, &w.outcomes).await
+}
+
+async fn insert_outcomes(
+    tx: &mut MySqlConnection,
+    ctx: &Context<'_>,
+    outcomes: &[OutcomeRow],
+) -> Result<(), DecideError> {
+    for chunk in outcomes.chunks(INSERT_CHUNK) {
         let mut qb = QueryBuilder::new(
             "INSERT INTO command_outcomes (command_id, item, student_id, round_id, section_id, action, \
              outcome, reason, lease_id, issued_at, decided_at, decided_by) ",
@@ -771,4 +1068,49 @@ async fn write(
         qb.build().execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// Records `commands` as failed with `reason`: one `failed` outcome row per
+/// item, so a command that cannot be decided still has exactly one outcome
+/// its student can read. Commands decided meanwhile are left alone (the
+/// outcome primary key refuses a second outcome even without the check).
+/// No seat, waitlist or pass budget changes: the student may send it again.
+/// Returns the commands recorded as failed.
+pub async fn record_failed(
+    tx: &mut MySqlConnection,
+    ctx: &Context<'_>,
+    commands: &[&Command],
+    reason: Reason,
+) -> Result<Vec<CommandId>, DecideError> {
+    if commands.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb =
+        QueryBuilder::new("SELECT DISTINCT command_id FROM command_outcomes WHERE command_id IN ");
+    push_in(&mut qb, commands.iter().map(|c| c.id.0));
+    let rows: Vec<(Uuid,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+    let mut done: HashSet<CommandId> = rows.into_iter().map(|(u,)| CommandId(u)).collect();
+    let mut outcomes = Vec::new();
+    let mut failed = Vec::new();
+    for cmd in commands {
+        if !done.insert(cmd.id) {
+            continue;
+        }
+        failed.push(cmd.id);
+        for (i, sid) in cmd.action.sections().iter().enumerate() {
+            outcomes.push(OutcomeRow {
+                command: cmd.id,
+                item: u16::try_from(i).unwrap_or(u16::MAX),
+                student: cmd.student,
+                round: cmd.round,
+                section: *sid,
+                action: cmd.action.name(),
+                outcome: Outcome::Failed(reason),
+                lease: None,
+                issued_at: cmd.issued_at,
+            });
+        }
+    }
+    insert_outcomes(tx, ctx, &outcomes).await?;
+    Ok(failed)
 }

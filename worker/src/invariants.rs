@@ -19,6 +19,14 @@ pub struct Report {
     pub over_credit: u64,
     /// Commands with outcome items that are not numbered 0..n.
     pub ragged_outcomes: u64,
+    /// Students waiting (in a round still open) for a section that has a
+    /// free seat and is not closed: a freed seat skipped the line.
+    pub waiting_behind_free_seat: u64,
+    /// Promoted waitlist entries without a `promoted` outcome their student
+    /// can read.
+    pub unseen_promotions: u64,
+    /// Seats taken from the waitlist whose entry does not say `promoted`.
+    pub mislabelled_promotions: u64,
 }
 
 impl Report {
@@ -70,6 +78,30 @@ pub async fn check(pool: &MySqlPool) -> Result<Report, sqlx::Error> {
             pool,
             "SELECT COUNT(*) FROM (SELECT command_id FROM command_outcomes GROUP BY command_id \
              HAVING MIN(item) <> 0 OR MAX(item) <> COUNT(*) - 1) r",
+        )
+        .await?,
+        waiting_behind_free_seat: count(
+            pool,
+            "SELECT COUNT(*) FROM waitlist_entries w \
+             JOIN sections s ON s.id = w.section_id \
+             JOIN rounds r ON r.id = w.round_id \
+             WHERE w.state = 'waiting' AND s.enrolled < s.capacity AND NOT s.closed \
+               AND r.state IN ('open', 'paused')",
+        )
+        .await?,
+        unseen_promotions: count(
+            pool,
+            "SELECT COUNT(*) FROM waitlist_entries w WHERE w.state = 'promoted' AND NOT EXISTS \
+             (SELECT 1 FROM command_outcomes o WHERE o.command_id = w.resolved_by \
+              AND o.student_id = w.student_id AND o.section_id = w.section_id \
+              AND o.outcome = 'promoted')",
+        )
+        .await?,
+        mislabelled_promotions: count(
+            pool,
+            "SELECT COUNT(*) FROM enrollments e JOIN waitlist_entries w \
+             ON w.section_id = e.section_id AND w.student_id = e.student_id \
+             AND w.command_id = e.command_id WHERE w.state <> 'promoted'",
         )
         .await?,
     })

@@ -23,7 +23,7 @@ pub mod telemetry;
 use anyhow::Context as _;
 use config::Config;
 use consumer::Health;
-use ledger::{Ledger, RetryPolicy};
+use ledger::Ledger;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,11 +31,20 @@ use waitroom::Keyring;
 
 /// Builds the ledger (pool, keys) a worker decides with.
 pub async fn ledger(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Ledger> {
-    let keyring = Keyring::from_spec(&config.signing_keys).context("parsing the signing keys")?;
-    if config.signing_keys == waitroom::token::DEV_KEY_SPEC {
-        tracing::warn!("using the development signing key; set SLUICE_SIGNING_KEYS in production");
+    let keyring: Keyring = config.pass_keyring().context("loading the pass keys")?;
+    if config.pass_keys.is_none() {
+        if config.signing_keys == waitroom::token::DEV_KEY_SPEC {
+            tracing::warn!("using the development key; set SLUICE_PASS_KEYS in production");
+        } else {
+            tracing::warn!(
+                "verifying passes with keys derived from SLUICE_SIGNING_KEYS, which can also sign \
+                 sessions; give workers SLUICE_PASS_KEYS instead"
+            );
+        }
     }
-    let pool = schema::db::connect(&config.database_url, config.db_pool).await?;
+    tracing::info!(keys = %keyring.describe(), "pass keys loaded (first signs at the gateways)");
+    let retry = config.retry();
+    let pool = ledger::connect(&config.database_url, config.db_pool, &retry).await?;
     Ok(Ledger {
         pool,
         keyring,
@@ -43,7 +52,7 @@ pub async fn ledger(config: &Config, shutdown: CancellationToken) -> anyhow::Res
         max_command_age: chrono::Duration::seconds(
             i64::try_from(config.max_command_age_secs).unwrap_or(i64::MAX / 1000),
         ),
-        retry: RetryPolicy::default(),
+        retry,
         shutdown,
     })
 }
@@ -77,22 +86,6 @@ pub async fn run(
 
 /// Cancels `token` on SIGINT or SIGTERM.
 pub async fn cancel_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
-    tracing::info!("shutdown requested");
+    service::shutdown_signal().await;
     token.cancel();
 }

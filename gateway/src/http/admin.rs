@@ -4,7 +4,7 @@
 //! in one transaction with an audit-log row per change, and effective on
 //! every gateway at its next snapshot refresh (well within a second).
 
-use super::JsonBody;
+use super::{ClientIp, JsonBody};
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -89,15 +89,25 @@ impl From<&RoundView> for AdminRound {
 /// The acting registrar: a signed-in admin session with the registrar role
 /// (writes also need the session's `X-CSRF-Token` and the same origin), or
 /// HTTP Basic credentials for scripts, which no browser sends on its own.
-async fn registrar(app: &AppState, headers: &HeaderMap, write: bool) -> ApiResult<String> {
+/// Basic credentials are checked on the admins' own password line, behind
+/// the per-address limit and the per-account throttle.
+async fn registrar(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    write: bool,
+) -> ApiResult<String> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if authorization.is_some() {
-        return auth::registrar(&app.store, &app.passwords, authorization).await;
+        app.limits.check_ip(ip)?;
+        return auth::registrar(&app.store, &app.admin_passwords, authorization).await;
     }
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(headers);
-    let claims = crate::session::current(app, &jar).ok_or(ApiError::Forbidden)?;
+    let claims = crate::session::current_checked(app, &jar)
+        .await?
+        .ok_or(ApiError::Forbidden)?;
     let waitroom::Subject::Admin { username, role, .. } = &claims.subject else {
         return Err(ApiError::Forbidden);
     };
@@ -114,10 +124,11 @@ async fn registrar(app: &AppState, headers: &HeaderMap, write: bool) -> ApiResul
 /// `GET /api/admin/rounds/{id}`
 pub async fn show(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<u32>,
 ) -> ApiResult<Json<AdminRound>> {
-    registrar(&app, &headers, false).await?;
+    registrar(&app, ip, &headers, false).await?;
     let rounds = app
         .store
         .rounds()
@@ -133,11 +144,12 @@ pub async fn show(
 /// `POST /api/admin/rounds/{id}`
 pub async fn change(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Path(id): Path<u32>,
     JsonBody(body): JsonBody<ChangeBody>,
 ) -> ApiResult<Json<AdminRound>> {
-    let actor = registrar(&app, &headers, true).await?;
+    let actor = registrar(&app, ip, &headers, true).await?;
     let mut changes = Vec::new();
     if let Some(rate) = body.admission_per_min {
         if rate > 1_000_000 {

@@ -1,7 +1,17 @@
 //! Enrollment commands: an admitted student's enroll or drop becomes a
 //! command on RabbitMQ. The answer is 202 with the command id only after the
-//! broker confirmed it; without a confirm, 503 + Retry-After and nothing was
-//! accepted (the client keeps its cart and retries).
+//! broker confirmed it; without a confirm, 503 + Retry-After (the client
+//! keeps its cart and retries).
+//!
+//! A missing confirm does not mean nothing was queued: the confirm may come
+//! late, after a copy is on the queue and will be decided. So a request may
+//! carry an `Idempotency-Key` header (the student pages' forms carry one as
+//! a hidden field): the command id is then derived from the pass, the key
+//! and the request ([`waitroom::Keyring::command_id`]), the same on every
+//! gateway, and the worker decides each id once. A retry with the same key
+//! and the same request names the copy that may already be queued instead
+//! of sending a second command; a new admission (pass) or another request
+//! is another command.
 
 use super::queue::{pass_token, queue_token};
 use super::{same_origin, ClientIp, JsonBody};
@@ -32,6 +42,39 @@ pub struct DropBody {
     pub section: u32,
 }
 
+/// The header a client sends to make retries of one request one command.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Longest idempotency key accepted (a UUID is 36 characters).
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// The idempotency key of a request, if it carries a valid one.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    match headers.get(IDEMPOTENCY_KEY) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| bad_idempotency_key())
+            .and_then(|k| checked_key(k).map(Some)),
+    }
+}
+
+/// Checks a key's shape: 1-128 visible ASCII characters, no spaces.
+pub fn checked_key(key: &str) -> ApiResult<&str> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(key)
+    } else {
+        Err(bad_idempotency_key())
+    }
+}
+
+fn bad_idempotency_key() -> ApiError {
+    ApiError::Invalid("Idempotency-Key must be 1-128 visible ASCII characters, no spaces".into())
+}
+
 #[derive(Debug, Serialize)]
 pub struct Accepted {
     pub command_id: CommandId,
@@ -46,12 +89,12 @@ pub async fn enroll(
     jar: CookieJar,
     JsonBody(body): JsonBody<EnrollBody>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    app.limits.check_ip(ip)?;
+    let key = idempotency_key(&headers)?;
     let action = Action::Enroll {
         sections: body.sections.into_iter().map(SectionId).collect(),
         waitlist: body.waitlist,
     };
-    submit(&app, &headers, &jar, action).await
+    submit(&app, Some(ip), &headers, &jar, action, key).await
 }
 
 /// `POST /api/drop`
@@ -62,32 +105,48 @@ pub async fn drop(
     jar: CookieJar,
     JsonBody(body): JsonBody<DropBody>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    app.limits.check_ip(ip)?;
+    let key = idempotency_key(&headers)?;
     submit(
         &app,
+        Some(ip),
         &headers,
         &jar,
         Action::Drop {
             section: SectionId(body.section),
         },
+        key,
     )
     .await
 }
 
 /// Verifies the pass, then publishes and waits for the confirm. The
 /// student pages' enroll and drop forms call this too, so both surfaces
-/// share one path.
+/// share one path. With an idempotency key (already checked), the command
+/// id is derived from it.
+///
+/// A command with a valid pass is limited per student: many students share
+/// one campus address. Without one it is anonymous traffic, and `ip` (the
+/// API's caller) meets the per-address ceiling.
 pub(crate) async fn submit(
     app: &AppState,
+    ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     jar: &CookieJar,
     action: Action,
+    idempotency_key: Option<&str>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let (pass, from_cookie) = pass_token(headers, jar).ok_or(ApiError::PassRequired)?;
+    let anonymous = |e: ApiError| -> ApiError {
+        match ip.map(|ip| app.limits.check_ip(ip)) {
+            Some(Err(limited)) => limited,
+            _ => e,
+        }
+    };
+    let (pass, from_cookie) =
+        pass_token(headers, jar).ok_or_else(|| anonymous(ApiError::PassRequired))?;
     if from_cookie {
         same_origin(headers)?;
     }
-    let claims = verified_pass(app, &pass)?;
+    let claims = verified_pass(app, &pass).map_err(anonymous)?;
     app.limits.check_student(claims.student)?;
     let snapshot = app.rooms.snapshot();
     let open = snapshot
@@ -97,15 +156,23 @@ pub(crate) async fn submit(
     if !open {
         return Err(ApiError::RoundNotOpen);
     }
-    let command = Command::new(claims.student, claims.round, pass, action);
+    let mut command = Command::new(claims.student, claims.round, pass, action);
     command
         .validate()
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    if let Some(key) = idempotency_key {
+        // The action as it travels: a retry sends the same request, so
+        // the same bytes; another request under the same key is another
+        // command, never swallowed as a duplicate of the first.
+        let request =
+            serde_json::to_vec(&command.action).map_err(|e| ApiError::Internal(e.into()))?;
+        command.id = CommandId(app.keyring.command_id(&command.pass, key, &request)?);
+    }
     app.pass_use.reserve(&claims, crate::clock::now_ms())?;
     if let Err(e) = app.sink.publish(&command).await {
         app.pass_use.release(claims.lease);
-        tracing::warn!(command.id = %command.id, reason = e.kind, "command refused: no confirm");
-        return Err(ApiError::Unavailable {
+        tracing::warn!(command.id = %command.id, reason = e.kind, "command not confirmed");
+        return Err(ApiError::NotConfirmed {
             retry_after: Duration::from_secs(3),
         });
     }
@@ -216,11 +283,17 @@ pub async fn outcome(
     let id: CommandId = id
         .parse()
         .map_err(|_| ApiError::Invalid("not a command id".into()))?;
-    let student = reader(&app, &headers, &jar)?;
-    // Result reads are not charged to the student's command budget: a page
-    // watching a long backlog must not lock its owner out of enrolling.
-    // They are bounded per address, and clients are told how often to ask.
-    app.limits.check_ip(ip)?;
+    let student = match reader(&app, &headers, &jar) {
+        Ok(student) => student,
+        Err(e) => {
+            app.limits.check_ip(ip)?;
+            return Err(e);
+        }
+    };
+    // Result reads have a budget of their own, per student: a page watching
+    // a long backlog must not lock its owner out of enrolling, and many
+    // students share one address. Clients are told how often to ask.
+    app.limits.check_reads(student)?;
     let rows = app
         .store
         .timed(

@@ -251,10 +251,17 @@ async fn status_direct(app: &AppState, req: Request) -> Response {
     use axum::response::IntoResponse;
     let started = Instant::now();
     let mut response = match app.in_flight.try_acquire() {
-        Err(_) => ApiError::Overloaded {
-            retry_after: std::time::Duration::from_secs(1),
+        Err(_) => {
+            // Shed, but the student was here: a refused poll keeps the place.
+            let jar = axum_extra::extract::cookie::CookieJar::from_headers(req.headers());
+            if let Some(token) = queue::queue_token(req.headers(), &jar) {
+                queue::seen(app, &token);
+            }
+            ApiError::Overloaded {
+                retry_after: std::time::Duration::from_secs(1),
+            }
+            .into_response()
         }
-        .into_response(),
         Ok(_permit) => {
             let (parts, _body) = req.into_parts();
             let ip = client_ip(app, &parts.headers, &parts.extensions);

@@ -69,6 +69,9 @@ pub enum Notice {
     Slowed,
     /// Every admission slot is taken; waiting for students to finish.
     SeatsBusy,
+    /// The student's turn passed while they were away; they came back
+    /// within the reclaim window and are admitted at the next tick.
+    Returned,
 }
 
 /// The answer to join and status.
@@ -115,9 +118,11 @@ pub async fn join(
     jar: CookieJar,
     JsonBody(body): JsonBody<JoinBody>,
 ) -> ApiResult<(CookieJar, Json<Status>)> {
-    app.limits.check_ip(ip)?;
     let student = match (body.student_number, body.password) {
         (Some(number), Some(password)) => {
+            // Credentials are anonymous until checked: the per-address
+            // ceiling applies, sized for a campus behind one address.
+            app.limits.check_ip(ip)?;
             auth::student(
                 &app.store,
                 &app.passwords,
@@ -212,18 +217,40 @@ pub async fn status_for(
     jar: CookieJar,
 ) -> ApiResult<(CookieJar, Json<Status>)> {
     let app = app.clone();
-    app.limits.check_ip(ip)?;
-    let token = header_token
-        .or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
-        .ok_or(ApiError::BadToken)?;
-    let status = poll(&app, &token).await?;
+    let Some(token) = header_token.or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
+    else {
+        // Anonymous: only the per-address ceiling applies.
+        app.limits.check_ip(ip)?;
+        return Err(ApiError::BadToken);
+    };
+    let status = match poll(&app, &token).await {
+        Err(e @ (ApiError::BadToken | ApiError::TokenExpired)) => {
+            // A forged or expired token is anonymous traffic.
+            app.limits.check_ip(ip)?;
+            return Err(e);
+        }
+        other => other?,
+    };
     Ok((with_cookies(&app, jar, &status), Json(status)))
 }
 
-/// One poll with a queue token.
+/// Records that the holder of `token` is here, if it is a valid queue
+/// token: a poll that is refused or shed still proves the student is
+/// present, and must keep their place (the refusal is the system's, not
+/// theirs).
+pub fn seen(app: &AppState, token: &str) {
+    if let Ok(claims) = app.keyring.verify_queue(token, crate::clock::now_ms()) {
+        app.liveness.record(claims.seq);
+    }
+}
+
+/// One poll with a queue token. Limited per student, never per address:
+/// hundreds of students share one campus or carrier address.
 pub async fn poll(app: &AppState, token: &str) -> ApiResult<Status> {
     let now = crate::clock::now_ms();
     let claims = app.keyring.verify_queue(token, now)?;
+    // Seen before the limit: a flooded or refused poll still keeps the place.
+    app.liveness.record(claims.seq);
     app.limits.check_student(claims.student)?;
     let snapshot = app.rooms.snapshot();
     let room = snapshot
@@ -231,7 +258,6 @@ pub async fn poll(app: &AppState, token: &str) -> ApiResult<Status> {
         .get(&claims.round)
         .ok_or(ApiError::NotFound)?;
     room.counters.polls.increment(1);
-    app.liveness.record(claims.seq);
     resolve(app, room, claims, now).await
 }
 
@@ -318,7 +344,32 @@ async fn resolve(
             Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
                 match t.state {
                     TicketState::Admitted => return Ok(admitted(app, status, &t, now)),
-                    TicketState::Skipped => return Ok(ended(status, Phase::Skipped)),
+                    TicketState::Skipped => match reclaim(app, &t, now).await {
+                        Reclaim::Kept => {
+                            status.notice = Some(Notice::Returned);
+                            status.position = Some(1);
+                            status.ahead = Some(0);
+                            status.progress = Some(1.0);
+                            // Each such poll reads the ticket: ask often only
+                            // while the next tick can admit.
+                            let moving = view.admitting() && !room.saturated();
+                            status.poll_after_ms = ms(if moving {
+                                poll_min
+                            } else {
+                                poll_max.mul_f64(0.5 + 0.5 * jitter)
+                            });
+                            status.token = renewal(&claims);
+                            return Ok(status);
+                        }
+                        Reclaim::TooLate => return Ok(ended(status, Phase::Skipped)),
+                        Reclaim::Busy => {
+                            status.state = Phase::Paused;
+                            status.notice = Some(Notice::Unavailable);
+                            status.poll_after_ms = ms(poll_min);
+                            status.token = renewal(&claims);
+                            return Ok(status);
+                        }
+                    },
                     TicketState::Left => return Ok(ended(status, Phase::Left)),
                     TicketState::Waiting => {
                         key = t.order_key;
@@ -366,13 +417,10 @@ async fn resolve(
             status.state = Phase::Paused;
         } else {
             let rate = estimate::effective_rate(room.measured_per_min, view.admission_per_min);
-            status.estimate = Estimate::new(ahead, rate);
-            status.poll_after_ms = ms(estimate::poll_interval(
-                status.estimate,
-                poll_min,
-                poll_max,
-                jitter,
-            ));
+            let estimate = Estimate::new(ahead, rate);
+            let poll = estimate::poll_interval(estimate, poll_min, poll_max, jitter);
+            status.poll_after_ms = ms(poll);
+            status.estimate = estimate.map(|e| e.until_seen(poll));
         }
     } else {
         // Just opened: this gateway has not loaded the shuffled order yet.
@@ -418,6 +466,47 @@ fn admitted(app: &AppState, mut status: Status, t: &Ticket, now: u64) -> Status 
     status
 }
 
+enum Reclaim {
+    /// Came back in time: admitted at the next tick.
+    Kept,
+    /// Skipped longer ago than the reclaim window.
+    TooLate,
+    /// The database could not be asked; the place is not given up.
+    Busy,
+}
+
+/// A skipped student is back: within the reclaim window their turn is
+/// kept (the leader admits them at its next tick), otherwise it is gone.
+async fn reclaim(app: &AppState, t: &Ticket, now: u64) -> Reclaim {
+    // The window is for coming back; once back, the turn is kept however
+    // long a pause, a hold or a full cap then delays the admission.
+    if t.reclaim_requested {
+        return Reclaim::Kept;
+    }
+    let window = app.config.reclaim_window();
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    if !t.reclaimable(now, window_ms) {
+        return Reclaim::TooLate;
+    }
+    let Ok(_permit) = app.lookups.try_acquire() else {
+        return Reclaim::Busy;
+    };
+    use waitroom::RoomStore;
+    match app.store.request_reclaim(t.seq, now, window_ms).await {
+        Ok(true) => {
+            metrics::counter!("sluice_waitroom_reclaim_requests_total").increment(1);
+            Reclaim::Kept
+        }
+        // Admitted meanwhile (another device), or no longer skipped: the
+        // next poll reads the ticket again.
+        Ok(false) => Reclaim::Busy,
+        Err(e) => {
+            tracing::warn!(error = %e, "reclaim request failed");
+            Reclaim::Busy
+        }
+    }
+}
+
 enum Lookup {
     Found(Ticket),
     Missing,
@@ -454,8 +543,15 @@ async fn lookup(app: &AppState, seq: u64) -> Lookup {
 }
 
 impl crate::App {
-    /// Caches a decided ticket (admitted, skipped, left never change back).
+    /// Caches a decided ticket (admitted and left never change back; a
+    /// skipped one only once its reclaim window has passed).
     fn remember(&self, t: &Ticket) {
+        let window = u64::try_from(self.config.reclaim_window().as_millis()).unwrap_or(u64::MAX);
+        if t.state == TicketState::Skipped
+            && (t.reclaim_requested || t.reclaimable(crate::clock::now_ms(), window))
+        {
+            return;
+        }
         if self.decided.len() >= DECIDED_CAP {
             self.decided.clear();
         }
@@ -562,6 +658,13 @@ pub async fn leave(
     }
     let (round, student) = holder(&app, &headers, &jar, now)?;
     let left = leave_as(&app, round, student).await?;
+    // This gateway may hold the ticket as admitted; forget it, so its
+    // next poll reads "left" instead of minting a pass again.
+    if let Some(token) = queue_token(&headers, &jar) {
+        if let Ok(c) = app.keyring.verify_queue(&token, now) {
+            app.decided.remove(&c.seq);
+        }
+    }
     let jar = jar
         .remove(Cookie::build(QUEUE_COOKIE).path("/"))
         .remove(Cookie::build(PASS_COOKIE).path("/"));

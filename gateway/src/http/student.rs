@@ -162,14 +162,16 @@ pub struct CsrfForm {
 
 /// `POST /logout`
 pub async fn logout(
+    State(app): State<AppState>,
     ctx: Ctx,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> ApiResult<Response> {
     super::same_origin(&headers)?;
-    if ctx.claims.is_some() {
+    if let Some(claims) = &ctx.claims {
         ctx.check_csrf(&form.csrf)?;
+        session::revoke(&app, claims).await?;
     }
     let jar = jar
         .remove(Cookie::build(SESSION_COOKIE).path("/"))
@@ -739,6 +741,8 @@ struct CartPage {
     rounds: Vec<OpenRound>,
     message: Option<String>,
     cart_full: bool,
+    /// The enroll and drop forms' idempotency key.
+    form_key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -829,6 +833,7 @@ pub async fn cart(
         over,
         rounds,
         message,
+        form_key: form_key(),
     };
     web::page(page)
 }
@@ -977,6 +982,9 @@ pub struct EnrollForm {
     /// One section; absent or empty: the whole cart.
     #[serde(default)]
     pub section: String,
+    /// Fresh per rendered form, so a resubmitted form is one command.
+    #[serde(default)]
+    pub idempotency_key: String,
 }
 
 /// `POST /enroll`: the whole cart in one command, or one section.
@@ -1013,8 +1021,19 @@ pub async fn enroll(
             sections,
             waitlist: false,
         },
+        &form.idempotency_key,
     )
     .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DropForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub section: String,
+    #[serde(default)]
+    pub idempotency_key: String,
 }
 
 /// `POST /drop`
@@ -1023,21 +1042,45 @@ pub async fn drop(
     ctx: Ctx,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(form): Form<SectionForm>,
+    Form(form): Form<DropForm>,
 ) -> ApiResult<Response> {
     let student = student_form(&ctx, &headers, &form.csrf)?;
-    let section = SectionId(form.section()?);
-    send(&app, &headers, &jar, student, Action::Drop { section }).await
+    let section = SectionId(
+        form.section
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::Invalid("section must be a section number".into()))?,
+    );
+    send(
+        &app,
+        &headers,
+        &jar,
+        student,
+        Action::Drop { section },
+        &form.idempotency_key,
+    )
+    .await
 }
 
-/// Publishes through the API's own path and shows the live result.
+/// A fresh idempotency key for a form about to be shown.
+fn form_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Publishes through the API's own path and shows the live result. An
+/// empty `idempotency_key` (a form from before keys) means none.
 async fn send(
     app: &AppState,
     headers: &HeaderMap,
     jar: &CookieJar,
     student: StudentId,
     action: Action,
+    idempotency_key: &str,
 ) -> ApiResult<Response> {
+    let key = match idempotency_key.trim() {
+        "" => None,
+        k => Some(commands::checked_key(k)?),
+    };
     // The pass in this browser must be the signed-in student's: a shared
     // computer must not let one student act on another's admission.
     let (token, _) = pass_token(headers, jar).ok_or(ApiError::PassRequired)?;
@@ -1045,7 +1088,7 @@ async fn send(
     if claims.student != student {
         return Err(ApiError::PassRequired);
     }
-    let (_, axum::Json(accepted)) = commands::submit(app, headers, jar, action).await?;
+    let (_, axum::Json(accepted)) = commands::submit(app, None, headers, jar, action, key).await?;
     Ok(Redirect::to(&format!("/results?pending={}", accepted.command_id)).into_response())
 }
 
@@ -1082,7 +1125,9 @@ pub fn outcome_words(outcome: &str, lang: Lang) -> &'static str {
         "enrolled" => lang.t("신청 완료", "Enrolled"),
         "dropped" => lang.t("취소 완료", "Dropped"),
         "waitlisted" => lang.t("대기 명단 등록", "Waitlisted"),
+        "promoted" => lang.t("대기 후 신청 완료", "Enrolled from the waitlist"),
         "rejected" => lang.t("실패", "Not enrolled"),
+        "failed" => lang.t("처리 실패", "Not processed"),
         _ => lang.t("처리 중", "Queued"),
     }
 }
@@ -1166,7 +1211,7 @@ pub async fn results(
                 _ => "–".into(),
             },
             outcome_class: match outcome.as_str() {
-                "enrolled" | "dropped" => "good",
+                "enrolled" | "dropped" | "promoted" => "good",
                 "waitlisted" => "warn",
                 _ => "bad",
             },

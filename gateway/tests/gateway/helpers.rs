@@ -18,6 +18,18 @@ use std::time::Duration;
 use tokio::process::{Child, Command as Process};
 
 pub const KEYS: &str = "t1:integration-test-signing-key-0123456789";
+/// The pass keys: a secret of their own, and all a worker is given.
+pub const PASS_KEYS: &str = "p1:integration-test-pass-key-0123456789abcd";
+/// What a worker is given to verify passes.
+pub const WORKER_KEYS: &str = PASS_KEYS;
+
+/// The keys a test signs with, as the gateway under test holds them.
+pub fn keyring() -> waitroom::Keyring {
+    waitroom::Keyring::from_spec(KEYS)
+        .unwrap()
+        .with_pass_keys(PASS_KEYS)
+        .unwrap()
+}
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
@@ -192,6 +204,7 @@ impl TestDb {
 pub struct FakeSink {
     sent: Mutex<Vec<Command>>,
     failing: AtomicBool,
+    late: AtomicBool,
 }
 
 impl FakeSink {
@@ -202,6 +215,13 @@ impl FakeSink {
     pub fn fail(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
     }
+
+    /// Queues each command but answers as a confirm that came after the
+    /// gateway stopped waiting: the copy is on the queue and will be
+    /// decided, yet the gateway saw no confirm.
+    pub fn confirm_late(&self, on: bool) {
+        self.late.store(on, Ordering::SeqCst);
+    }
 }
 
 impl CommandSink for FakeSink {
@@ -211,6 +231,9 @@ impl CommandSink for FakeSink {
                 return Err(SinkError { kind: "timeout" });
             }
             self.sent.lock().unwrap().push(command.clone());
+            if self.late.load(Ordering::SeqCst) {
+                return Err(SinkError { kind: "timeout" });
+            }
             Ok(())
         })
     }
@@ -225,6 +248,7 @@ pub fn test_config(db_url: &str) -> Config {
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.database_url = SecretString::from(db_url.to_string());
     c.signing_keys = Some(SecretString::from(KEYS.to_string()));
+    c.pass_keys = Some(SecretString::from(PASS_KEYS.to_string()));
     c.tick_ms = 100;
     c.refresh_ms = 100;
     c.poll_min_ms = 200;
@@ -299,7 +323,7 @@ impl TestApp {
             addr,
             metrics_addr,
             client: reqwest::Client::new(),
-            keyring: waitroom::Keyring::from_spec(KEYS).unwrap(),
+            keyring: keyring(),
             sink,
             prefix,
             stop,
@@ -457,6 +481,7 @@ impl Cluster {
                 .env("SLUICE_LISTEN", format!("127.0.0.1:{port}"))
                 .env("DATABASE_URL", &db.url)
                 .env("SLUICE_SIGNING_KEYS", KEYS)
+                .env("SLUICE_PASS_KEYS", PASS_KEYS)
                 .env("SLUICE_QUEUE_PREFIX", &prefix)
                 .env("SLUICE_TICK_MS", "100")
                 .env("SLUICE_REFRESH_MS", "100")

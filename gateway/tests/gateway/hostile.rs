@@ -565,7 +565,7 @@ async fn injection_shaped_strings_are_refused_or_escaped_and_nothing_is_stored()
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403, "{what}: basic auth");
+        assert_eq!(r.status(), 401, "{what}: basic auth");
         for path in [
             format!("/api/rounds/{}", enc(p)),
             format!("/api/commands/{}", enc(p)),
@@ -985,10 +985,12 @@ async fn admin_surfaces_refuse_everyone_but_registrars() {
         assert_eq!(r.status(), 403, "{who} changes a round");
         refused += 2.0;
     }
-    for (user, password) in [
-        ("20260161", "pw"),
-        ("viewer", "viewer-pw"),
-        ("registrar", ""),
+    // Wrong credentials are challenged (401); right ones of another role
+    // are forbidden (403).
+    for (user, password, status) in [
+        ("20260161", "pw", 401),
+        ("viewer", "viewer-pw", 403),
+        ("registrar", "", 401),
     ] {
         let r = app
             .client
@@ -998,8 +1000,11 @@ async fn admin_surfaces_refuse_everyone_but_registrars() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403, "basic auth as {user}");
-        refused += 1.0;
+        assert_eq!(r.status(), status, "basic auth as {user}");
+        assert_eq!(r.headers().contains_key("www-authenticate"), status == 401);
+        if status == 403 {
+            refused += 1.0;
+        }
     }
     let r = app
         .client
@@ -1008,7 +1013,7 @@ async fn admin_surfaces_refuse_everyone_but_registrars() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 401);
 
     let state: String = sqlx::query_scalar("SELECT state FROM rounds WHERE id = ?")
         .bind(round.0)

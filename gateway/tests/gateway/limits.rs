@@ -1,5 +1,7 @@
 //! Per-client rate limits: a flooder is slowed with 429 + Retry-After on
-//! join, poll and enroll while everyone else is served as usual.
+//! join, poll and enroll while everyone else is served as usual. Anonymous
+//! traffic meets a per-address ceiling; traffic with a valid credential a
+//! per-student budget.
 
 use crate::helpers::*;
 use serde_json::{json, Value};
@@ -80,24 +82,35 @@ async fn a_flooding_address_is_slowed_while_others_are_served() {
     })
     .await;
     assert_limited(r).await;
+    // Forged tokens and passes are anonymous traffic: the address ceiling
+    // applies to them too.
     let r = until_limited(50, || {
         flooder
             .get(app.url("/api/queue/status"))
-            .header("x-queue-token", &token)
+            .header("x-queue-token", format!("{token}x"))
             .send()
     })
     .await;
     assert_limited(r).await;
-    let flooder_pass = pass(&app, round, flooder_id);
+    let forged_pass = format!("{}x", pass(&app, round, flooder_id));
     let r = until_limited(50, || {
         flooder
             .post(app.url("/api/enroll"))
-            .header("x-pass", &flooder_pass)
+            .header("x-pass", &forged_pass)
             .json(&json!({ "sections": [1] }))
             .send()
     })
     .await;
     assert_limited(r).await;
+    // Traffic with a valid token is not limited by address (a campus
+    // shares one): it meets the per-student budget instead.
+    let r = flooder
+        .get(app.url("/api/queue/status"))
+        .header("x-queue-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 
     // Meanwhile another client joins, polls and enrolls as usual.
     let joined = app.join(round, "20260502").await;

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod auth;
+mod field;
 mod helpers;
 mod hostile;
 mod limits;
@@ -16,6 +18,7 @@ mod outages;
 mod proxy;
 mod queue_page;
 mod rejoin;
+mod startup;
 mod web_pages;
 
 use helpers::*;
@@ -258,7 +261,12 @@ async fn abandoned_tickets_are_skipped_and_returning_students_keep_their_place()
     for n in ["20260011", "20260012", "20260013"] {
         app.student(n, 1).await;
     }
-    let token = |v: Value| v["token"].as_str().unwrap().to_string();
+    let token = |v: Value| {
+        v["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {v}"))
+            .to_string()
+    };
     let gone = token(app.join(round, "20260011").await.json().await.unwrap());
     let back = token(app.join(round, "20260012").await.json().await.unwrap());
     let stays = token(app.join(round, "20260013").await.json().await.unwrap());
@@ -281,7 +289,18 @@ async fn abandoned_tickets_are_skipped_and_returning_students_keep_their_place()
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    app.admin(round, json!({ "action": "resume" })).await;
+    // Absence while the room was paused does not count; absence after it
+    // does. Resume without admitting anyone yet, and let `gone` stay away
+    // for longer than the grace of running time.
+    app.admin(round, json!({ "action": "resume", "admission_per_min": 0 }))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < deadline {
+        app.status(&stays).await;
+        app.status(&back).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    app.admin(round, json!({ "admission_per_min": 6000 })).await;
 
     // Both keep polling until admitted: a slow first tick must not let
     // `back` fall out of the grace period while only `stays` is polled.
@@ -298,14 +317,17 @@ async fn abandoned_tickets_are_skipped_and_returning_students_keep_their_place()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let s = app.status(&gone).await;
-    assert_eq!(s["state"], "skipped");
     let states: Vec<(String,)> = sqlx::query_as("SELECT state FROM tickets ORDER BY order_key")
         .fetch_all(&app.pool)
         .await
         .unwrap();
     let states: Vec<&str> = states.iter().map(|s| s.0.as_str()).collect();
     assert_eq!(states, ["skipped", "admitted", "admitted"]);
+    // `gone` comes back within the reclaim window: the turn is kept.
+    let s = app.status(&gone).await;
+    assert_eq!(s["state"], "waiting", "{s}");
+    assert_eq!(s["notice"], "returned", "{s}");
+    app.poll_until(&gone, |s| s["state"] == "admitted").await;
     app.finish().await;
 }
 
@@ -321,7 +343,7 @@ async fn admin_changes_are_guarded_audited_and_seen_by_polls() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 401);
     let view = app
         .admin(round, json!({ "admission_per_min": 0, "max_active": 5 }))
         .await;
@@ -591,6 +613,7 @@ async fn a_tick_admits_nobody_once_the_rate_is_zero_whatever_it_planned() {
     let input = TickInput {
         now_ms: now,
         grace_ms: 60_000,
+        grace_from_ms: 0,
         budget: 5,
         active_since_ms: 0,
     };

@@ -214,12 +214,20 @@ pub fn drop_cmd(student: StudentId, round: RoundId, section: SectionId) -> Comma
 
 /// A ledger as one worker would have it (its own pool).
 pub async fn ledger(db: &TestDb, name: &str) -> Ledger {
+    ledger_with(db, name, RetryPolicy::default()).await
+}
+
+/// A ledger with its own retry and timeout settings.
+pub async fn ledger_with(db: &TestDb, name: &str, retry: RetryPolicy) -> Ledger {
     Ledger {
-        pool: schema::db::connect(&db.url, 8).await.expect("ledger pool"),
-        keyring: keyring(),
+        pool: worker::ledger::connect(&db.url, 8, &retry)
+            .await
+            .expect("ledger pool"),
+        // What a worker holds: the pass keys alone.
+        keyring: Keyring::pass_only(KEYS).expect("test keys"),
         worker: name.to_string(),
         max_command_age: chrono::Duration::hours(1),
-        retry: RetryPolicy::default(),
+        retry,
         shutdown: CancellationToken::new(),
     }
 }
@@ -284,7 +292,7 @@ pub fn worker_config(db: &TestDb, queues: &TestQueues, name: &str) -> Config {
     c.database_url = db.url.clone();
     c.amqp_url = AMQP.to_string();
     c.queue_prefix = queues.prefix.clone();
-    c.signing_keys = KEYS.to_string();
+    c.pass_keys = Some(KEYS.to_string());
     c.name = Some(name.to_string());
     c.max_batch = 200;
     c.prefetch = 400;

@@ -10,3 +10,5 @@ mod properties;
 mod recovery;
 mod rules;
 mod security;
+mod timeouts;
+mod waitlist;

@@ -191,7 +191,7 @@ fn spawn_worker(db: &TestDb, queues: &TestQueues, name: &str) -> Child {
         .env("DATABASE_URL", &db.url)
         .env("AMQP_URL", AMQP)
         .env("SLUICE_QUEUE_PREFIX", &queues.prefix)
-        .env("SLUICE_SIGNING_KEYS", KEYS)
+        .env("SLUICE_PASS_KEYS", KEYS)
         .env("SLUICE_WORKER_NAME", name)
         .env("SLUICE_METRICS_ADDR", "127.0.0.1:0")
         .env("SLUICE_MAX_BATCH", "250")

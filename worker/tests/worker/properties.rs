@@ -1,17 +1,21 @@
 //! Property tests of the decision logic: random catalogs and random
-//! sequences of enroll and drop commands from several students.
+//! sequences of enroll (some asking for the waitlist) and drop commands
+//! from several students.
 //!
 //! - A pure model, built from the same `enrollment::rules` the worker calls,
-//!   never breaks an invariant however the commands arrive.
+//!   never breaks an invariant however the commands arrive, and never
+//!   leaves a seat free while a student waits for it.
 //! - The real worker (`Ledger::decide` on MariaDB, commands split into
 //!   random transactions) decides every command exactly as the model does,
-//!   and the database invariants hold afterwards. This is the worker's SQL
-//!   checked against the rules it claims to apply.
+//!   and the database invariants hold afterwards; every waitlist ends as
+//!   the model's, with a promotion outcome for each student promoted. This
+//!   is the worker's SQL checked against the rules it claims to apply.
 
 use crate::helpers::*;
 use enrollment::rules::{self, Meeting, SectionInfo, StudentState};
-use enrollment::{Command, CourseId, Reason, SectionId, StudentId};
+use enrollment::{Action, Command, CourseId, Reason, SectionId, StudentId};
 use proptest::prelude::*;
+use std::collections::VecDeque;
 use worker::decide::Outcome;
 
 const STUDENTS: usize = 4;
@@ -31,6 +35,7 @@ enum GenCommand {
     Enroll {
         student: usize,
         sections: Vec<usize>,
+        waitlist: bool,
     },
     Drop {
         student: usize,
@@ -79,10 +84,11 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 .collect();
             let n = sections.len();
             let command = prop_oneof![
-                3 => (0..STUDENTS, proptest::collection::btree_set(0..n, 1..=3.min(n)))
-                    .prop_map(|(student, s)| GenCommand::Enroll {
+                3 => (0..STUDENTS, proptest::collection::btree_set(0..n, 1..=3.min(n)), prop::bool::weighted(0.4))
+                    .prop_map(|(student, s, waitlist)| GenCommand::Enroll {
                         student,
                         sections: s.into_iter().collect(),
+                        waitlist,
                     }),
                 1 => (0..STUDENTS, 0..n).prop_map(|(student, section)| GenCommand::Drop {
                     student,
@@ -105,10 +111,15 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 }
 
 /// The worker's decision order on in-memory state: rules 3-7, then the
-/// seat; drops free the seat.
+/// seat (or the waitlist, when asked for); a drop frees the seat for the
+/// first waiting student who still qualifies.
 struct Model {
     sections: Vec<SectionInfo>,
     students: Vec<StudentState>,
+    /// Waiting students of each section, in line order.
+    lines: Vec<VecDeque<usize>>,
+    /// (section, student) of every promotion, in order.
+    promoted: Vec<(usize, usize)>,
 }
 
 impl Model {
@@ -143,13 +154,23 @@ impl Model {
                 ..StudentState::default()
             })
             .collect();
-        Model { sections, students }
+        let lines = vec![VecDeque::new(); s.sections.len()];
+        Model {
+            sections,
+            students,
+            lines,
+            promoted: Vec::new(),
+        }
     }
 
     /// One outcome per section of the command, in order.
     fn decide(&mut self, c: &GenCommand) -> Vec<Outcome> {
         match c {
-            GenCommand::Enroll { student, sections } => sections
+            GenCommand::Enroll {
+                student,
+                sections,
+                waitlist,
+            } => sections
                 .iter()
                 .map(|&i| {
                     let (st, sec) = (&mut self.students[*student], &mut self.sections[i]);
@@ -159,26 +180,64 @@ impl Model {
                             sec.enrolled += 1;
                             Outcome::Enrolled
                         }
+                        Err(Reason::Full) if *waitlist => {
+                            if self.lines[i].contains(student) {
+                                Outcome::Rejected(Reason::AlreadyWaitlisted)
+                            } else {
+                                self.lines[i].push_back(*student);
+                                Outcome::Waitlisted
+                            }
+                        }
                         Err(reason) => Outcome::Rejected(reason),
                     }
                 })
                 .collect(),
             GenCommand::Drop { student, section } => {
                 let (st, sec) = (&mut self.students[*student], &mut self.sections[*section]);
-                vec![match rules::check_drop(st, sec.id) {
+                let outcome = match rules::check_drop(st, sec.id) {
                     Ok(()) => {
                         st.remove(sec.id);
                         sec.enrolled -= 1;
                         Outcome::Dropped
                     }
                     Err(reason) => Outcome::Rejected(reason),
-                }]
+                };
+                if outcome == Outcome::Dropped {
+                    self.promote(*section);
+                }
+                vec![outcome]
+            }
+        }
+    }
+
+    /// Gives free seats of `section` to the line, in order, passing over
+    /// whoever no longer qualifies.
+    fn promote(&mut self, section: usize) {
+        let sec = &mut self.sections[section];
+        while rules::check_seat(sec).is_ok() {
+            let Some(next) = self.lines[section].pop_front() else {
+                return;
+            };
+            let st = &mut self.students[next];
+            if rules::check_enroll(st, sec).is_ok() {
+                st.add(sec);
+                sec.enrolled += 1;
+                self.promoted.push((section, next));
             }
         }
     }
 
     /// Every domain invariant that the rules are responsible for.
     fn check(&self) -> Result<(), TestCaseError> {
+        for (i, line) in self.lines.iter().enumerate() {
+            let sec = &self.sections[i];
+            prop_assert!(
+                line.is_empty() || sec.enrolled == sec.capacity,
+                "a seat of {:?} is free while {} wait",
+                sec.id,
+                line.len()
+            );
+        }
         for sec in &self.sections {
             let holders = self.students.iter().filter(|s| s.holds(sec.id)).count();
             prop_assert!(sec.enrolled <= sec.capacity, "oversold {:?}", sec.id);
@@ -253,7 +312,7 @@ fn the_worker_decides_exactly_as_the_rules_say() {
     // Each case builds a catalog in MariaDB: a few cases keep this quick,
     // the pure test above covers the rules' search space.
     let config = ProptestConfig {
-        cases: 6,
+        cases: 12,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
@@ -264,10 +323,14 @@ fn the_worker_decides_exactly_as_the_rules_say() {
             .commands
             .iter()
             .map(|c| match c {
-                GenCommand::Enroll { student, sections: wanted } => enroll(
+                GenCommand::Enroll { student, sections: wanted, waitlist } => Command::new(
                     students[*student],
                     cat.round,
-                    &wanted.iter().map(|&i| sections[i]).collect::<Vec<_>>(),
+                    pass(students[*student], cat.round),
+                    Action::Enroll {
+                        sections: wanted.iter().map(|&i| sections[i]).collect(),
+                        waitlist: *waitlist,
+                    },
                 ),
                 GenCommand::Drop { student, section } => {
                     drop_cmd(students[*student], cat.round, sections[*section])
@@ -296,6 +359,39 @@ fn the_worker_decides_exactly_as_the_rules_say() {
         }
         let report = rt.block_on(worker::invariants::check(&db.pool)).unwrap();
         prop_assert!(report.holds(), "{:?}", report);
+        // The lines and the promotions, as the model has them.
+        for (i, sid) in sections.iter().enumerate() {
+            let waiting: Vec<u32> = rt
+                .block_on(
+                    sqlx::query_scalar(
+                        "SELECT student_id FROM waitlist_entries \
+                         WHERE section_id = ? AND state = 'waiting' ORDER BY id",
+                    )
+                    .bind(sid.0)
+                    .fetch_all(&db.pool),
+                )
+                .unwrap();
+            let expected: Vec<u32> = model.lines[i].iter().map(|&k| students[k].0).collect();
+            prop_assert_eq!(waiting, expected, "line of section {}", i);
+            let told: Vec<u32> = rt
+                .block_on(
+                    sqlx::query_scalar(
+                        "SELECT student_id FROM command_outcomes \
+                         WHERE section_id = ? AND outcome = 'promoted' ORDER BY student_id",
+                    )
+                    .bind(sid.0)
+                    .fetch_all(&db.pool),
+                )
+                .unwrap();
+            let mut promoted: Vec<u32> = model
+                .promoted
+                .iter()
+                .filter(|(s, _)| *s == i)
+                .map(|(_, k)| students[*k].0)
+                .collect();
+            promoted.sort_unstable();
+            prop_assert_eq!(told, promoted, "promotions of section {}", i);
+        }
         // Nothing rejected for a reason the model cannot produce.
         for d in &decided {
             for (_, o) in &d.items {

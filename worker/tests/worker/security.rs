@@ -185,3 +185,82 @@ async fn a_forged_command_published_straight_to_rabbitmq_changes_nothing() {
             .unwrap();
     assert_eq!(reason, "pass_invalid");
 }
+
+#[tokio::test]
+async fn a_pass_whose_admission_ended_is_refused() {
+    let db = TestDb::new().await;
+    let cat = Catalog::new(&db).await;
+    let l = ledger(&db, "w1").await;
+    let sections = [
+        cat.section("END1", 1, 10, &[]).await,
+        cat.section("END2", 1, 10, &[]).await,
+        cat.section("END3", 1, 10, &[]).await,
+    ];
+    let me = cat.students(1).await[0];
+    let now = Utc::now().timestamp_millis() as u64;
+    let admission = claims(me, cat.round, now, now + 60_000, 5);
+    let pass = keyring().sign_pass(&admission);
+    sqlx::query(
+        "INSERT INTO tickets (round_id, student_id, order_key, state, joined_at, last_seen_at, admitted_at, lease_id) \
+         VALUES (?, ?, 1, 'admitted', NOW(3), NOW(3), NOW(3), ?)",
+    )
+    .bind(cat.round.0)
+    .bind(me.0)
+    .bind(admission.lease)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let enroll = |s: SectionIdx| {
+        Command::new(
+            me,
+            cat.round,
+            pass.clone(),
+            Action::Enroll {
+                sections: vec![sections[s.0]],
+                waitlist: false,
+            },
+        )
+    };
+    // While the admission runs, the pass works.
+    let d = l.decide(&[&enroll(SectionIdx(0))]).await.unwrap();
+    assert_eq!(d[0].items, vec![(sections[0], Outcome::Enrolled)]);
+
+    // The student leaves the queue: the pass is over, whatever its expiry.
+    sqlx::query("UPDATE tickets SET state = 'left'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let d = l.decide(&[&enroll(SectionIdx(1))]).await.unwrap();
+    assert_eq!(
+        d[0].items,
+        vec![(sections[1], Outcome::Rejected(Reason::PassRevoked))]
+    );
+
+    // Joined again and admitted anew: only the new admission's pass works,
+    // also when both passes' commands arrive in one batch.
+    let renewed = claims(me, cat.round, now, now + 60_000, 5);
+    sqlx::query("UPDATE tickets SET state = 'admitted', lease_id = ?")
+        .bind(renewed.lease)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let current = Command::new(
+        me,
+        cat.round,
+        keyring().sign_pass(&renewed),
+        Action::Enroll {
+            sections: vec![sections[1]],
+            waitlist: false,
+        },
+    );
+    let d = l.decide(&[&enroll(SectionIdx(2)), &current]).await.unwrap();
+    assert_eq!(
+        d[0].items,
+        vec![(sections[2], Outcome::Rejected(Reason::PassRevoked))]
+    );
+    assert_eq!(d[1].items, vec![(sections[1], Outcome::Enrolled)]);
+    assert_eq!(cat.enrolled(sections[2]).await, (0, 0));
+}
+
+#[derive(Clone, Copy)]
+struct SectionIdx(usize);

@@ -1,0 +1,443 @@
+//! The queue page's promises, measured from what each student saw: fair
+//! from the click, estimates that come true, a place kept through absence
+//! the student did not cause (or came back from), and shared addresses
+//! treated like any other student.
+//!
+//! Each student task fills one [`Journey`]; after the run the pure
+//! functions here turn the journeys (and, when the bench reads MySQL, the
+//! server's admission times and ticket counts) into the report's figures.
+//! Times are microseconds since the start of the surge, on the bench's
+//! clock: what a student's browser would have seen.
+
+use crate::fairness;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One estimate a student was shown: when the answer arrived, and the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown {
+    pub at_us: u64,
+    pub min_secs: u64,
+    pub max_secs: u64,
+}
+
+/// What one student went through, as their page saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Journey {
+    /// The student's id (to match the server's ticket).
+    pub student: u32,
+    /// Clicked before the room opened: the pre-queue shuffle decides their
+    /// order on purpose, so they are left out of click-order fairness.
+    pub prequeue: bool,
+    /// Sends the address many students share (`--shared-ip`).
+    pub shared_ip: bool,
+    /// When the first join request was sent (the click).
+    pub clicked_us: Option<u64>,
+    /// A join answered with a place.
+    pub joined: bool,
+    /// When the first answer saying "admitted" arrived.
+    pub admitted_us: Option<u64>,
+    /// Every estimate shown while waiting, in order.
+    pub shown: Vec<Shown>,
+    /// An answer said "skipped".
+    pub skipped: bool,
+    /// An answer carried `notice: "returned"` (a skipped place reclaimed).
+    pub returned: bool,
+    /// Stopped polling for a while, as a locked phone does (`--suspend-share`).
+    pub suspended: bool,
+    /// The cart's enroll command was answered 202.
+    pub cart_accepted: bool,
+    /// Answers with status 429.
+    pub refused_429: u32,
+}
+
+impl Journey {
+    /// Admitted without losing the turn: never skipped, or skipped and
+    /// given the place back.
+    pub fn kept_turn(&self) -> bool {
+        self.admitted_us.is_some() && (!self.skipped || self.returned)
+    }
+}
+
+/// How many students of a group reached each step (`--shared-ip`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub students: u64,
+    pub joined: u64,
+    /// Whose join never succeeded.
+    pub never_placed: u64,
+    pub skipped: u64,
+    pub admitted: u64,
+    pub cart_accepted: u64,
+    /// Answers with status 429, summed over the group.
+    pub refused_429: u64,
+}
+
+/// Tallies what happened to `journeys`.
+pub fn tally<'a>(journeys: impl IntoIterator<Item = &'a Journey>) -> Group {
+    let mut g = Group::default();
+    for j in journeys {
+        g.students += 1;
+        g.joined += u64::from(j.joined);
+        g.never_placed += u64::from(!j.joined);
+        g.skipped += u64::from(j.skipped);
+        g.admitted += u64::from(j.admitted_us.is_some());
+        g.cart_accepted += u64::from(j.cart_accepted);
+        g.refused_429 += u64::from(j.refused_429);
+    }
+    g
+}
+
+/// Kendall tau-b between click order and client-side admission order,
+/// over admitted students outside the pre-queue cohort.
+pub fn click_tau(journeys: &[Journey]) -> Option<f64> {
+    let pairs: Vec<(u64, u64)> = journeys
+        .iter()
+        .filter(|j| !j.prequeue)
+        .filter_map(|j| Some((j.clicked_us?, j.admitted_us?)))
+        .collect();
+    fairness::kendall_tau_b(&pairs)
+}
+
+/// The same with the server's admission time (`tickets.admitted_at`, any
+/// unit as long as it orders), for students the server admitted.
+pub fn click_tau_server(journeys: &[Journey], admitted_at: &HashMap<u32, i64>) -> Option<f64> {
+    let pairs: Vec<(u64, i64)> = journeys
+        .iter()
+        .filter(|j| !j.prequeue)
+        .filter_map(|j| Some((j.clicked_us?, *admitted_at.get(&j.student)?)))
+        .collect();
+    fairness::kendall_tau_b(&pairs)
+}
+
+/// How the estimates shown compared with the waits that followed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Eta {
+    /// Admitted students who were shown at least one estimate (suspended
+    /// students left out).
+    pub eta_students: u64,
+    /// Share of them whose wait from their first estimate to admission
+    /// lay inside that first range.
+    pub eta_inside_first_range: Option<f64>,
+    /// Share of them for whom every range they were shown held.
+    pub eta_every_range_held: Option<f64>,
+    /// (student, estimate) pairs of admitted students...
+    pub eta_pairs: u64,
+    /// ...and the share whose remaining wait lay inside the range shown.
+    pub eta_inside_range: Option<f64>,
+    /// Median of actual wait / middle of the first range: above 1 the
+    /// estimates promise too short a wait, below 1 too long a one.
+    pub eta_ratio_median: Option<f64>,
+}
+
+fn inside(s: &Shown, admitted_us: u64) -> bool {
+    let wait = admitted_us.saturating_sub(s.at_us) as f64 / 1e6;
+    s.min_secs as f64 <= wait && wait <= s.max_secs as f64
+}
+
+fn share(hits: u64, of: u64) -> Option<f64> {
+    (of > 0).then(|| hits as f64 / of as f64)
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// Compares each estimate shown with the wait that followed it.
+pub fn eta(journeys: &[Journey]) -> Eta {
+    let (mut students, mut first_in, mut all_in, mut pairs, mut pairs_in) = (0, 0, 0, 0, 0);
+    let mut ratios = Vec::new();
+    // A suspended student learns of the admission only when they look
+    // again: their lateness says nothing about the estimate.
+    for j in journeys.iter().filter(|j| !j.suspended) {
+        let (Some(admitted), Some(first)) = (j.admitted_us, j.shown.first()) else {
+            continue;
+        };
+        students += 1;
+        first_in += u64::from(inside(first, admitted));
+        let held = j.shown.iter().filter(|s| inside(s, admitted)).count() as u64;
+        all_in += u64::from(held == j.shown.len() as u64);
+        pairs += j.shown.len() as u64;
+        pairs_in += held;
+        let middle = (first.min_secs + first.max_secs) as f64 / 2.0;
+        if middle > 0.0 {
+            ratios.push(admitted.saturating_sub(first.at_us) as f64 / 1e6 / middle);
+        }
+    }
+    Eta {
+        eta_students: students,
+        eta_inside_first_range: share(first_in, students),
+        eta_every_range_held: share(all_in, students),
+        eta_pairs: pairs,
+        eta_inside_range: share(pairs_in, pairs),
+        eta_ratio_median: median(ratios),
+    }
+}
+
+/// Ticket counts read from MySQL after the drain.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tickets<'a> {
+    pub admitted_at: Option<&'a HashMap<u32, i64>>,
+    pub skipped: Option<u64>,
+    /// `None` also when the schema has no `reclaimed_at` column yet.
+    pub reclaimed: Option<u64>,
+}
+
+/// The promise figures of the report (flattened into it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Promises {
+    /// Kendall tau-b, click vs the leader's admission (`admitted_at`): the
+    /// order the room gave, against the order the students clicked in.
+    pub click_to_admission_tau: Option<f64>,
+    /// The same against the moment the student saw "admitted" (their next
+    /// poll): adds the noise of poll spacing to the room's order.
+    pub click_to_seen_admission_tau: Option<f64>,
+    #[serde(flatten)]
+    pub eta: Eta,
+    /// Students shown "skipped", and shown `notice: "returned"`.
+    pub skipped: u64,
+    pub reclaimed: u64,
+    /// Tickets left `skipped`, and tickets with `reclaimed_at` (MySQL).
+    pub skipped_tickets: Option<u64>,
+    pub reclaimed_tickets: Option<u64>,
+    /// Students who stopped polling for `--suspend-for`, and those of them
+    /// admitted without losing their turn.
+    pub suspended: u64,
+    pub suspended_kept_turn: u64,
+    /// (`--shared-ip`) the students behind the one address, and the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_ip: Option<Group>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_ip: Option<Group>,
+}
+
+/// Every promise figure of a run.
+pub fn measure(journeys: &[Journey], tickets: Tickets<'_>) -> Promises {
+    let any_shared = journeys.iter().any(|j| j.shared_ip);
+    let suspended = journeys.iter().filter(|j| j.suspended);
+    Promises {
+        click_to_admission_tau: tickets
+            .admitted_at
+            .and_then(|a| click_tau_server(journeys, a)),
+        click_to_seen_admission_tau: click_tau(journeys),
+        eta: eta(journeys),
+        skipped: journeys.iter().filter(|j| j.skipped).count() as u64,
+        reclaimed: journeys.iter().filter(|j| j.returned).count() as u64,
+        skipped_tickets: tickets.skipped,
+        reclaimed_tickets: tickets.reclaimed,
+        suspended: suspended.clone().count() as u64,
+        suspended_kept_turn: suspended.filter(|j| j.kept_turn()).count() as u64,
+        shared_ip: any_shared.then(|| tally(journeys.iter().filter(|j| j.shared_ip))),
+        own_ip: any_shared.then(|| tally(journeys.iter().filter(|j| !j.shared_ip))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+
+    fn admitted(clicked: u64, admitted: u64) -> Journey {
+        Journey {
+            clicked_us: Some(clicked),
+            joined: true,
+            admitted_us: Some(admitted),
+            ..Journey::default()
+        }
+    }
+
+    fn shown(at_s: u64, min_secs: u64, max_secs: u64) -> Shown {
+        Shown {
+            at_us: at_s * S,
+            min_secs,
+            max_secs,
+        }
+    }
+
+    #[test]
+    fn admission_in_click_order_is_one_and_a_late_ticket_lowers_it() {
+        let fair: Vec<Journey> = (0..10).map(|i| admitted(i * S, 100 * S + i * S)).collect();
+        assert_eq!(click_tau(&fair), Some(1.0));
+        // The earliest clicker waited behind everyone (refused joins, a
+        // slow sign-in): 9 of 45 pairs discordant.
+        let mut late = fair.clone();
+        late[0].admitted_us = Some(1_000 * S);
+        let tau = click_tau(&late).unwrap();
+        assert!((tau - (36.0 - 9.0) / 45.0).abs() < 1e-12, "{tau}");
+    }
+
+    #[test]
+    fn click_tau_leaves_out_the_prequeue_and_students_never_admitted() {
+        let mut j: Vec<Journey> = (0..5).map(|i| admitted(i * S, 10 * S + i * S)).collect();
+        // Shuffled on purpose, and not admitted: neither counts.
+        j.push(Journey {
+            prequeue: true,
+            ..admitted(0, 99 * S)
+        });
+        j.push(Journey {
+            clicked_us: Some(0),
+            joined: true,
+            ..Journey::default()
+        });
+        assert_eq!(click_tau(&j), Some(1.0));
+        assert_eq!(click_tau(&j[..1]), None);
+    }
+
+    #[test]
+    fn server_tau_matches_students_by_id() {
+        let mut j: Vec<Journey> = (0..4).map(|i| admitted(i * S, 0)).collect();
+        for (i, x) in j.iter_mut().enumerate() {
+            x.student = 100 + i as u32;
+        }
+        let reversed: HashMap<u32, i64> = (0..4).map(|i| (100 + i, 10 - i64::from(i))).collect();
+        assert_eq!(click_tau_server(&j, &reversed), Some(-1.0));
+        assert_eq!(click_tau_server(&j, &HashMap::new()), None);
+    }
+
+    #[test]
+    fn eta_shares_count_first_ranges_students_and_pairs() {
+        // Admitted at 30 s. First range at 0 s: 20..40 holds (30 s).
+        // Second at 20 s: 15..20 does not (10 s left).
+        let a = Journey {
+            shown: vec![shown(0, 20, 40), shown(20, 15, 20)],
+            ..admitted(0, 30 * S)
+        };
+        // First range at 10 s: 5..8 does not hold (20 s).
+        let b = Journey {
+            shown: vec![shown(10, 5, 8)],
+            ..admitted(0, 30 * S)
+        };
+        // Never shown an estimate, never admitted, or away: left out.
+        let c = admitted(0, 5 * S);
+        let away = Journey {
+            shown: vec![shown(0, 1, 2)],
+            suspended: true,
+            ..admitted(0, 99 * S)
+        };
+        let d = Journey {
+            shown: vec![shown(0, 1, 2)],
+            joined: true,
+            ..Journey::default()
+        };
+        let e = eta(&[a, b, c, d, away]);
+        assert_eq!(e.eta_students, 2);
+        assert_eq!(e.eta_inside_first_range, Some(0.5));
+        assert_eq!(e.eta_every_range_held, Some(0.0));
+        assert_eq!(e.eta_pairs, 3);
+        assert!((e.eta_inside_range.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        // Ratios 30 / 30 and 20 / 6.5.
+        let expected = (1.0 + 20.0 / 6.5) / 2.0;
+        assert!((e.eta_ratio_median.unwrap() - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn range_bounds_are_inclusive_in_fractional_seconds() {
+        let at = |wait_us| {
+            let j = Journey {
+                shown: vec![shown(0, 2, 3)],
+                ..admitted(0, wait_us)
+            };
+            eta(&[j]).eta_inside_first_range
+        };
+        assert_eq!(at(2 * S), Some(1.0));
+        assert_eq!(at(3 * S), Some(1.0));
+        assert_eq!(at(3 * S + 1), Some(0.0));
+        assert_eq!(at(2 * S - 1), Some(0.0));
+        assert_eq!(eta(&[]).eta_inside_first_range, None);
+    }
+
+    #[test]
+    fn shared_address_students_are_tallied_apart() {
+        let mut j = vec![
+            Journey {
+                shared_ip: true,
+                cart_accepted: true,
+                refused_429: 3,
+                ..admitted(0, S)
+            },
+            Journey {
+                shared_ip: true,
+                refused_429: 8,
+                ..Journey::default()
+            },
+            Journey {
+                shared_ip: true,
+                joined: true,
+                skipped: true,
+                ..Journey::default()
+            },
+            admitted(0, S),
+        ];
+        j[3].cart_accepted = true;
+        let p = measure(&j, Tickets::default());
+        assert_eq!(
+            p.shared_ip,
+            Some(Group {
+                students: 3,
+                joined: 2,
+                never_placed: 1,
+                skipped: 1,
+                admitted: 1,
+                cart_accepted: 1,
+                refused_429: 11,
+            })
+        );
+        assert_eq!(
+            p.own_ip.map(|g| (g.students, g.cart_accepted)),
+            Some((1, 1))
+        );
+        assert_eq!(p.skipped, 1);
+        let nobody_shared = measure(&j[3..], Tickets::default());
+        assert_eq!(
+            (nobody_shared.shared_ip, nobody_shared.own_ip),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_suspended_student_keeps_the_turn_unless_skipped_for_good() {
+        let kept = Journey {
+            suspended: true,
+            ..admitted(0, S)
+        };
+        let reclaimed = Journey {
+            suspended: true,
+            skipped: true,
+            returned: true,
+            ..admitted(0, S)
+        };
+        let sent_back = Journey {
+            suspended: true,
+            skipped: true,
+            ..admitted(0, S)
+        };
+        let never_admitted = Journey {
+            suspended: true,
+            joined: true,
+            ..Journey::default()
+        };
+        let p = measure(
+            &[kept, reclaimed, sent_back, never_admitted],
+            Tickets::default(),
+        );
+        assert_eq!((p.suspended, p.suspended_kept_turn), (4, 2));
+        assert_eq!((p.skipped, p.reclaimed), (2, 1));
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![f64::NAN]), None);
+        assert_eq!(median(Vec::new()), None);
+    }
+}
