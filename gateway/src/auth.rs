@@ -15,8 +15,8 @@
 //! checked against a dummy hash so their answer takes as long as a wrong
 //! password.
 
+use crate::db::MySqlStore;
 use crate::error::ApiError;
-use crate::store::MySqlStore;
 use crate::throttle::{self, Account};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;

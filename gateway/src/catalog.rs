@@ -9,7 +9,7 @@
 //! seconds old, which the page says. Readers clone an `Arc` under a lock
 //! held for a pointer copy, never across an `.await`.
 
-use crate::store::MySqlStore;
+use crate::db::MySqlStore;
 use enrollment::rules::Meeting;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -284,18 +284,12 @@ pub async fn refresh(
 
 /// Seats first, then the catalog: a section that appears in the catalog
 /// always has its seat counts, so a fresh import never shows as full.
-async fn load_all(
-    store: &MySqlStore,
-    cache: &CatalogCache,
-) -> Result<(), crate::store::StoreError> {
+async fn load_all(store: &MySqlStore, cache: &CatalogCache) -> Result<(), crate::db::StoreError> {
     load_seats(store, cache).await?;
     load_catalog(store, cache).await
 }
 
-async fn load_seats(
-    store: &MySqlStore,
-    cache: &CatalogCache,
-) -> Result<(), crate::store::StoreError> {
+async fn load_seats(store: &MySqlStore, cache: &CatalogCache) -> Result<(), crate::db::StoreError> {
     let rows = store
         .timed(
             sqlx::query("SELECT id, capacity, enrolled, closed FROM sections")
@@ -320,7 +314,7 @@ async fn load_seats(
 async fn load_catalog(
     store: &MySqlStore,
     cache: &CatalogCache,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), crate::db::StoreError> {
     let pool = store.pool();
     let rows = store
         .timed(

@@ -2,7 +2,7 @@
 //! upsert), so the registrar's live view can count gateways. Rows of
 //! gateways gone for a long time are removed by whoever writes next.
 
-use crate::store::MySqlStore;
+use crate::db::MySqlStore;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub async fn run(
 }
 
 /// Gateways heard from lately.
-pub async fn count_alive(store: &MySqlStore) -> Result<u64, crate::store::StoreError> {
+pub async fn count_alive(store: &MySqlStore) -> Result<u64, crate::db::StoreError> {
     let n: i64 = store
         .timed(
             sqlx::query_scalar("SELECT COUNT(*) FROM gateway_heartbeats WHERE seen_at >= ?")
@@ -102,7 +102,7 @@ pub async fn count_alive(store: &MySqlStore) -> Result<u64, crate::store::StoreE
 pub async fn count_silent(
     store: &MySqlStore,
     forget_after: Duration,
-) -> Result<u64, crate::store::StoreError> {
+) -> Result<u64, crate::db::StoreError> {
     let now = Utc::now();
     let quiet = now - chrono::Duration::seconds(ALIVE_WITHIN_SECS);
     let gone = quiet

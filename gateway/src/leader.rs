@@ -14,8 +14,8 @@
 //! closed), and admits what the pacer grants in every open round.
 
 use crate::clock::now_ms;
+use crate::db::MySqlStore;
 use crate::publish::CommandSink;
-use crate::store::MySqlStore;
 use enrollment::RoundId;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
@@ -150,7 +150,7 @@ impl Leader {
         &self,
         st: &mut LeadState,
         epoch: Instant,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<(), crate::db::StoreError> {
         let rounds = self.store.rounds().await?;
         let now = now_ms();
 

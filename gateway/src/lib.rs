@@ -10,7 +10,7 @@
 //! - [`config`]: typed configuration (flags and environment).
 //! - [`telemetry`]: logging and the Prometheus recorder.
 //! - [`error`]: the one API error type and its HTTP mapping.
-//! - [`store`]: the room state in MySQL (`waitroom::RoomStore`).
+//! - [`db`]: every SQL statement, grouped by entity (the room state is `db::room`).
 //! - [`rooms`]: the per-gateway snapshot that status polls read.
 //! - [`batcher`], [`liveness`]: joins and liveness, written in bulk.
 //! - [`leader`]: leader election and the admission tick.
@@ -35,6 +35,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod csv_import;
+pub mod db;
 pub mod error;
 pub mod heartbeat;
 pub mod http;
@@ -48,7 +49,6 @@ pub mod publish;
 pub mod rooms;
 pub mod seats;
 pub mod session;
-pub mod store;
 pub mod telemetry;
 pub mod throttle;
 pub mod web;
@@ -85,7 +85,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct App {
     pub config: Config,
     pub keyring: Keyring,
-    pub store: Arc<store::MySqlStore>,
+    pub store: Arc<db::MySqlStore>,
     pub rooms: Arc<rooms::Rooms>,
     pub liveness: Arc<liveness::Liveness>,
     pub joiner: batcher::Joiner,
@@ -156,7 +156,7 @@ impl Gateway {
             .idle_timeout(Duration::from_secs(60))
             .connect_lazy_with(options);
         let store = Arc::new(
-            store::MySqlStore::new(pool, config.db_timeout(), config.pass_ttl())
+            db::MySqlStore::new(pool, config.db_timeout(), config.pass_ttl())
                 .with_reclaim_window(config.reclaim_window()),
         );
         let sink: Arc<dyn CommandSink> = match sink {

@@ -8,7 +8,7 @@
 //! seconds on `ix_outcomes_round`; queue depth is one passive declare on a
 //! channel kept open between samples.
 
-use crate::store::MySqlStore;
+use crate::db::MySqlStore;
 use crate::AppState;
 use dashmap::DashMap;
 use enrollment::RoundId;
@@ -163,7 +163,7 @@ async fn ledger(
     round: RoundId,
     app: &AppState,
     s: &mut Sample,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), crate::db::StoreError> {
     let pool = store.pool();
     let since = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(WINDOW_SECS);
     let minute = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(60);

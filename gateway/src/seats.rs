@@ -7,8 +7,8 @@
 //! is bounded to those 20: a section that leaves the set stops being
 //! reported and its series goes idle (see [`crate::telemetry`]).
 
+use crate::db::{to_datetime, MySqlStore, StoreError};
 use crate::rooms::Rooms;
-use crate::store::{to_datetime, MySqlStore, StoreError};
 use sqlx::{MySql, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::sync::Arc;

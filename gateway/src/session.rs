@@ -24,9 +24,9 @@
 //! admin had (`admins.sessions_valid_after_ms`), not only this cookie.
 
 use crate::auth::{self, Passwords};
+use crate::db::MySqlStore;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{same_origin, ClientIp, JsonBody};
-use crate::store::MySqlStore;
 use crate::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;

@@ -15,8 +15,8 @@
 //! make a student wait by guessing their number; the delay is capped so
 //! that the wait stays minutes, never a lockout.
 
+use crate::db::MySqlStore;
 use crate::error::{ApiError, ApiResult};
-use crate::store::MySqlStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -109,7 +109,7 @@ pub async fn check(store: &MySqlStore, account: Account<'_>, now_ms: u64) -> Api
 /// Counts a wrong password for `account`; from the [`FREE_FAILURES`]th on,
 /// makes the next attempt wait and records that in the audit log.
 pub async fn failed(store: &MySqlStore, account: Account<'_>, now_ms: u64) -> ApiResult<()> {
-    let unavailable = |e: crate::store::StoreError| ApiError::unavailable("mysql", &e);
+    let unavailable = |e: crate::db::StoreError| ApiError::unavailable("mysql", &e);
     // Assignments apply left to right: `failures` reads the previous
     // `last_failed_ms` before it is overwritten.
     store

@@ -391,7 +391,7 @@ pub async fn create_round(
     };
     let id = match app.store.timed(work).await {
         Ok(id) => id,
-        Err(crate::store::StoreError::Db(sqlx::Error::Database(e)))
+        Err(crate::db::StoreError::Db(sqlx::Error::Database(e)))
             if e.is_foreign_key_violation() =>
         {
             errors.add("term", lang.t("없는 학기입니다.", "No such term."));
@@ -1352,7 +1352,7 @@ pub async fn create_course(
     };
     let id = match app.store.timed(work).await {
         Ok(id) => id,
-        Err(crate::store::StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+        Err(crate::db::StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
             errors.add(
                 "code",
                 lang.t(
@@ -1372,7 +1372,7 @@ pub async fn create_course(
             )
             .await;
         }
-        Err(crate::store::StoreError::Db(sqlx::Error::Database(e)))
+        Err(crate::db::StoreError::Db(sqlx::Error::Database(e)))
             if e.is_foreign_key_violation() =>
         {
             errors.add("term", lang.t("없는 학기입니다.", "No such term."));
@@ -1742,7 +1742,7 @@ pub async fn create_section(
     };
     match app.store.timed(work).await {
         Ok(()) => {}
-        Err(crate::store::StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+        Err(crate::db::StoreError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
             errors.add(
                 "number",
                 lang.t(
@@ -1752,7 +1752,7 @@ pub async fn create_section(
             );
             return course_page(&app, ctx, id, None, form, errors, 0, None).await;
         }
-        Err(crate::store::StoreError::Db(sqlx::Error::Database(e)))
+        Err(crate::db::StoreError::Db(sqlx::Error::Database(e)))
             if e.is_foreign_key_violation() =>
         {
             return Err(ApiError::NotFound)

@@ -12,24 +12,16 @@
 //! with respect to late pre-queue joins, and keeps two leaders (a split brain
 //! during failover) from admitting the same ticket twice.
 
-use chrono::{DateTime, NaiveDateTime};
+use super::{from_datetime, push_in, to_datetime, MySqlStore, StoreError, CHUNK};
+use chrono::NaiveDateTime;
 use enrollment::{RoundId, StudentId};
-use sqlx::{MySql, MySqlPool, QueryBuilder, Row};
+use sqlx::{MySql, QueryBuilder, Row};
 use std::collections::HashMap;
-use std::future::Future;
-use std::time::Duration;
 use waitroom::room::{ChangeError, TickInput};
 use waitroom::{
     plan_admission, Candidate, Hold, JoinRefused, JoinRequest, Place, RoomStore, RoundChange,
     RoundState, RoundView, TickOutcome, Ticket, TicketState,
 };
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Rows per statement in bulk updates, far below MySQL's placeholder limit.
-const CHUNK: usize = 1000;
 
 /// Candidates read per tick beyond the budget, so a run of abandoned
 /// tickets is skipped in one tick instead of stalling admission.
@@ -38,67 +30,7 @@ const SKIP_LOOKAHEAD: u64 = 256;
 /// Closed rounds stay visible this long (the closed page, the seed).
 const CLOSED_VISIBLE_MS: u64 = 24 * 3600 * 1000;
 
-/// Why the store failed. Callers never show these to clients.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("database did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("unexpected value in column {0}")]
-    Corrupt(&'static str),
-}
-
-/// MySQL-backed room state.
-#[derive(Debug, Clone)]
-pub struct MySqlStore {
-    pool: MySqlPool,
-    timeout: Duration,
-    /// An admitted ticket older than this may queue again.
-    pass_ttl_ms: u64,
-    /// A skipped student who joins again within this long keeps their turn.
-    reclaim_window_ms: u64,
-}
-
-/// How long a skipped student may come back and keep their turn, unless
-/// configured otherwise.
-pub const DEFAULT_RECLAIM_WINDOW: Duration = Duration::from_secs(600);
-
 impl MySqlStore {
-    pub fn new(pool: MySqlPool, timeout: Duration, pass_ttl: Duration) -> MySqlStore {
-        MySqlStore {
-            pool,
-            timeout,
-            pass_ttl_ms: u64::try_from(pass_ttl.as_millis()).unwrap_or(u64::MAX),
-            reclaim_window_ms: millis(DEFAULT_RECLAIM_WINDOW),
-        }
-    }
-
-    /// Sets how long a skipped student may come back and keep their turn.
-    pub fn with_reclaim_window(mut self, window: Duration) -> MySqlStore {
-        self.reclaim_window_ms = millis(window);
-        self
-    }
-
-    /// The pool, for the few reads that are not room state.
-    pub fn pool(&self) -> &MySqlPool {
-        &self.pool
-    }
-
-    /// Runs `fut` under the store's timeout.
-    pub async fn timed<T, E>(
-        &self,
-        fut: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, StoreError>
-    where
-        StoreError: From<E>,
-    {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(StoreError::from),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
-        }
-    }
-
     async fn join_round(
         &self,
         round: RoundId,
@@ -585,18 +517,6 @@ async fn select_tickets(
     Ok(out)
 }
 
-fn push_in<T>(q: &mut QueryBuilder<'_, MySql>, values: &[T])
-where
-    T: Copy + Send + for<'q> sqlx::Encode<'q, MySql> + sqlx::Type<MySql> + 'static,
-{
-    q.push("(");
-    let mut sep = q.separated(", ");
-    for &v in values {
-        sep.push_bind(v);
-    }
-    q.push(")");
-}
-
 fn ticket(row: &sqlx::mysql::MySqlRow) -> Result<Ticket, StoreError> {
     let state: String = row.try_get("state")?;
     Ok(Ticket {
@@ -649,18 +569,6 @@ fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
 
 fn parse_round_state(s: String) -> Result<RoundState, StoreError> {
     RoundState::parse(&s).ok_or(StoreError::Corrupt("rounds.state"))
-}
-
-/// DATETIME columns hold UTC (sqlx sets the session time zone to +00:00).
-pub fn to_datetime(ms: u64) -> NaiveDateTime {
-    DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-        .naive_utc()
-}
-
-/// The inverse of [`to_datetime`].
-pub fn from_datetime(at: NaiveDateTime) -> u64 {
-    u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0)
 }
 
 impl RoomStore for MySqlStore {

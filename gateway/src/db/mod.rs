@@ -1,0 +1,111 @@
+//! Every SQL statement the gateway runs, grouped by entity, behind one
+//! handle ([`MySqlStore`]) that bounds each call by a timeout.
+//!
+//! Direction: `http` (handlers) calls `db`; `db` calls the pure crates
+//! (`waitroom`, `enrollment`) and never anything above it. Failures leave
+//! as [`StoreError`], which the API error type classifies in one place:
+//! what waiting cures (timeouts, the pool, I/O, lock waits) is a 503 with
+//! Retry-After, anything else a logged 500.
+//!
+//! # Modules
+//! - [`room`]: the waiting room's shared state ([`waitroom::RoomStore`]).
+
+pub mod room;
+
+use chrono::{DateTime, NaiveDateTime};
+use sqlx::{MySql, MySqlPool, QueryBuilder};
+use std::future::Future;
+use std::time::Duration;
+
+/// Rows per statement in bulk updates, far below MySQL's placeholder limit.
+const CHUNK: usize = 1000;
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Why the store failed. Callers never show these to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unexpected value in column {0}")]
+    Corrupt(&'static str),
+}
+
+/// MySQL-backed room state.
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    timeout: Duration,
+    /// An admitted ticket older than this may queue again.
+    pass_ttl_ms: u64,
+    /// A skipped student who joins again within this long keeps their turn.
+    reclaim_window_ms: u64,
+}
+
+/// How long a skipped student may come back and keep their turn, unless
+/// configured otherwise.
+pub const DEFAULT_RECLAIM_WINDOW: Duration = Duration::from_secs(600);
+
+impl MySqlStore {
+    pub fn new(pool: MySqlPool, timeout: Duration, pass_ttl: Duration) -> MySqlStore {
+        MySqlStore {
+            pool,
+            timeout,
+            pass_ttl_ms: u64::try_from(pass_ttl.as_millis()).unwrap_or(u64::MAX),
+            reclaim_window_ms: millis(DEFAULT_RECLAIM_WINDOW),
+        }
+    }
+
+    /// Sets how long a skipped student may come back and keep their turn.
+    pub fn with_reclaim_window(mut self, window: Duration) -> MySqlStore {
+        self.reclaim_window_ms = millis(window);
+        self
+    }
+
+    /// The pool, for the few reads that are not room state.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Runs `fut` under the store's timeout.
+    pub async fn timed<T, E>(
+        &self,
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreError>
+    where
+        StoreError: From<E>,
+    {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// DATETIME columns hold UTC (sqlx sets the session time zone to +00:00).
+pub fn to_datetime(ms: u64) -> NaiveDateTime {
+    DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// The inverse of [`to_datetime`].
+pub fn from_datetime(at: NaiveDateTime) -> u64 {
+    u64::try_from(at.and_utc().timestamp_millis()).unwrap_or(0)
+}
+
+pub(crate) fn push_in<T>(q: &mut QueryBuilder<'_, MySql>, values: &[T])
+where
+    T: Copy + Send + for<'q> sqlx::Encode<'q, MySql> + sqlx::Type<MySql> + 'static,
+{
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for &v in values {
+        sep.push_bind(v);
+    }
+    q.push(")");
+}
