@@ -5,6 +5,7 @@
 
 mod helpers;
 mod incidents;
+mod plan;
 mod process;
 mod properties;
 mod recovery;

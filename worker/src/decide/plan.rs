@@ -1,0 +1,500 @@
+//! The plan step: a pure function of the [`World`] and the commands that
+//! decides every command and says what to write. No I/O, no clock.
+
+use super::world::{Checked, Round, World};
+use chrono::{DateTime, Utc};
+use enrollment::rules::{self, SectionInfo, StudentState};
+use enrollment::{Action, CommandId, CourseId, Reason, RoundId, SectionId, StudentId};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// The result for one section of a command, or of a waitlist entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Enrolled,
+    Dropped,
+    Waitlisted,
+    /// A waiting student took a freed seat.
+    Promoted,
+    Rejected(Reason),
+    /// The command could not be decided; nothing changed.
+    Failed(Reason),
+}
+
+impl Outcome {
+    /// The stored `outcome` column.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::Enrolled => "enrolled",
+            Outcome::Dropped => "dropped",
+            Outcome::Waitlisted => "waitlisted",
+            Outcome::Promoted => "promoted",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Outcome::Rejected(r) | Outcome::Failed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub command: CommandId,
+    pub action: &'static str,
+    /// One entry per section of the command, in order; empty for a replay.
+    pub items: Vec<(SectionId, Outcome)>,
+    /// The command had been decided before (a redelivery): nothing written.
+    pub replayed: bool,
+}
+
+/// Everything [`plan`] decided, not yet written.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One per command, in arrival order.
+    pub decisions: Vec<Decision>,
+    pub writes: Writes,
+    /// A seat was left free with students still waiting unread: the world
+    /// should be read again with a longer read of the line.
+    pub line_cut_short: bool,
+}
+
+/// The rows to write, net of the group's own changes: an enrollment made
+/// and dropped in the same group is neither inserted nor deleted.
+#[derive(Debug, Clone, Default)]
+pub struct Writes {
+    /// Enrollments that end, each read under the locks.
+    pub enroll_delete: Vec<(StudentId, SectionId)>,
+    /// New enrollments, with the command that made each.
+    pub enroll_insert: Vec<(StudentId, SectionId, CourseId, CommandId)>,
+    /// The new seat count of every section whose count changed, by id.
+    pub seat_counts: Vec<(SectionId, u32)>,
+    /// Stored entries resolved: (entry id, new state, the resolution's
+    /// outcome-row command id). Each must still be waiting when written.
+    pub waitlist_resolve: Vec<(u64, &'static str, CommandId)>,
+    /// Entries made by this group, each with the state it ends in.
+    pub waitlist_insert: Vec<NewEntry>,
+    /// One per command item and per waitlist entry resolved.
+    pub outcomes: Vec<OutcomeRow>,
+}
+
+/// One `command_outcomes` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRow {
+    pub command: CommandId,
+    pub item: u16,
+    pub student: StudentId,
+    pub round: RoundId,
+    pub section: SectionId,
+    pub action: &'static str,
+    pub outcome: Outcome,
+    pub lease: Option<Uuid>,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// A waitlist entry made by this group, written with the state it ends in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub section: SectionId,
+    pub student: StudentId,
+    pub round: RoundId,
+    pub command: CommandId,
+    pub state: &'static str,
+    pub resolved_by: Option<CommandId>,
+}
+
+/// Where a waitlist entry lives.
+#[derive(Debug, Clone, Copy)]
+enum EntryRow {
+    /// Read from the database, with this id.
+    Stored(u64),
+    /// Made by this group: this index into `Writes::waitlist_insert`.
+    New(usize),
+}
+
+#[derive(Debug)]
+struct Entry {
+    row: EntryRow,
+    student: StudentId,
+    round: RoundId,
+    command: CommandId,
+    done: bool,
+}
+
+#[derive(Debug)]
+struct Line {
+    entries: Vec<Entry>,
+    more: bool,
+}
+
+/// The world as the group's decisions change it.
+struct Working<'a> {
+    now: DateTime<Utc>,
+    new_id: &'a mut dyn FnMut() -> CommandId,
+    sections: HashMap<SectionId, SectionInfo>,
+    students: HashMap<StudentId, StudentState>,
+    rounds: HashMap<RoundId, Round>,
+    lines: HashMap<SectionId, Line>,
+    waiting: HashSet<(SectionId, StudentId)>,
+    writes: Writes,
+    touched: HashSet<SectionId>,
+    line_cut_short: bool,
+}
+
+/// Decides `commands` (in arrival order) against `world`, which must hold
+/// everything [`load`](super::load) reads for them. Free seats go to the
+/// waiting students first; then each command is decided against a view
+/// that includes the group's earlier decisions. `now` stamps the outcome
+/// rows of resolved waitlist entries, each of which gets a fresh id from
+/// `new_id` (their entry's command already has its `waitlisted` outcome).
+pub fn plan(
+    world: World,
+    commands: &[Checked<'_>],
+    now: DateTime<Utc>,
+    new_id: &mut dyn FnMut() -> CommandId,
+) -> Plan {
+    let World {
+        sections,
+        lines,
+        students,
+        rounds,
+        decided_before,
+        mut lease_used,
+        ended,
+        waiting,
+    } = world;
+    let lines = lines
+        .into_iter()
+        .map(|(sid, line)| {
+            let entries = line
+                .entries
+                .into_iter()
+                .map(|w| Entry {
+                    row: EntryRow::Stored(w.id),
+                    student: w.student,
+                    round: w.round,
+                    command: w.command,
+                    done: false,
+                })
+                .collect();
+            let more = line.more;
+            (sid, Line { entries, more })
+        })
+        .collect();
+    let mut w = Working {
+        now,
+        new_id,
+        sections,
+        students,
+        rounds,
+        lines,
+        waiting,
+        writes: Writes::default(),
+        touched: HashSet::new(),
+        line_cut_short: false,
+    };
+
+    // Seats already free while students wait (a capacity raised, a line
+    // cut short before) go to the line before any command can take them.
+    let mut free_with_line: Vec<SectionId> = w
+        .lines
+        .iter()
+        .filter(|(_, l)| !l.entries.is_empty())
+        .map(|(s, _)| *s)
+        .collect();
+    free_with_line.sort_unstable();
+    for sid in free_with_line {
+        w.promote(sid);
+    }
+
+    // Decide, in arrival order.
+    let mut decisions = Vec::with_capacity(commands.len());
+    let mut seen_in_group: HashSet<CommandId> = HashSet::new();
+    for c in commands {
+        let cmd = c.cmd;
+        let action = cmd.action.name();
+        if decided_before.contains(&cmd.id) || !seen_in_group.insert(cmd.id) {
+            decisions.push(Decision {
+                command: cmd.id,
+                action,
+                items: Vec::new(),
+                replayed: true,
+            });
+            continue;
+        }
+        let whole =
+            c.early.or_else(
+                || match (w.rounds.get(&cmd.round), w.students.get(&cmd.student)) {
+                    (None, _) => Some(Reason::RoundClosed),
+                    (_, None) => Some(Reason::UnknownStudent),
+                    _ if c.lease.is_some_and(|l| ended.contains(&l)) => Some(Reason::PassRevoked),
+                    (Some(round), Some(st)) => command_level(round, st, c, &lease_used),
+                },
+            );
+        let items = match whole {
+            Some(reason) => cmd
+                .action
+                .sections()
+                .iter()
+                .map(|s| (*s, Outcome::Rejected(reason)))
+                .collect(),
+            None => {
+                if let Some(lease) = c.lease {
+                    *lease_used.entry(lease).or_default() += 1;
+                }
+                w.decide(c)
+            }
+        };
+        for (i, (sid, outcome)) in items.iter().enumerate() {
+            w.writes.outcomes.push(OutcomeRow {
+                command: cmd.id,
+                item: u16::try_from(i).unwrap_or(u16::MAX),
+                student: cmd.student,
+                round: cmd.round,
+                section: *sid,
+                action,
+                outcome: *outcome,
+                lease: c.lease,
+                issued_at: cmd.issued_at,
+            });
+        }
+        decisions.push(Decision {
+            command: cmd.id,
+            action,
+            items,
+            replayed: false,
+        });
+    }
+
+    let mut seat_counts: Vec<(SectionId, u32)> = w
+        .touched
+        .iter()
+        .filter_map(|s| w.sections.get(s))
+        .map(|s| (s.id, s.enrolled))
+        .collect();
+    seat_counts.sort_unstable();
+    w.writes.seat_counts = seat_counts;
+    Plan {
+        decisions,
+        writes: w.writes,
+        line_cut_short: w.line_cut_short,
+    }
+}
+
+/// Rule 2 and the pass budget: reasons that reject a whole command.
+fn command_level(
+    round: &Round,
+    student: &StudentState,
+    c: &Checked<'_>,
+    lease_used: &HashMap<Uuid, u32>,
+) -> Option<Reason> {
+    if !round.accepting {
+        return Some(Reason::RoundClosed);
+    }
+    if !rules::year_eligible(round.eligible_mask, student.class_year) {
+        return Some(Reason::NotEligible);
+    }
+    let used = c
+        .lease
+        .and_then(|l| lease_used.get(&l))
+        .copied()
+        .unwrap_or(0);
+    if used >= u32::from(c.budget) {
+        return Some(Reason::PassExhausted);
+    }
+    None
+}
+
+impl Working<'_> {
+    /// Decides each section of a command that passed the command-level
+    /// checks: one outcome per section, in order.
+    fn decide(&mut self, c: &Checked<'_>) -> Vec<(SectionId, Outcome)> {
+        let cmd = c.cmd;
+        let mut items = Vec::new();
+        match &cmd.action {
+            Action::Enroll {
+                sections: wanted,
+                waitlist,
+            } => {
+                for sid in wanted {
+                    let outcome = self.enroll(c, *sid, *waitlist);
+                    items.push((*sid, outcome));
+                }
+            }
+            Action::Drop { section: sid } => {
+                let outcome = self.drop_seat(cmd.student, *sid);
+                items.push((*sid, outcome));
+                if outcome == Outcome::Dropped {
+                    self.promote(*sid);
+                }
+            }
+        }
+        items
+    }
+
+    fn enroll(&mut self, c: &Checked<'_>, sid: SectionId, waitlist: bool) -> Outcome {
+        let cmd = c.cmd;
+        let (Some(st), Some(section)) = (
+            self.students.get_mut(&cmd.student),
+            self.sections.get_mut(&sid),
+        ) else {
+            return Outcome::Rejected(Reason::UnknownSection);
+        };
+        match rules::check_enroll(st, section).and_then(|()| rules::check_seat(section)) {
+            Ok(()) => {
+                st.add(section);
+                section.enrolled += 1;
+                self.touched.insert(sid);
+                record_insert(&mut self.writes, cmd.student, section, cmd.id);
+                Outcome::Enrolled
+            }
+            Err(Reason::Full) if waitlist => {
+                if !self.waiting.insert((sid, cmd.student)) {
+                    return Outcome::Rejected(Reason::AlreadyWaitlisted);
+                }
+                // Behind everyone read, when they are the whole line: a seat
+                // freed later in the group may come to this entry.
+                if let Some(line) = self.lines.get_mut(&sid).filter(|l| !l.more) {
+                    line.entries.push(Entry {
+                        row: EntryRow::New(self.writes.waitlist_insert.len()),
+                        student: cmd.student,
+                        round: cmd.round,
+                        command: cmd.id,
+                        done: false,
+                    });
+                }
+                self.writes.waitlist_insert.push(NewEntry {
+                    section: sid,
+                    student: cmd.student,
+                    round: cmd.round,
+                    command: cmd.id,
+                    state: "waiting",
+                    resolved_by: None,
+                });
+                Outcome::Waitlisted
+            }
+            Err(reason) => Outcome::Rejected(reason),
+        }
+    }
+
+    fn drop_seat(&mut self, student: StudentId, sid: SectionId) -> Outcome {
+        let (Some(st), Some(section)) =
+            (self.students.get_mut(&student), self.sections.get_mut(&sid))
+        else {
+            return Outcome::Rejected(Reason::UnknownSection);
+        };
+        if let Err(reason) = rules::check_drop(st, sid) {
+            return Outcome::Rejected(reason);
+        }
+        st.remove(sid);
+        section.enrolled = section.enrolled.saturating_sub(1);
+        self.touched.insert(sid);
+        record_delete(&mut self.writes, student, sid);
+        Outcome::Dropped
+    }
+
+    /// Gives the section's free seats to the first waiting students who
+    /// still qualify; those who no longer do (conflict, credits, ...) are
+    /// skipped. Every entry resolved gets an outcome row its student can
+    /// read: a promotion, or a rejection saying why it was passed over.
+    /// Notes when a seat is left free while students wait beyond those read.
+    fn promote(&mut self, sid: SectionId) {
+        let (Some(section), Some(line)) = (self.sections.get_mut(&sid), self.lines.get_mut(&sid))
+        else {
+            return;
+        };
+        if section.closed {
+            return;
+        }
+        for entry in line.entries.iter_mut().filter(|e| !e.done) {
+            if rules::check_seat(section).is_err() {
+                return;
+            }
+            entry.done = true;
+            let verdict = match (
+                self.students.get_mut(&entry.student),
+                self.rounds.get(&entry.round),
+            ) {
+                (None, _) => Err(Reason::UnknownStudent),
+                (Some(_), None) => Err(Reason::RoundClosed),
+                (Some(st), Some(r)) => {
+                    if !r.accepting {
+                        Err(Reason::RoundClosed)
+                    } else if !rules::year_eligible(r.eligible_mask, st.class_year) {
+                        Err(Reason::NotEligible)
+                    } else {
+                        rules::check_enroll(st, section).map(|()| st)
+                    }
+                }
+            };
+            let resolution = (self.new_id)();
+            let (outcome, new_state) = match verdict {
+                Ok(st) => {
+                    st.add(section);
+                    section.enrolled += 1;
+                    self.touched.insert(sid);
+                    record_insert(&mut self.writes, entry.student, section, entry.command);
+                    (Outcome::Promoted, "promoted")
+                }
+                Err(reason) => (Outcome::Rejected(reason), "skipped"),
+            };
+            self.waiting.remove(&(sid, entry.student));
+            match entry.row {
+                EntryRow::Stored(id) => {
+                    self.writes
+                        .waitlist_resolve
+                        .push((id, new_state, resolution));
+                }
+                EntryRow::New(k) => {
+                    if let Some(new) = self.writes.waitlist_insert.get_mut(k) {
+                        new.state = new_state;
+                        new.resolved_by = Some(resolution);
+                    }
+                }
+            }
+            self.writes.outcomes.push(OutcomeRow {
+                command: resolution,
+                item: 0,
+                student: entry.student,
+                round: entry.round,
+                section: sid,
+                action: "enroll",
+                outcome,
+                lease: None,
+                issued_at: self.now,
+            });
+        }
+        if rules::check_seat(section).is_ok() && line.more {
+            self.line_cut_short = true;
+        }
+    }
+}
+
+fn record_insert(
+    writes: &mut Writes,
+    student: StudentId,
+    section: &SectionInfo,
+    command: CommandId,
+) {
+    writes
+        .enroll_insert
+        .push((student, section.id, section.course_id, command));
+}
+
+fn record_delete(writes: &mut Writes, student: StudentId, section: SectionId) {
+    // An enrollment made earlier in this group was never written: cancel it.
+    if let Some(pos) = writes
+        .enroll_insert
+        .iter()
+        .position(|(st, s, _, _)| *st == student && *s == section)
+    {
+        writes.enroll_insert.remove(pos);
+    } else {
+        writes.enroll_delete.push((student, section));
+    }
+}
