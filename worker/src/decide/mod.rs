@@ -20,8 +20,8 @@
 //! 3. **plan** ([`plan()`], `plan.rs`), a pure function of the world, the
 //!    commands and `now` (no I/O, no clock): gives free seats to waiting students, then decides every
 //!    command in arrival order against an in-memory view that includes the
-//!    group's earlier decisions, and returns the decisions with the
-//!    [`Writes`] they need;
+//!    group's earlier decisions, and returns a [`Plan`] (`outcome.rs`):
+//!    the decisions with the [`Writes`] they need;
 //! 4. **write** (`write.rs`) enrollments, waitlist changes (each guarded on
 //!    the state it was read in), one seat-count update per section and one
 //!    outcome row per command item and per waitlist entry resolved.
@@ -39,12 +39,14 @@
 //! effect.
 
 mod load;
+mod outcome;
 mod plan;
 mod sql;
 mod world;
 mod write;
 
-pub use plan::{plan, Decision, NewEntry, Outcome, OutcomeRow, Plan, Writes};
+pub use outcome::{Decision, NewEntry, Outcome, OutcomeRow, Plan, Writes};
+pub use plan::plan;
 pub use world::{Checked, Line, Round, Waiting, World};
 pub use write::record_failed;
 

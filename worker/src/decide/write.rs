@@ -1,7 +1,7 @@
 //! The write step: applies a plan's [`Writes`] in the caller's transaction,
 //! each change guarded on the state it was planned from.
 
-use super::plan::{Outcome, OutcomeRow, Writes};
+use super::outcome::{Outcome, OutcomeRow, Writes};
 use super::sql::{push_in, push_pairs, CHUNK};
 use super::{Context, DecideError};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
