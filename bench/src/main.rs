@@ -6,12 +6,16 @@ use clap::{Parser, Subcommand};
 
 mod analysis;
 mod arrivals;
+mod autoscale;
 mod chaos;
 mod client;
 mod cluster;
-mod crowd;
+mod depth;
+mod engine;
 mod fairness;
+mod faults;
 mod fixture;
+mod flags;
 mod gateway;
 mod hpa;
 mod ledger;

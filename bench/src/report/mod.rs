@@ -2,8 +2,12 @@
 //! progress line printed from it), the table on stdout, the JSON document
 //! and the SVG charts. Every JSON key is documented in `docs/bench.md`.
 
+mod faults;
+
+pub use faults::{FaultRecord, FaultSummary, KindSummary, Places};
+
 use crate::analysis::Ledger;
-use crate::cluster::ScaleEvent;
+use crate::depth::Depth;
 use crate::local::{Replicas, Role};
 use crate::promises::{Group, Promises};
 use crate::stats::{Latency, Percentiles, Stats};
@@ -11,7 +15,7 @@ use crate::svg::{line_chart, Series};
 use anyhow::Context;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -102,60 +106,58 @@ pub struct Report {
     pub promises: Promises,
     /// (`chaos` only) the faults injected and what they did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chaos: Option<crate::chaos::Summary>,
+    pub chaos: Option<FaultSummary>,
 }
 
-/// Reads the ready-message count of the commands queue, reopening the
-/// channel after a failed passive declare (which closes it).
-#[derive(Debug)]
-pub struct Depth {
-    url: String,
-    queue: String,
-    conn: Option<lapin::Connection>,
-    channel: Option<lapin::Channel>,
+/// One scaling step of the autoscaler (`cluster` only).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleEvent {
+    pub t_s: f64,
+    pub deployment: &'static str,
+    pub from: u32,
+    pub to: u32,
+    /// The metric that drove it: ready messages, or CPU utilization %.
+    pub metric: f64,
 }
 
-impl Depth {
-    pub fn new(url: String, prefix: &str) -> Depth {
-        Depth {
-            url,
-            queue: broker::Topology::new(prefix).commands_queue,
-            conn: None,
-            channel: None,
-        }
-    }
+/// Where the report is saved besides stdout.
+#[derive(Debug, Clone, Default)]
+pub struct Output {
+    /// The JSON report (`--report`).
+    pub json: Option<PathBuf>,
+    /// A directory for the SVG charts (`--charts`).
+    pub charts: Option<PathBuf>,
+}
 
-    pub async fn read(&mut self) -> Option<u32> {
-        if self.conn.as_ref().is_none_or(|c| !c.status().connected()) {
-            self.conn = broker::connect(&self.url, "bench-depth", Duration::from_secs(3))
-                .await
-                .ok();
-            self.channel = None;
-        }
-        if self
-            .channel
-            .as_ref()
-            .is_none_or(|c| !c.status().connected())
-        {
-            self.channel = self.conn.as_ref()?.create_channel().await.ok();
-        }
-        match broker::queue_depth(self.channel.as_ref()?, &self.queue).await {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.channel = None;
-                None
-            }
-        }
+/// Writes the JSON report and the charts where `out` says.
+pub fn save(r: &Report, ledger: Option<&Ledger>, out: &Output) -> anyhow::Result<()> {
+    if let Some(path) = &out.json {
+        std::fs::write(path, serde_json::to_vec_pretty(r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("report written to {}", path.display());
     }
+    if let Some(dir) = &out.charts {
+        charts(dir, r, ledger)?;
+        println!("charts written to {}", dir.display());
+    }
+    Ok(())
+}
 
-    pub async fn close(self) {
-        if let Some(ch) = self.channel {
-            let _ = ch.close(200, "done").await;
-        }
-        if let Some(c) = self.conn {
-            let _ = c.close(200, "done").await;
-        }
+/// Fails the run unless it held: with faults, their verdict; without,
+/// no seat oversold or taken twice, no command lost and no 5xx.
+pub fn verdict(r: &Report) -> anyhow::Result<()> {
+    if let Some(summary) = &r.chaos {
+        anyhow::ensure!(summary.passed, "chaos: {}", summary.failures.join("; "));
+        return Ok(());
     }
+    anyhow::ensure!(
+        r.oversold == 0
+            && r.duplicates == 0
+            && r.lost_commands.unwrap_or(0) == 0
+            && r.http_5xx == 0,
+        "correctness violated: see the report"
+    );
+    Ok(())
 }
 
 /// Samples the timeline every second and prints progress every two, until

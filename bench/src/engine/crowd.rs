@@ -2,11 +2,11 @@
 //! habits, the client address they send, whether they share it with many
 //! others (a campus NAT), and whether their phone locks while they wait.
 
+use super::Args;
 use crate::arrivals::Zipf;
 use crate::client::Identity;
 use crate::scenario::Population;
 use crate::student::{Plan, Suspend};
-use crate::surge::Args;
 use rand::seq::{index, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,0 +1,162 @@
+//! The flags of a surge, shared by `bench surge`, `bench cluster` and
+//! `bench chaos` (the last two flatten them into their own).
+
+use crate::arrivals::Shape;
+use crate::flags::{parse_duration, parse_env};
+use clap::Args as ClapArgs;
+use std::time::Duration;
+
+/// How students sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Login {
+    /// `POST /api/session` with each student's number and password.
+    Api,
+    /// Session cookies signed with the key the bench gave its gateways
+    /// (`--local` only).
+    Mint,
+}
+
+// `cluster` and `chaos` flatten these into their own `Args`; a group id of
+// its own keeps clap from seeing two groups named `Args`.
+#[derive(Debug, Clone, ClapArgs)]
+#[group(id = "surge")]
+pub struct Args {
+    /// Gateways of a running deployment (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', conflicts_with = "local")]
+    pub base_url: Vec<String>,
+    /// Start gateways and workers here, on a fresh database and queues.
+    #[arg(long)]
+    pub local: bool,
+    /// Gateways to start (`--local`).
+    #[arg(long, default_value_t = 2)]
+    pub gateways: usize,
+    /// Workers to start (`--local`).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Students in the surge.
+    #[arg(long, default_value_t = 20_000)]
+    pub students: usize,
+    /// How long arrivals last (e.g. 10s, 500ms, 2m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub over: Duration,
+    #[arg(long, value_enum, default_value_t = Shape::Uniform)]
+    pub shape: Shape,
+    /// Share of students in the pre-queue cohort (`--shape cohort`).
+    #[arg(long, default_value_t = 0.3)]
+    pub cohort_share: f64,
+    /// How long the pre-queue lasts before the room opens (`--shape cohort`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub prequeue: Duration,
+    /// Sections students choose from.
+    #[arg(long, default_value_t = 50)]
+    pub sections: usize,
+    /// Seats per section (`--local`).
+    #[arg(long, default_value_t = 40)]
+    pub seats: u32,
+    /// Sections in each cart.
+    #[arg(long, default_value_t = 4)]
+    pub cart: usize,
+    /// Zipf exponent of section popularity (0 = uniform).
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Admission rate, students per minute, set through the admin API.
+    #[arg(long, default_value_t = 12_000)]
+    pub rate: u32,
+    /// Cap on students admitted at once (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub max_active: u32,
+    /// Share of students who submit their cart twice.
+    #[arg(long, default_value_t = 0.05)]
+    pub double_submit: f64,
+    /// Share of students who drop a section they got and take it again.
+    #[arg(long, default_value_t = 0.05)]
+    pub drop_share: f64,
+    /// Longest pause between admission and the first click.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub think: Duration,
+    /// First wait before reading a command's outcome; later reads back off
+    /// (x1.5 each, at most 4 s).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub result_poll: Duration,
+    /// How students sign in (default: mint with --local, api otherwise).
+    #[arg(long, value_enum)]
+    pub login: Option<Login>,
+    /// Sign-ins in flight at once (`--login api`).
+    #[arg(long, default_value_t = 4)]
+    pub login_concurrency: usize,
+    /// HTTP requests in flight at once.
+    #[arg(long, default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Hard limit on the whole surge; students still waiting then stop.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub deadline: Duration,
+    /// Round to queue for (`--base-url`; `--local` creates one).
+    #[arg(long)]
+    pub round: Option<u32>,
+    /// Registrar credentials for the admin API, `user:password`.
+    #[arg(long, default_value = "registrar:registrar-demo")]
+    pub admin: String,
+    /// Seed of the data set (and of the crowd).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Students the deployment was seeded with (`--base-url`).
+    #[arg(long, default_value_t = 40_000)]
+    pub seed_students: u32,
+    /// Sections the deployment was seeded with (`--base-url`).
+    #[arg(long, default_value_t = 4_000)]
+    pub seed_sections: u32,
+    /// The deployment's database, to check invariants and fairness
+    /// (`--base-url`; without it those figures are left out).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// MySQL server for `--local` (a database is created and dropped).
+    #[arg(
+        long,
+        env = "BENCH_MYSQL",
+        default_value = "mysql://root@127.0.0.1:3306"
+    )]
+    pub mysql: String,
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+    /// Queue prefix of the deployment, to chart queue depth (`--base-url`).
+    #[arg(long)]
+    pub queue_prefix: Option<String>,
+    /// Extra environment for started gateways, `KEY=VALUE` (repeatable).
+    #[arg(long, value_parser = parse_env)]
+    pub gateway_env: Vec<(String, String)>,
+    /// Extra environment for started workers, `KEY=VALUE` (repeatable).
+    #[arg(long, value_parser = parse_env)]
+    pub worker_env: Vec<(String, String)>,
+    /// Keep the database and process logs of a `--local` run.
+    #[arg(long)]
+    pub keep: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Write SVG charts into this directory.
+    #[arg(long)]
+    pub charts: Option<std::path::PathBuf>,
+    /// Students (chosen at random) who all send one client address, as
+    /// behind a campus NAT.
+    #[arg(long, default_value_t = 0)]
+    pub shared_ip: usize,
+    /// Students send their number and password in the join request, as
+    /// the app does, instead of signing in before the surge.
+    #[arg(long)]
+    pub join_with_credentials: bool,
+    /// Share of students who stop polling once while waiting, as a locked
+    /// phone does, then resume with the token they had.
+    #[arg(long, default_value_t = 0.0)]
+    pub suspend_share: f64,
+    /// How long a suspended student stops polling.
+    #[arg(long, default_value = "90s", value_parser = parse_duration)]
+    pub suspend_for: Duration,
+    /// Every student told "skipped" joins again (suspended students always
+    /// do), as the page asks them to.
+    #[arg(long)]
+    pub rejoin_skipped: bool,
+}
