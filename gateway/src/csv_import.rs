@@ -415,7 +415,7 @@ async fn audited(
     kind: &str,
     summary: &Summary,
 ) -> Result<(), sqlx::Error> {
-    crate::http::registrar::audit(
+    crate::http::pages::registrar::audit(
         &mut **tx,
         actor,
         "import",

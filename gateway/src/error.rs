@@ -169,6 +169,21 @@ impl ApiError {
     }
 }
 
+/// The one crossing from the database layer: what waiting cures is a 503
+/// with Retry-After ("your place and cart are kept"); anything else is a
+/// bug or bad data, a 500 logged once with its cause chain. Call sites that
+/// give a constraint violation a meaning (a duplicate code, say) match on it
+/// before this conversion.
+impl From<crate::db::StoreError> for ApiError {
+    fn from(e: crate::db::StoreError) -> Self {
+        if e.is_transient() {
+            ApiError::unavailable("mysql", &e)
+        } else {
+            ApiError::Internal(anyhow::Error::new(e).context("database"))
+        }
+    }
+}
+
 impl From<waitroom::TokenError> for ApiError {
     fn from(e: waitroom::TokenError) -> Self {
         match e {

@@ -44,7 +44,6 @@ pub mod leader;
 pub mod limits;
 pub mod live;
 pub mod liveness;
-pub mod pages;
 pub mod publish;
 pub mod rooms;
 pub mod seats;
@@ -108,7 +107,7 @@ pub struct App {
     /// The registrar's live-view samples.
     pub live: live::Live,
     /// Commands this gateway accepted per admission pass.
-    pub pass_use: http::commands::PassUse,
+    pub pass_use: http::api::commands::PassUse,
 }
 
 impl std::fmt::Debug for App {
@@ -201,7 +200,7 @@ impl Gateway {
             is_leader: Arc::default(),
             catalog: Arc::default(),
             live: live::Live::default(),
-            pass_use: http::commands::PassUse::default(),
+            pass_use: http::api::commands::PassUse::default(),
             store,
             config,
         });

@@ -2,10 +2,9 @@
 //! is the whole session (no server-side state, so any gateway pod accepts
 //! it), and the CSRF value forms must echo.
 //!
-//! - `POST /api/session` signs in (`{"student_number", "password"}` or
-//!   `{"username", "password"}` for admins) and sets `sluice_session`
-//!   (HttpOnly, SameSite=Lax, Secure behind TLS); `DELETE /api/session`
-//!   signs out.
+//! - [`issue`] signs a session cookie (`sluice_session`: HttpOnly,
+//!   SameSite=Lax, Secure behind TLS) for whoever signed in; the JSON API's
+//!   `/api/session` ([`crate::http::api::session`]) and the login page use it.
 //! - [`StudentSession`] and [`AdminSession`] are extractors: a handler that
 //!   takes one can only run for that kind of user. [`AdminSession::require`]
 //!   checks roles.
@@ -26,12 +25,10 @@
 use crate::auth::{self, Passwords};
 use crate::db::MySqlStore;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{same_origin, ClientIp, JsonBody};
 use crate::AppState;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use enrollment::StudentId;
 use secrecy::SecretString;
@@ -306,15 +303,6 @@ pub struct LoginBody {
     pub password: String,
 }
 
-/// What a signed-in client learns about its session.
-#[derive(Debug, Serialize)]
-pub struct SessionInfo {
-    pub subject: Subject,
-    /// Send back as the `csrf` form field or `X-CSRF-Token` header.
-    pub csrf: String,
-    pub expires_at_ms: u64,
-}
-
 /// Signs in whoever the credentials name.
 pub async fn login(app: &AppState, body: LoginBody) -> ApiResult<Subject> {
     let password = SecretString::from(body.password);
@@ -340,51 +328,6 @@ pub async fn login(app: &AppState, body: LoginBody) -> ApiResult<Subject> {
             "give either student_number or username, with password".into(),
         )),
     }
-}
-
-/// `POST /api/session`
-pub async fn create(
-    State(app): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    jar: CookieJar,
-    JsonBody(body): JsonBody<LoginBody>,
-) -> ApiResult<(CookieJar, Json<SessionInfo>)> {
-    same_origin(&headers)?;
-    app.limits.check_ip(ip)?;
-    let subject = login(&app, body).await?;
-    let (claims, cookie) = issue(&app, subject);
-    let info = SessionInfo {
-        subject: claims.subject,
-        csrf: claims.csrf,
-        expires_at_ms: claims.exp,
-    };
-    Ok((jar.add(cookie), Json(info)))
-}
-
-/// `GET /api/session`
-pub async fn show(State(app): State<AppState>, jar: CookieJar) -> ApiResult<Json<SessionInfo>> {
-    let claims = current_checked(&app, &jar)
-        .await?
-        .ok_or(ApiError::SignInRequired)?;
-    Ok(Json(SessionInfo {
-        subject: claims.subject,
-        csrf: claims.csrf,
-        expires_at_ms: claims.exp,
-    }))
-}
-
-/// `DELETE /api/session`
-pub async fn destroy(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-) -> ApiResult<CookieJar> {
-    same_origin(&headers)?;
-    if let Some(claims) = current(&app, &jar) {
-        revoke(&app, &claims).await?;
-    }
-    Ok(jar.remove(Cookie::build(SESSION_COOKIE).path("/")))
 }
 
 /// Checks the CSRF value of a cookie-authenticated write: the `X-CSRF-Token`

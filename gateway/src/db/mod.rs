@@ -35,6 +35,59 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+/// MariaDB error numbers that waiting cures: lock wait timeout, deadlock,
+/// too many connections, server shutting down, connection killed, query
+/// interrupted, read-only (a failover in progress).
+const TRANSIENT_CODES: &[u16] = &[1205, 1213, 1040, 1053, 1927, 1317, 1290, 1836];
+
+impl StoreError {
+    /// Whether the failure is the database being away, slow or busy (retry
+    /// helps), as opposed to a bug or bad data (retry does not).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Timeout(_) => true,
+            StoreError::Corrupt(_) => false,
+            StoreError::Db(e) => transient(e),
+        }
+    }
+
+    /// The database's error, when the failure is one the database refused
+    /// (a constraint, say), for call sites that map it to an answer.
+    pub fn database(&self) -> Option<&dyn sqlx::error::DatabaseError> {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// A unique key refused the write (a duplicate the caller can name).
+    pub fn is_unique_violation(&self) -> bool {
+        self.database().is_some_and(|e| e.is_unique_violation())
+    }
+
+    /// A foreign key refused the write (a reference to nothing, or a row
+    /// still referenced).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        self.database()
+            .is_some_and(|e| e.is_foreign_key_violation())
+    }
+}
+
+fn transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| TRANSIENT_CODES.contains(&e.number())),
+        _ => false,
+    }
+}
+
 /// MySQL-backed room state.
 #[derive(Debug, Clone)]
 pub struct MySqlStore {
@@ -108,4 +161,22 @@ where
         sep.push_bind(v);
     }
     q.push(")");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_cures_timeouts_and_a_lost_pool_but_not_bugs() {
+        assert!(StoreError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(
+            StoreError::Db(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()))
+                .is_transient()
+        );
+        assert!(!StoreError::Corrupt("tickets.state").is_transient());
+        assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_transient());
+        assert!(!StoreError::Db(sqlx::Error::ColumnNotFound("x".into())).is_transient());
+    }
 }

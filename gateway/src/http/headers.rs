@@ -40,7 +40,7 @@ const HSTS: &str = "max-age=31536000";
 const REJECTION_TEXT_LIMIT: usize = 512;
 
 /// No route reads a body larger than this (the CSV import is the largest).
-const LARGEST_BODY: u64 = (super::registrar::IMPORT_LIMIT + 64 * 1024) as u64;
+const LARGEST_BODY: u64 = (super::pages::registrar::IMPORT_LIMIT + 64 * 1024) as u64;
 
 /// The body length a request declares, if it declares a readable one.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -71,7 +71,7 @@ pub async fn edge(State(app): State<AppState>, req: Request, next: Next) -> Resp
     };
     let mut response = reshape_rejection(response).await;
     secure(response.headers_mut(), app.config.secure_cookies);
-    super::record_request(
+    super::metrics::record_request(
         route.as_ref().map(|r| r.as_str()),
         &method,
         response.status().as_u16(),

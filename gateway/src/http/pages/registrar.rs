@@ -7,11 +7,13 @@
 //! is written to the audit log with who and when. Round changes go through
 //! the same store call as the JSON admin API, so both are audited alike.
 
-use super::admin::AdminAction;
 use crate::catalog::{self, format_meetings, parse_meetings};
 use crate::csv_import::{self, ImportError, Problem, Summary};
 use crate::error::{ApiError, ApiResult};
-use crate::http::student::{outcome_words, reason_words};
+use crate::http::api::admin::AdminAction;
+use crate::http::csv_stream;
+use crate::http::extract::same_origin;
+use crate::http::pages::student::{outcome_words, reason_words};
 use crate::i18n::Lang;
 use crate::web::{self, local_input, parse_local, Chrome, Ctx, FieldErrors};
 use crate::AppState;
@@ -37,7 +39,7 @@ fn internal(e: sqlx::Error) -> ApiError {
 
 /// Checks what every registrar form needs and returns the actor.
 fn change_form(ctx: &Ctx, headers: &HeaderMap, csrf: &str) -> ApiResult<String> {
-    super::same_origin(headers)?;
+    same_origin(headers)?;
     let actor = ctx.registrar()?;
     ctx.check_csrf(csrf)?;
     Ok(actor)
@@ -1979,7 +1981,7 @@ pub async fn import(
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> ApiResult<Response> {
-    super::same_origin(&headers)?;
+    same_origin(&headers)?;
     let actor = ctx.registrar()?;
     let (mut csrf, mut kind, mut term, mut file) =
         (String::new(), String::new(), String::new(), Vec::new());
@@ -2039,7 +2041,7 @@ pub async fn import(
 pub async fn export_enrollments(State(app): State<AppState>, ctx: Ctx) -> ApiResult<Response> {
     ctx.admin()?;
     let tz = app.config.time_zone;
-    super::csv_stream::export(
+    csv_stream::export(
         app.store.pool(),
         "enrollments.csv",
         &[
@@ -2096,7 +2098,7 @@ pub async fn export_outcomes(
             .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
             .to_string()
     };
-    super::csv_stream::export(
+    csv_stream::export(
         app.store.pool(),
         &format!("round-{id}-outcomes.csv"),
         &[

@@ -5,9 +5,9 @@
 //! when one bounded point read learns whether they were admitted (and their
 //! lease), cached so later polls do not repeat it.
 
-use super::{same_origin, ClientIp, JsonBody};
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::rooms::Room;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -209,7 +209,7 @@ pub async fn status(
 }
 
 /// The status poll itself, shared by the routed handler and the listener's
-/// direct path ([`super::service`]).
+/// direct path ([`crate::http::service`]).
 pub async fn status_for(
     app: &AppState,
     ip: std::net::IpAddr,

@@ -14,8 +14,8 @@
 //! is another command.
 
 use super::queue::{pass_token, queue_token};
-use super::{same_origin, ClientIp, JsonBody};
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -4,9 +4,9 @@
 //! in one transaction with an audit-log row per change, and effective on
 //! every gateway at its next snapshot refresh (well within a second).
 
-use super::{ClientIp, JsonBody};
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
@@ -115,7 +115,7 @@ async fn registrar(
         return Err(ApiError::Forbidden);
     }
     if write {
-        super::same_origin(headers)?;
+        same_origin(headers)?;
         crate::session::check_csrf(&claims, headers, None)?;
     }
     Ok(username.clone())

@@ -1,88 +1,28 @@
-//! The server-rendered pages' routes, the home page and the queue page.
+//! The home page and the queue page.
 //!
 //! The queue page works without JavaScript (a `<noscript>` meta refresh at
 //! the interval the server suggests); with it, `/static/app.js` polls the
-//! status API at that interval and updates the page in place. Student and
-//! registrar pages live in [`crate::http::student`] and
-//! [`crate::http::registrar`]; they all share the layout of [`crate::web`].
+//! status API at that interval and updates the page in place. It shares the
+//! layout of [`crate::web`] with the student and registrar pages.
 
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
-use crate::http::queue::{self, Phase, Status};
-use crate::http::{registrar, student, ClientIp};
+use crate::http::api::queue::{self, Phase, Status};
+use crate::http::extract::{same_origin, ClientIp};
 use crate::i18n::Lang;
 use crate::web::{self, Chrome, Ctx};
 use crate::AppState;
 use askama::Template;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+
+use axum::Form;
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use enrollment::RoundId;
 use secrecy::SecretString;
 use serde::Deserialize;
 use waitroom::RoundState;
-
-/// Every page route. Errors become HTML pages in the reader's language.
-pub fn router(state: AppState) -> Router<AppState> {
-    let import = Router::new()
-        .route(
-            "/admin/import",
-            get(registrar::import_form).post(registrar::import),
-        )
-        .layer(DefaultBodyLimit::max(registrar::IMPORT_LIMIT + 64 * 1024));
-    Router::new()
-        .route("/", get(index))
-        .route("/rounds/{id}", get(queue))
-        .route("/rounds/{id}/join", post(join))
-        .route("/rounds/{id}/leave", post(leave))
-        .route("/login", get(student::login_form).post(student::login))
-        .route("/logout", post(student::logout))
-        .route("/courses", get(student::search))
-        .route("/cart", get(student::cart))
-        .route("/cart/add", post(student::cart_add))
-        .route("/cart/remove", post(student::cart_remove))
-        .route("/enroll", post(student::enroll))
-        .route("/drop", post(student::drop))
-        .route("/results", get(student::results))
-        .route("/timetable", get(student::timetable))
-        .route("/admin", get(registrar::rounds))
-        .route("/admin/rounds", post(registrar::create_round))
-        .route("/admin/rounds/{id}", get(registrar::round))
-        .route("/admin/rounds/{id}/control", post(registrar::control))
-        .route("/admin/rounds/{id}/schedule", post(registrar::schedule))
-        .route("/admin/rounds/{id}/live", get(registrar::live))
-        .route("/admin/rounds/{id}/fairness", get(registrar::fairness))
-        .route(
-            "/admin/rounds/{id}/outcomes.csv",
-            get(registrar::export_outcomes),
-        )
-        .route("/admin/students", get(registrar::student))
-        .route(
-            "/admin/courses",
-            get(registrar::courses).post(registrar::create_course),
-        )
-        .route(
-            "/admin/courses/{id}",
-            get(registrar::course).post(registrar::update_course),
-        )
-        .route(
-            "/admin/courses/{id}/sections",
-            post(registrar::create_section),
-        )
-        .route("/admin/sections/{id}", post(registrar::update_section))
-        .route(
-            "/admin/export/enrollments.csv",
-            get(registrar::export_enrollments),
-        )
-        .merge(import)
-        .route("/static/{name}", get(web::asset))
-        .layer(middleware::from_fn(web::remember_lang))
-        .layer(middleware::from_fn_with_state(state, web::html_errors))
-}
 
 /// Every string on the page, per language.
 #[derive(Debug)]
@@ -219,7 +159,7 @@ fn texts(lang: Lang) -> &'static Texts {
 /// `GET /`: the rounds students can join, and where to go next.
 pub async fn index(State(app): State<AppState>, ctx: Ctx) -> ApiResult<Response> {
     let class_year = ctx.student().ok().map(|(_, y)| y);
-    let rounds = student::joinable(&app, class_year)
+    let rounds = super::student::joinable(&app, class_year)
         .into_iter()
         .map(|(id, name, state)| (id, name, state.as_str()))
         .collect();
@@ -417,7 +357,7 @@ pub async fn join(
     headers: HeaderMap,
     Form(form): Form<JoinForm>,
 ) -> ApiResult<Response> {
-    crate::http::same_origin(&headers)?;
+    same_origin(&headers)?;
     // Signed-in students are limited per student (in `join_as`); only a
     // join with typed credentials meets the per-address ceiling.
     if ctx.claims.is_none() {
@@ -507,7 +447,7 @@ pub async fn leave(
     headers: HeaderMap,
     Form(form): Form<LeaveForm>,
 ) -> ApiResult<Response> {
-    crate::http::same_origin(&headers)?;
+    same_origin(&headers)?;
     if ctx.claims.is_some() {
         ctx.check_csrf(&form.csrf)?;
     } else {

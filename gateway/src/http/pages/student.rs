@@ -5,14 +5,14 @@
 //! Every write is a plain HTML form carrying the session's CSRF value, so
 //! the pages work without JavaScript; the small script in `/static/app.js`
 //! only adds live status, client-side cart warnings and confirmation.
-//! Enrolling and dropping go through [`super::commands::submit`], the very
+//! Enrolling and dropping go through [`commands::submit`], the very
 //! code path of `POST /api/enroll`, so the page and the API cannot drift.
 
-use super::commands;
-use super::queue::{pass_token, PASS_COOKIE, QUEUE_COOKIE};
-use super::ClientIp;
 use crate::catalog::{self, Filter, Seats, Section};
 use crate::error::{ApiError, ApiResult};
+use crate::http::api::commands;
+use crate::http::api::queue::{pass_token, PASS_COOKIE, QUEUE_COOKIE};
+use crate::http::extract::{same_origin, ClientIp};
 use crate::i18n::Lang;
 use crate::session::{self, LoginBody, SESSION_COOKIE};
 use crate::web::{self, Chrome, Ctx, FieldErrors};
@@ -100,7 +100,7 @@ pub async fn login(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> ApiResult<Response> {
-    super::same_origin(&headers)?;
+    same_origin(&headers)?;
     web::check_anon_csrf(&jar, &form.csrf)?;
     app.limits.check_ip(ip)?;
     let staff = form.kind == "staff";
@@ -168,7 +168,7 @@ pub async fn logout(
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> ApiResult<Response> {
-    super::same_origin(&headers)?;
+    same_origin(&headers)?;
     if let Some(claims) = &ctx.claims {
         ctx.check_csrf(&form.csrf)?;
         session::revoke(&app, claims).await?;
@@ -877,7 +877,7 @@ impl SectionForm {
 
 /// Checks what every student form needs: same origin, CSRF, a student.
 fn student_form(ctx: &Ctx, headers: &HeaderMap, csrf: &str) -> ApiResult<StudentId> {
-    super::same_origin(headers)?;
+    same_origin(headers)?;
     let (student, _) = ctx.student()?;
     ctx.check_csrf(csrf)?;
     Ok(student)

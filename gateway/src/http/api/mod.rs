@@ -1,0 +1,34 @@
+//! The JSON API: sign-in sessions, the queue, enrollment commands and the
+//! registrar's round controls. Thin handlers over [`crate::db`] and the
+//! room snapshot.
+
+pub mod admin;
+pub mod commands;
+pub mod queue;
+pub mod session;
+
+use crate::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Every JSON API route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/session",
+            post(session::create)
+                .get(session::show)
+                .delete(session::destroy),
+        )
+        .route("/api/rounds/{id}", get(queue::round))
+        .route("/api/rounds/{id}/join", post(queue::join))
+        .route("/api/queue/status", get(queue::status))
+        .route("/api/queue/leave", post(queue::leave))
+        .route("/api/enroll", post(commands::enroll))
+        .route("/api/drop", post(commands::drop))
+        .route("/api/commands/{id}", get(commands::outcome))
+        .route(
+            "/api/admin/rounds/{id}",
+            get(admin::show).post(admin::change),
+        )
+}

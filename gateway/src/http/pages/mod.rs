@@ -1,0 +1,72 @@
+//! Server-rendered pages (Korean and English, phones, no JavaScript
+//! needed): the queue page, the student's pages and the registrar's.
+//! Errors become HTML pages in the reader's language.
+
+pub mod queue;
+pub mod registrar;
+pub mod student;
+
+use crate::web;
+use crate::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Every page route. Errors become HTML pages in the reader's language.
+pub fn router(state: AppState) -> Router<AppState> {
+    let import = Router::new()
+        .route(
+            "/admin/import",
+            get(registrar::import_form).post(registrar::import),
+        )
+        .layer(DefaultBodyLimit::max(registrar::IMPORT_LIMIT + 64 * 1024));
+    Router::new()
+        .route("/", get(queue::index))
+        .route("/rounds/{id}", get(queue::queue))
+        .route("/rounds/{id}/join", post(queue::join))
+        .route("/rounds/{id}/leave", post(queue::leave))
+        .route("/login", get(student::login_form).post(student::login))
+        .route("/logout", post(student::logout))
+        .route("/courses", get(student::search))
+        .route("/cart", get(student::cart))
+        .route("/cart/add", post(student::cart_add))
+        .route("/cart/remove", post(student::cart_remove))
+        .route("/enroll", post(student::enroll))
+        .route("/drop", post(student::drop))
+        .route("/results", get(student::results))
+        .route("/timetable", get(student::timetable))
+        .route("/admin", get(registrar::rounds))
+        .route("/admin/rounds", post(registrar::create_round))
+        .route("/admin/rounds/{id}", get(registrar::round))
+        .route("/admin/rounds/{id}/control", post(registrar::control))
+        .route("/admin/rounds/{id}/schedule", post(registrar::schedule))
+        .route("/admin/rounds/{id}/live", get(registrar::live))
+        .route("/admin/rounds/{id}/fairness", get(registrar::fairness))
+        .route(
+            "/admin/rounds/{id}/outcomes.csv",
+            get(registrar::export_outcomes),
+        )
+        .route("/admin/students", get(registrar::student))
+        .route(
+            "/admin/courses",
+            get(registrar::courses).post(registrar::create_course),
+        )
+        .route(
+            "/admin/courses/{id}",
+            get(registrar::course).post(registrar::update_course),
+        )
+        .route(
+            "/admin/courses/{id}/sections",
+            post(registrar::create_section),
+        )
+        .route("/admin/sections/{id}", post(registrar::update_section))
+        .route(
+            "/admin/export/enrollments.csv",
+            get(registrar::export_enrollments),
+        )
+        .merge(import)
+        .route("/static/{name}", get(web::asset))
+        .layer(middleware::from_fn(web::remember_lang))
+        .layer(middleware::from_fn_with_state(state, web::html_errors))
+}
