@@ -15,14 +15,12 @@
 //! checked against a dummy hash so their answer takes as long as a wrong
 //! password.
 
-use crate::db::MySqlStore;
+use crate::db::{accounts, MySqlStore};
 use crate::error::ApiError;
 use crate::throttle::{self, Account};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use enrollment::StudentId;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::Row;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +32,7 @@ pub const QUEUE_PER_PERMIT: usize = 32;
 /// Longest a check waits for a free core before the answer is 503.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(3);
 
-/// An authenticated student.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Student {
-    pub id: StudentId,
-    pub class_year: u8,
-}
+pub use crate::db::accounts::{Admin, Student};
 
 /// Checks passwords without blocking the runtime.
 #[derive(Debug, Clone)]
@@ -149,31 +142,8 @@ pub async fn student(
     }
     let account = Account::Student(number);
     let checked = throttle::check(store, account, crate::clock::now_ms()).await?;
-    let row = store
-        .timed(
-            sqlx::query("SELECT id, class_year, password_hash FROM students WHERE number = ?")
-                .bind(number)
-                .fetch_optional(store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
-    let (student, hash) = match row {
-        Some(r) => {
-            let id: u32 = r.try_get("id").map_err(|e| ApiError::Internal(e.into()))?;
-            let year: u8 = r
-                .try_get("class_year")
-                .map_err(|e| ApiError::Internal(e.into()))?;
-            let hash: Option<String> = r
-                .try_get("password_hash")
-                .map_err(|e| ApiError::Internal(e.into()))?;
-            (
-                Some(Student {
-                    id: StudentId(id),
-                    class_year: year,
-                }),
-                hash,
-            )
-        }
+    let (student, hash) = match accounts::student(store, number).await? {
+        Some((s, hash)) => (Some(s), hash),
         None => (None, None),
     };
     // Without a hash (unknown number) this spends the same time on a dummy.
@@ -193,14 +163,6 @@ async fn failed<T>(store: &MySqlStore, account: Account<'_>) -> Result<T, ApiErr
     Err(ApiError::BadCredentials)
 }
 
-/// An admin whose password checked out.
-#[derive(Debug, Clone)]
-pub struct Admin {
-    pub id: u32,
-    pub username: String,
-    pub role: String,
-}
-
 /// Checks an admin's username and password (any role; disabled admins
 /// never match), on the admins' line and behind the throttle.
 pub async fn admin(
@@ -214,33 +176,7 @@ pub async fn admin(
     }
     let account = Account::Admin(username);
     let checked = throttle::check(store, account, crate::clock::now_ms()).await?;
-    let row = store
-        .timed(
-            sqlx::query(
-                "SELECT id, username, password_hash, role FROM admins \
-                 WHERE username = ? AND disabled_at IS NULL",
-            )
-            .bind(username)
-            .fetch_optional(store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
-    let found = match row {
-        Some(r) => Some((
-            Admin {
-                id: r.try_get("id").map_err(|e| ApiError::Internal(e.into()))?,
-                username: r
-                    .try_get("username")
-                    .map_err(|e| ApiError::Internal(e.into()))?,
-                role: r
-                    .try_get("role")
-                    .map_err(|e| ApiError::Internal(e.into()))?,
-            },
-            r.try_get::<String, _>("password_hash")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-        )),
-        None => None,
-    };
+    let found = accounts::admin(store, username).await?;
     let (admin, hash) = match found {
         Some((a, h)) => (Some(a), Some(h)),
         None => (None, None),

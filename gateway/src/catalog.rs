@@ -9,9 +9,10 @@
 //! seconds old, which the page says. Readers clone an `Arc` under a lock
 //! held for a pointer copy, never across an `.await`.
 
+use crate::db::catalog::{self as db_catalog, CatalogRows};
+pub use crate::db::catalog::{Department, Seats};
 use crate::db::MySqlStore;
 use enrollment::rules::Meeting;
-use sqlx::Row;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -44,28 +45,6 @@ pub struct Section {
     pub prerequisites: Vec<String>,
     /// Lower-cased code, titles and instructor, for substring search.
     haystack: String,
-}
-
-/// A department for the search filter.
-#[derive(Debug, Clone)]
-pub struct Department {
-    pub code: String,
-    pub name_ko: String,
-    pub name_en: String,
-}
-
-/// Seats of one section, as of the last seat refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Seats {
-    pub capacity: u32,
-    pub enrolled: u32,
-    pub closed: bool,
-}
-
-impl Seats {
-    pub fn left(&self) -> u32 {
-        self.capacity.saturating_sub(self.enrolled)
-    }
 }
 
 /// The catalog as of one full refresh.
@@ -290,24 +269,7 @@ async fn load_all(store: &MySqlStore, cache: &CatalogCache) -> Result<(), crate:
 }
 
 async fn load_seats(store: &MySqlStore, cache: &CatalogCache) -> Result<(), crate::db::StoreError> {
-    let rows = store
-        .timed(
-            sqlx::query("SELECT id, capacity, enrolled, closed FROM sections")
-                .fetch_all(store.pool()),
-        )
-        .await?;
-    let mut seats = HashMap::with_capacity(rows.len());
-    for r in rows {
-        seats.insert(
-            r.try_get::<u32, _>("id")?,
-            Seats {
-                capacity: r.try_get("capacity")?,
-                enrolled: r.try_get("enrolled")?,
-                closed: r.try_get("closed")?,
-            },
-        );
-    }
-    cache.publish_seats(seats);
+    cache.publish_seats(db_catalog::seats(store).await?);
     Ok(())
 }
 
@@ -315,93 +277,34 @@ async fn load_catalog(
     store: &MySqlStore,
     cache: &CatalogCache,
 ) -> Result<(), crate::db::StoreError> {
-    let pool = store.pool();
-    let rows = store
-        .timed(
-            sqlx::query(
-                "SELECT s.id, s.course_id, s.number, s.instructor, s.room, \
-                        c.code, c.title_ko, c.title_en, c.credits, d.code AS dept \
-                 FROM sections s JOIN courses c ON c.id = s.course_id \
-                 JOIN departments d ON d.id = c.department_id \
-                 ORDER BY c.code, s.number",
-            )
-            .fetch_all(pool),
-        )
-        .await?;
-    let meeting_rows = store
-        .timed(
-            sqlx::query(
-                "SELECT section_id, weekday, start_min, end_min FROM section_meetings \
-                 ORDER BY section_id, weekday, start_min",
-            )
-            .fetch_all(pool),
-        )
-        .await?;
-    let prereq_rows = store
-        .timed(
-            sqlx::query("SELECT course_id, required_code FROM course_prerequisites")
-                .fetch_all(pool),
-        )
-        .await?;
-    let dept_rows = store
-        .timed(
-            sqlx::query("SELECT code, name_ko, name_en FROM departments ORDER BY code")
-                .fetch_all(pool),
-        )
-        .await?;
-
-    let mut meetings: HashMap<u32, Vec<Meeting>> = HashMap::new();
-    for r in meeting_rows {
-        meetings
-            .entry(r.try_get("section_id")?)
-            .or_default()
-            .push(Meeting {
-                weekday: r.try_get("weekday")?,
-                start_min: r.try_get("start_min")?,
-                end_min: r.try_get("end_min")?,
-            });
-    }
-    let mut prereqs: HashMap<u32, Vec<String>> = HashMap::new();
-    for r in prereq_rows {
-        prereqs
-            .entry(r.try_get("course_id")?)
-            .or_default()
-            .push(r.try_get("required_code")?);
-    }
+    let CatalogRows {
+        sections,
+        mut meetings,
+        prerequisites,
+        departments,
+    } = db_catalog::load(store).await?;
     let mut catalog = Catalog {
-        sections: Vec::with_capacity(rows.len()),
-        by_id: HashMap::with_capacity(rows.len()),
-        departments: Vec::with_capacity(dept_rows.len()),
+        sections: Vec::with_capacity(sections.len()),
+        by_id: HashMap::with_capacity(sections.len()),
+        departments,
     };
-    for r in dept_rows {
-        catalog.departments.push(Department {
-            code: r.try_get("code")?,
-            name_ko: r.try_get("name_ko")?,
-            name_en: r.try_get("name_en")?,
-        });
-    }
-    for r in rows {
-        let id: u32 = r.try_get("id")?;
-        let course_id: u32 = r.try_get("course_id")?;
-        let code: String = r.try_get("code")?;
-        let title_ko: String = r.try_get("title_ko")?;
-        let title_en: String = r.try_get("title_en")?;
-        let instructor: String = r.try_get("instructor")?;
-        let haystack = format!("{code} {title_ko} {title_en} {instructor}").to_lowercase();
-        catalog.by_id.insert(id, catalog.sections.len());
+    for r in sections {
+        let haystack =
+            format!("{} {} {} {}", r.code, r.title_ko, r.title_en, r.instructor).to_lowercase();
+        catalog.by_id.insert(r.id, catalog.sections.len());
         catalog.sections.push(Arc::new(Section {
-            id,
-            course_id,
-            credits: r.try_get("credits")?,
-            department: r.try_get("dept")?,
-            number: r.try_get("number")?,
-            room: r.try_get("room")?,
-            meetings: meetings.remove(&id).unwrap_or_default(),
-            prerequisites: prereqs.get(&course_id).cloned().unwrap_or_default(),
-            code,
-            title_ko,
-            title_en,
-            instructor,
+            id: r.id,
+            course_id: r.course_id,
+            credits: r.credits,
+            department: r.department,
+            number: r.number,
+            room: r.room,
+            meetings: meetings.remove(&r.id).unwrap_or_default(),
+            prerequisites: prerequisites.get(&r.course_id).cloned().unwrap_or_default(),
+            code: r.code,
+            title_ko: r.title_ko,
+            title_en: r.title_en,
+            instructor: r.instructor,
             haystack,
         }));
     }

@@ -2,7 +2,7 @@
 //! upsert), so the registrar's live view can count gateways. Rows of
 //! gateways gone for a long time are removed by whoever writes next.
 
-use crate::db::MySqlStore;
+use crate::db::{gateways, MySqlStore};
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,27 +45,8 @@ pub async fn run(
         }
         let now = Utc::now();
         let leader = is_leader.load(Ordering::Relaxed);
-        let _ = store
-            .timed(
-                sqlx::query(
-                    "INSERT INTO gateway_heartbeats (instance, started_at, seen_at, leader) \
-                     VALUES (?, ?, ?, ?) \
-                     ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at), leader = VALUES(leader)",
-                )
-                .bind(&name)
-                .bind(started)
-                .bind(now)
-                .bind(leader)
-                .execute(store.pool()),
-            )
-            .await;
-        let _ = store
-            .timed(
-                sqlx::query("DELETE FROM gateway_heartbeats WHERE seen_at < ?")
-                    .bind(now - chrono::Duration::hours(1))
-                    .execute(store.pool()),
-            )
-            .await;
+        let _ = gateways::beat(&store, &name, started, now, leader).await;
+        let _ = gateways::forget_older(&store, now - chrono::Duration::hours(1)).await;
         // The per-address ceiling is the deployment's: each gateway takes
         // its share. Unknown (database down) keeps the last share.
         if let Ok(n) = count_alive(&store).await {
@@ -73,25 +54,17 @@ pub async fn run(
         }
     }
     // A clean stop takes this gateway out of the count at once.
-    let _ = store
-        .timed(
-            sqlx::query("DELETE FROM gateway_heartbeats WHERE instance = ?")
-                .bind(&name)
-                .execute(store.pool()),
-        )
-        .await;
+    let _ = gateways::forget(&store, &name).await;
 }
 
 /// Gateways heard from lately.
 pub async fn count_alive(store: &MySqlStore) -> Result<u64, crate::db::StoreError> {
-    let n: i64 = store
-        .timed(
-            sqlx::query_scalar("SELECT COUNT(*) FROM gateway_heartbeats WHERE seen_at >= ?")
-                .bind(Utc::now() - chrono::Duration::seconds(ALIVE_WITHIN_SECS))
-                .fetch_one(store.pool()),
-        )
-        .await?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    gateways::count_seen(
+        store,
+        Utc::now() - chrono::Duration::seconds(ALIVE_WITHIN_SECS),
+        None,
+    )
+    .await
 }
 
 /// Gateways that were alive lately but have stopped reporting (not a clean
@@ -107,15 +80,5 @@ pub async fn count_silent(
     let quiet = now - chrono::Duration::seconds(ALIVE_WITHIN_SECS);
     let gone = quiet
         - chrono::Duration::from_std(forget_after).unwrap_or_else(|_| chrono::Duration::hours(1));
-    let n: i64 = store
-        .timed(
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM gateway_heartbeats WHERE seen_at < ? AND seen_at >= ?",
-            )
-            .bind(quiet)
-            .bind(gone)
-            .fetch_one(store.pool()),
-        )
-        .await?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    gateways::count_seen(store, gone, Some(quiet)).await
 }

@@ -14,14 +14,12 @@
 //! closed), and admits what the pacer grants in every open round.
 
 use crate::clock::now_ms;
-use crate::db::MySqlStore;
+use crate::db::{gateways, MySqlStore};
 use crate::publish::CommandSink;
 use enrollment::RoundId;
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
-use sqlx::{ConnectOptions, Connection};
+use secrecy::SecretString;
+use sqlx::mysql::MySqlConnection;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +28,6 @@ use tokio_util::sync::CancellationToken;
 use waitroom::room::TickInput;
 use waitroom::{Hold, Pacer, RoomStore, RoundChange, RoundState};
 
-const LOCK: &str = "CONCAT('sluice.leader.', DATABASE())";
 const CAMPAIGN_EVERY: Duration = Duration::from_secs(1);
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 const PROBE_EVERY: Duration = Duration::from_secs(2);
@@ -75,33 +72,11 @@ impl Leader {
     }
 
     async fn campaign(&self) -> Result<Option<MySqlConnection>, sqlx::Error> {
-        let attempt = async {
-            let mut conn = MySqlConnectOptions::from_str(self.database_url.expose_secret())?
-                .log_statements(tracing::log::LevelFilter::Trace)
-                .connect()
-                .await?;
-            let got: Option<i64> = sqlx::query_scalar(&format!("SELECT GET_LOCK({LOCK}, 0)"))
-                .fetch_one(&mut conn)
-                .await?;
-            if got == Some(1) {
-                Ok(Some(conn))
-            } else {
-                conn.close().await.ok();
-                Ok(None)
-            }
-        };
-        tokio::time::timeout(self.db_timeout, attempt)
-            .await
-            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+        gateways::try_lead(&self.database_url, self.db_timeout).await
     }
 
     async fn still_leader(&self, conn: &mut MySqlConnection) -> bool {
-        let sql = format!("SELECT IS_USED_LOCK({LOCK}) = CONNECTION_ID()");
-        let check = sqlx::query_scalar::<_, Option<i64>>(&sql).fetch_one(conn);
-        matches!(
-            tokio::time::timeout(self.db_timeout, check).await,
-            Ok(Ok(Some(1)))
-        )
+        gateways::still_leads(conn, self.db_timeout).await
     }
 
     async fn lead(&self, mut conn: MySqlConnection, shutdown: &CancellationToken) {
@@ -139,11 +114,7 @@ impl Leader {
         }
         self.is_leader.store(false, Ordering::SeqCst);
         metrics::gauge!("sluice_waitroom_leader").set(0.0);
-        // Best effort: a closed connection releases the lock anyway.
-        let sql = format!("DO RELEASE_LOCK({LOCK})");
-        let release = sqlx::query(&sql).execute(&mut conn);
-        let _ = tokio::time::timeout(self.db_timeout, release).await;
-        let _ = tokio::time::timeout(self.db_timeout, conn.close()).await;
+        gateways::resign(conn, self.db_timeout).await;
     }
 
     async fn tick_all(

@@ -8,13 +8,12 @@
 //! seconds on `ix_outcomes_round`; queue depth is one passive declare on a
 //! channel kept open between samples.
 
-use crate::db::MySqlStore;
+use crate::db::{outcome_stats, MySqlStore};
 use crate::AppState;
 use dashmap::DashMap;
 use enrollment::RoundId;
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -164,71 +163,28 @@ async fn ledger(
     app: &AppState,
     s: &mut Sample,
 ) -> Result<(), crate::db::StoreError> {
-    let pool = store.pool();
     let since = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(WINDOW_SECS);
     let minute = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(60);
-    let rows = store
-        .timed(
-            sqlx::query(
-                "SELECT outcome, COALESCE(reason, '') AS reason, COUNT(*) AS n, \
-                        MAX(TIMESTAMPDIFF(MICROSECOND, issued_at, decided_at)) AS lag_us \
-                 FROM command_outcomes WHERE round_id = ? AND decided_at >= ? \
-                 GROUP BY outcome, reason",
-            )
-            .bind(round.0)
-            .bind(since)
-            .fetch_all(pool),
-        )
-        .await?;
     let mut commits = 0u64;
     let mut lag: Option<i64> = None;
-    for r in rows {
-        let outcome: String = r.try_get("outcome")?;
-        let reason: String = r.try_get("reason")?;
-        let n: i64 = r.try_get("n")?;
-        let n = u64::try_from(n).unwrap_or(0);
-        let l: Option<i64> = r.try_get("lag_us")?;
-        lag = lag.max(l);
+    for d in outcome_stats::decided_since(store, round, since).await? {
+        lag = lag.max(d.max_lag_us);
         // A `failed` command was not carried out either; its reason shows
         // among the refusals.
-        if outcome == "rejected" || outcome == "failed" {
-            s.rejections.push((reason, n));
+        if d.outcome == "rejected" || d.outcome == "failed" {
+            s.rejections.push((d.reason, d.count));
         } else {
-            commits += n;
+            commits += d.count;
         }
     }
     s.rejections.sort_by_key(|r| std::cmp::Reverse(r.1));
     s.commits_per_sec = commits as f64 / WINDOW_SECS as f64;
     s.lag_secs = lag.map(|us| us as f64 / 1e6);
-    let workers: i64 = store
-        .timed(
-            sqlx::query_scalar(
-                "SELECT COUNT(DISTINCT decided_by) FROM command_outcomes \
-                 WHERE round_id = ? AND decided_at >= ?",
-            )
-            .bind(round.0)
-            .bind(minute)
-            .fetch_one(pool),
-        )
-        .await?;
-    s.workers = u64::try_from(workers).unwrap_or(0);
+    s.workers = outcome_stats::workers_since(store, round, minute).await?;
     s.gateways = crate::heartbeat::count_alive(store).await?;
-    let hot = store
-        .timed(
-            sqlx::query(
-                "SELECT section_id, COUNT(*) AS n FROM command_outcomes \
-                 WHERE round_id = ? AND decided_at >= ? AND action = 'enroll' AND section_id IS NOT NULL \
-                 GROUP BY section_id ORDER BY n DESC LIMIT 8",
-            )
-            .bind(round.0)
-            .bind(minute)
-            .fetch_all(pool),
-        )
-        .await?;
+    let hot = outcome_stats::busiest_sections(store, round, minute, 8).await?;
     let catalog = app.catalog.catalog();
-    for r in hot {
-        let id: u32 = r.try_get("section_id")?;
-        let n: i64 = r.try_get("n")?;
+    for (id, n) in hot {
         let seats = app.catalog.seats_of(id);
         s.hot.push(HotSection {
             id,
@@ -236,7 +192,7 @@ async fn ledger(
                 .section(id)
                 .map(|c| format!("{}-{:02}", c.code, c.number))
                 .unwrap_or_else(|| format!("#{id}")),
-            requests: u64::try_from(n).unwrap_or(0),
+            requests: n,
             seats_left: seats.left(),
             capacity: seats.capacity,
         });

@@ -23,6 +23,7 @@
 //! admin had (`admins.sessions_valid_after_ms`), not only this cookie.
 
 use crate::auth::{self, Passwords};
+use crate::db::accounts::{self, AdminStanding};
 use crate::db::MySqlStore;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -105,41 +106,18 @@ const ADMIN_CHECK_CAP: usize = 10_000;
 /// Recently read admin rows, by admin id.
 #[derive(Debug, Default)]
 pub struct AdminChecks {
-    seen: dashmap::DashMap<u32, (Instant, Option<AdminRow>)>,
-}
-
-/// What decides whether an admin's session still holds. `None` in the
-/// cache: no such admin, or disabled.
-#[derive(Debug, Clone)]
-struct AdminRow {
-    username: String,
-    role: String,
-    valid_after_ms: u64,
+    /// `None`: no such admin, or disabled.
+    seen: dashmap::DashMap<u32, (Instant, Option<AdminStanding>)>,
 }
 
 impl AdminChecks {
-    async fn row(&self, store: &MySqlStore, id: u32) -> ApiResult<Option<AdminRow>> {
+    async fn row(&self, store: &MySqlStore, id: u32) -> ApiResult<Option<AdminStanding>> {
         if let Some(hit) = self.seen.get(&id) {
             if hit.0.elapsed() < ADMIN_CHECK_TTL {
                 return Ok(hit.1.clone());
             }
         }
-        let row: Option<(String, String, u64)> = store
-            .timed(
-                sqlx::query_as(
-                    "SELECT username, role, sessions_valid_after_ms FROM admins \
-                     WHERE id = ? AND disabled_at IS NULL",
-                )
-                .bind(id)
-                .fetch_optional(store.pool()),
-            )
-            .await
-            .map_err(|e| ApiError::unavailable("mysql", &e))?;
-        let row = row.map(|(username, role, valid_after_ms)| AdminRow {
-            username,
-            role,
-            valid_after_ms,
-        });
+        let row = accounts::admin_standing(store, id).await?;
         if self.seen.len() >= ADMIN_CHECK_CAP {
             self.seen.clear();
         }
@@ -183,18 +161,7 @@ pub async fn revoke(app: &AppState, claims: &SessionClaims) -> ApiResult<()> {
     let Subject::Admin { id, .. } = claims.subject else {
         return Ok(());
     };
-    app.store
-        .timed(
-            sqlx::query(
-                "UPDATE admins SET sessions_valid_after_ms = GREATEST(sessions_valid_after_ms, ?) \
-                 WHERE id = ?",
-            )
-            .bind(crate::clock::now_ms())
-            .bind(id)
-            .execute(app.store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    accounts::revoke_admin_sessions(&app.store, id, crate::clock::now_ms()).await?;
     app.admin_checks.forget(id);
     Ok(())
 }

@@ -15,7 +15,7 @@
 //! make a student wait by guessing their number; the delay is capped so
 //! that the wait stays minutes, never a lockout.
 
-use crate::db::MySqlStore;
+use crate::db::{sign_in, MySqlStore};
 use crate::error::{ApiError, ApiResult};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,19 +78,9 @@ pub fn delay_after(failures: u32) -> Duration {
 
 /// Refuses with 429 + Retry-After while `account` has to wait.
 pub async fn check(store: &MySqlStore, account: Account<'_>, now_ms: u64) -> ApiResult<Checked> {
-    let row: Option<(u64,)> = store
-        .timed(
-            sqlx::query_as(
-                "SELECT locked_until_ms FROM sign_in_failures WHERE account_kind = ? AND account = ?",
-            )
-            .bind(account.kind())
-            .bind(account.name())
-            .fetch_optional(store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let row = sign_in::locked_until(store, account.kind(), account.name()).await?;
     match row {
-        Some((until,)) if until > now_ms => {
+        Some(until) if until > now_ms => {
             metrics::counter!("sluice_sign_in_throttled_total", "kind" => account.kind())
                 .increment(1);
             Err(ApiError::SignInThrottled {
@@ -109,73 +99,24 @@ pub async fn check(store: &MySqlStore, account: Account<'_>, now_ms: u64) -> Api
 /// Counts a wrong password for `account`; from the [`FREE_FAILURES`]th on,
 /// makes the next attempt wait and records that in the audit log.
 pub async fn failed(store: &MySqlStore, account: Account<'_>, now_ms: u64) -> ApiResult<()> {
-    let unavailable = |e: crate::db::StoreError| ApiError::unavailable("mysql", &e);
-    // Assignments apply left to right: `failures` reads the previous
-    // `last_failed_ms` before it is overwritten.
-    store
-        .timed(
-            sqlx::query(
-                "INSERT INTO sign_in_failures (account_kind, account, failures, last_failed_ms) \
-                 VALUES (?, ?, 1, ?) \
-                 ON DUPLICATE KEY UPDATE \
-                   failures = IF(last_failed_ms < ?, 1, failures + 1), \
-                   last_failed_ms = ?",
-            )
-            .bind(account.kind())
-            .bind(account.name())
-            .bind(now_ms)
-            .bind(now_ms.saturating_sub(FORGET_AFTER_MS))
-            .bind(now_ms)
-            .execute(store.pool()),
-        )
-        .await
-        .map_err(unavailable)?;
-    let (failures,): (u32,) = store
-        .timed(
-            sqlx::query_as(
-                "SELECT failures FROM sign_in_failures WHERE account_kind = ? AND account = ?",
-            )
-            .bind(account.kind())
-            .bind(account.name())
-            .fetch_one(store.pool()),
-        )
-        .await
-        .map_err(unavailable)?;
+    let failures = sign_in::count_failure(
+        store,
+        account.kind(),
+        account.name(),
+        now_ms,
+        now_ms.saturating_sub(FORGET_AFTER_MS),
+    )
+    .await?;
     let delay = delay_after(failures);
     if delay.is_zero() {
         return Ok(());
     }
     let until = now_ms.saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-    store
-        .timed(
-            sqlx::query(
-                "UPDATE sign_in_failures SET locked_until_ms = GREATEST(locked_until_ms, ?) \
-                 WHERE account_kind = ? AND account = ?",
-            )
-            .bind(until)
-            .bind(account.kind())
-            .bind(account.name())
-            .execute(store.pool()),
-        )
-        .await
-        .map_err(unavailable)?;
-    let subject = format!("{}:{}", account.kind(), account.name());
     let detail = format!(
         "{failures} failed sign-ins in a row; next attempt allowed after {} s",
         delay.as_secs()
     );
-    store
-        .timed(
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor, action, subject, detail) \
-                 VALUES (UTC_TIMESTAMP(3), 'sign-in', 'sign_in_throttled', ?, ?)",
-            )
-            .bind(&subject)
-            .bind(&detail)
-            .execute(store.pool()),
-        )
-        .await
-        .map_err(unavailable)?;
+    sign_in::lock(store, account.kind(), account.name(), until, &detail).await?;
     // Student numbers stay out of logs (the audit row has it).
     tracing::warn!(
         account.kind = account.kind(),
@@ -196,15 +137,7 @@ pub async fn succeeded(
     if !checked.failed_before {
         return Ok(());
     }
-    store
-        .timed(
-            sqlx::query("DELETE FROM sign_in_failures WHERE account_kind = ? AND account = ?")
-                .bind(account.kind())
-                .bind(account.name())
-                .execute(store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    sign_in::clear(store, account.kind(), account.name()).await?;
     Ok(())
 }
 
@@ -218,17 +151,7 @@ pub async fn sweep(store: Arc<MySqlStore>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
         }
         let before = crate::clock::now_ms().saturating_sub(SWEEP_AFTER_MS);
-        let swept = store
-            .timed(
-                sqlx::query(
-                    "DELETE FROM sign_in_failures WHERE last_failed_ms < ? AND locked_until_ms < ? LIMIT ?",
-                )
-                .bind(before)
-                .bind(before)
-                .bind(SWEEP_BATCH)
-                .execute(store.pool()),
-            )
-            .await;
+        let swept = sign_in::sweep_idle(&store, before, SWEEP_BATCH).await;
         if let Err(e) = swept {
             tracing::debug!(error = %e, "sweeping sign-in failures failed; next time");
         }

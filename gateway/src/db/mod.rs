@@ -8,9 +8,21 @@
 //! Retry-After, anything else a logged 500.
 //!
 //! # Modules
+//! - [`accounts`]: students' and admins' sign-in rows and admin standing.
+//! - [`catalog`]: the course catalog and seats the pages' cache holds.
+//! - [`gateways`]: gateway heartbeats and the admission leadership lock.
+//! - [`outcome_stats`]: counts over decided commands, for the live view.
 //! - [`room`]: the waiting room's shared state ([`waitroom::RoomStore`]).
+//! - [`seats`]: seats left in the hottest sections.
+//! - [`sign_in`]: per-account sign-in failure counts.
 
+pub mod accounts;
+pub mod catalog;
+pub mod gateways;
+pub mod outcome_stats;
 pub mod room;
+pub mod seats;
+pub mod sign_in;
 
 use chrono::{DateTime, NaiveDateTime};
 use sqlx::{MySql, MySqlPool, QueryBuilder};

@@ -272,3 +272,32 @@ async fn without_rabbitmq_enrolling_is_refused_with_the_cart_kept_and_admission_
     );
     app.finish().await;
 }
+
+/// An outage is worth waiting out (503 + Retry-After, "your place is
+/// kept"); a failure that waiting does not cure, such as a table the code
+/// expects and the database lacks, is a 500 without Retry-After: clients
+/// do not retry a bug for ever, and operators see it as a bug.
+#[tokio::test]
+async fn a_broken_query_is_a_500_not_an_outage() {
+    let app = TestApp::spawn(|_| {}).await;
+    app.student("20269001", 1).await;
+    let sign_in = || async {
+        app.client
+            .post(app.url("/api/session"))
+            .json(&json!({ "student_number": "20269001", "password": "pw" }))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(sign_in().await.status(), 200);
+
+    sqlx::query("DROP TABLE sign_in_failures")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let r = sign_in().await;
+    assert_eq!(r.status(), 500);
+    assert!(r.headers().get("retry-after").is_none());
+    assert_eq!(code(r).await, "internal");
+    app.finish().await;
+}

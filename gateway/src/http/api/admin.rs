@@ -129,11 +129,7 @@ pub async fn show(
     Path(id): Path<u32>,
 ) -> ApiResult<Json<AdminRound>> {
     registrar(&app, ip, &headers, false).await?;
-    let rounds = app
-        .store
-        .rounds()
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
+    let rounds = app.store.rounds().await?;
     let view = rounds
         .iter()
         .find(|r| r.id == RoundId(id))
@@ -176,7 +172,7 @@ pub async fn change(
         Ok(Some(view)) => view,
         Ok(None) => return Err(ApiError::NotFound),
         Err(ChangeError::Invalid(e)) => return Err(ApiError::Conflict(e.to_string())),
-        Err(ChangeError::Store(e)) => return Err(ApiError::unavailable("mysql", &e)),
+        Err(ChangeError::Store(e)) => return Err(e.into()),
     };
     tracing::info!(round.id = id, actor = %actor, changes = ?changes, "round changed");
     Ok(Json((&view).into()))

@@ -677,7 +677,7 @@ pub async fn leave_as(app: &AppState, round: RoundId, student: StudentId) -> Api
     app.store
         .leave(round, student)
         .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))
+        .map_err(ApiError::from)
 }
 
 /// The round and student a queue token or pass speaks for.
