@@ -1,6 +1,7 @@
 //! What every server-rendered page shares: who is asking and in which
-//! language ([`Ctx`]), the layout's data ([`Chrome`]), rendering, error
-//! pages, form validation messages, and the embedded static assets.
+//! language ([`Ctx`]), the layout's data ([`Chrome`]) and rendering; error
+//! pages (`errors`), forms (`forms`: CSRF before sign-in, validation
+//! messages, local times) and the embedded static assets (`assets`).
 //!
 //! Page handlers return [`ApiResult`] like the JSON API and use `?` freely:
 //! the [`html_errors`] middleware turns an error answer on a page route into
@@ -14,24 +15,28 @@ use crate::i18n::{self, Lang};
 use crate::session::{self, Role};
 use crate::AppState;
 use askama::Template;
-use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use enrollment::StudentId;
 use waitroom::{SessionClaims, Subject};
 
+mod assets;
+mod errors;
+mod forms;
+
+pub use assets::asset;
+pub use errors::html_errors;
+pub use forms::{anon_csrf, check_anon_csrf, local_input, parse_local, FieldErrors};
+
 /// The cookie carrying the CSRF value of forms shown before signing in
 /// (double-submit: the form field must equal the cookie).
 pub const ANON_CSRF_COOKIE: &str = "sluice_csrf";
-
-/// Error bodies are tiny JSON; anything bigger is not ours to rewrite.
-const ERROR_BODY_LIMIT: usize = 4096;
 
 /// Who is signed in, as the layout and handlers need it.
 #[derive(Debug, Clone)]
@@ -284,229 +289,6 @@ pub fn page(page: impl Template) -> ApiResult<Response> {
     Ok(render(page, StatusCode::OK))
 }
 
-/// The CSRF value for forms shown before signing in, creating the cookie
-/// when missing.
-pub fn anon_csrf(app: &AppState, jar: CookieJar) -> (CookieJar, String) {
-    if let Some(c) = jar.get(ANON_CSRF_COOKIE) {
-        let v = c.value().to_string();
-        if v.len() >= 16 {
-            return (jar, v);
-        }
-    }
-    use base64::Engine;
-    let bytes: [u8; 18] = rand::random();
-    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let cookie = Cookie::build((ANON_CSRF_COOKIE, value.clone()))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(app.config.secure_cookies)
-        .build();
-    (jar.add(cookie), value)
-}
-
-/// Checks a pre-login form's CSRF field against its cookie, in constant time.
-pub fn check_anon_csrf(jar: &CookieJar, submitted: &str) -> ApiResult<()> {
-    use subtle::ConstantTimeEq;
-    match jar.get(ANON_CSRF_COOKIE) {
-        Some(c)
-            if c.value().len() >= 16
-                && bool::from(c.value().as_bytes().ct_eq(submitted.as_bytes())) =>
-        {
-            Ok(())
-        }
-        _ => Err(ApiError::Csrf),
-    }
-}
-
-/// Validation messages keyed by form field, shown next to the field.
-#[derive(Debug, Default, Clone)]
-pub struct FieldErrors {
-    items: Vec<(&'static str, String)>,
-}
-
-impl FieldErrors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.items.push((field, message.into()));
-    }
-
-    /// The message for `field`, if any.
-    pub fn of(&self, field: &str) -> Option<&str> {
-        self.items
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    pub fn all(&self) -> &[(&'static str, String)] {
-        &self.items
-    }
-}
-
-/// Parses a university-local `datetime-local` value (`2026-11-21T09:00`).
-pub fn parse_local(tz: Tz, s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
-        .ok()?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// A UTC time as a `datetime-local` value in the university's zone.
-pub fn local_input(tz: Tz, t: &NaiveDateTime) -> String {
-    t.and_utc()
-        .with_timezone(&tz)
-        .format("%Y-%m-%dT%H:%M")
-        .to_string()
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    chrome: Chrome,
-    status: u16,
-    headline: &'static str,
-    detail: String,
-}
-
-/// Turns error answers of page routes into pages: "sign in first" becomes
-/// a redirect to the login form that comes back here afterwards; anything
-/// else an HTML page with the status kept (and Retry-After kept).
-pub async fn html_errors(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let ctx = match Ctx::from_request_parts(&mut parts, &app).await {
-        Ok(ctx) => ctx,
-        Err(never) => match never {},
-    };
-    let is_get = parts.method == axum::http::Method::GET;
-    let response = next.run(Request::from_parts(parts, body)).await;
-    let status = response.status();
-    let kind = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
-    let is_json = kind.starts_with(b"application/json");
-    // The framework's own rejections (a path segment that is not a
-    // number, a form that cannot be decoded) come as plain text.
-    let is_text = kind.starts_with(b"text/plain");
-    if !(status.is_client_error() || status.is_server_error()) || !(is_json || is_text) {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_LIMIT).await else {
-        return (parts.status, "error").into_response();
-    };
-    let (code, message) = if is_json {
-        serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| {
-                Some((
-                    v.get("code")?.as_str()?.to_string(),
-                    v.get("message")?.as_str()?.to_string(),
-                ))
-            })
-            .unwrap_or_default()
-    } else {
-        (
-            "invalid_request".to_string(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
-    };
-    if code == "sign_in_required" {
-        let next = if is_get {
-            ctx.chrome.here.clone()
-        } else {
-            "/".to_string()
-        };
-        let target = format!("/login?next={}", urlencode(&next));
-        return Redirect::to(&target).into_response();
-    }
-    let c = &ctx.chrome;
-    let (headline, detail) = match code.as_str() {
-        "forbidden" => (
-            c.t("접근 권한이 없습니다", "You may not open this page"),
-            c.t(
-                "이 페이지는 권한이 있는 계정만 볼 수 있습니다. 다른 계정으로 로그인하세요.",
-                "This page needs an account with the right role. Sign in with another account.",
-            )
-            .to_string(),
-        ),
-        "csrf" => (
-            c.t("요청을 처리하지 않았습니다", "The form was not accepted"),
-            c.t(
-                "페이지가 오래되었거나 다른 사이트에서 보낸 요청입니다. 페이지를 새로 고친 뒤 다시 시도하세요.",
-                "The page was stale or the request came from another site. Reload the page and try again.",
-            )
-            .to_string(),
-        ),
-        "not_found" => (
-            c.t("찾을 수 없습니다", "Not found"),
-            c.t("주소를 확인하세요.", "Check the address.").to_string(),
-        ),
-        "pass_required" | "bad_token" | "token_expired" => (
-            c.t("입장권이 필요합니다", "An admission pass is needed"),
-            c.t(
-                "대기열에서 입장한 뒤에 신청할 수 있습니다.",
-                "Wait in the queue until you are admitted, then register.",
-            )
-            .to_string(),
-        ),
-        "round_not_open" => (
-            c.t("지금은 신청 기간이 아닙니다", "Registration is not open"),
-            message,
-        ),
-        "sign_in_throttled" => (
-            c.t("잠시 후 다시 로그인하세요", "Please wait before signing in again"),
-            c.t(
-                "이 계정에 잘못된 비밀번호가 여러 번 입력되었습니다. 잠시 후 다시 시도하세요.",
-                "This account had several wrong passwords in a row. Try again in a moment.",
-            )
-            .to_string(),
-        ),
-        "rate_limited" | "overloaded" | "unavailable" => (
-            c.t(
-                "잠시 후 다시 시도하세요",
-                "Please try again in a moment",
-            ),
-            c.t(
-                "요청이 많아 처리하지 못했습니다. 장바구니와 대기 순서는 그대로입니다.",
-                "Too many requests right now. Your cart and your place are kept.",
-            )
-            .to_string(),
-        ),
-        "internal" => (
-            c.t("문제가 발생했습니다", "Something went wrong"),
-            c.t(
-                "잠시 후 다시 시도하세요. 문제가 계속되면 학사지원팀에 문의하세요.",
-                "Try again shortly. If it keeps happening, contact the registrar.",
-            )
-            .to_string(),
-        ),
-        _ => (c.t("요청을 처리할 수 없습니다", "The request was not valid"), message),
-    };
-    let mut out = render(
-        ErrorPage {
-            chrome: ctx.chrome.clone(),
-            status: parts.status.as_u16(),
-            headline,
-            detail,
-        },
-        parts.status,
-    );
-    if let Some(after) = parts.headers.get(header::RETRY_AFTER) {
-        out.headers_mut().insert(header::RETRY_AFTER, after.clone());
-    }
-    out
-}
-
 /// Remembers an explicit `?lang=` choice in a cookie.
 pub async fn remember_lang(req: Request, next: Next) -> Response {
     let chosen = i18n::query_lang(req.uri().query()).and_then(Lang::parse);
@@ -545,28 +327,6 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     ok.then(|| next.to_string())
 }
 
-/// The embedded stylesheet and script: no build step, no CDN, and no inline
-/// script anywhere, so a strict Content-Security-Policy can be added.
-pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    let (body, kind): (&'static str, &'static str) = match name.as_str() {
-        "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
-        "app.js" => (
-            include_str!("../static/app.js"),
-            "text/javascript; charset=utf-8",
-        ),
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            // Short: a deploy changes them, and they are tiny.
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
-        Body::from(body),
-    )
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,17 +340,6 @@ mod tests {
         assert_eq!(safe_next(Some("/\t/evil.example")), None);
         assert_eq!(safe_next(Some("/cart\r\nSet-Cookie: x=1")), None);
         assert_eq!(safe_next(None), None);
-    }
-
-    #[test]
-    fn local_times_are_read_in_the_zone() {
-        let t = parse_local(chrono_tz::Asia::Seoul, "2026-11-21T09:00").unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-11-21T00:00:00+00:00");
-        assert!(parse_local(chrono_tz::Asia::Seoul, "tomorrow").is_none());
-        assert_eq!(
-            local_input(chrono_tz::Asia::Seoul, &t.naive_utc()),
-            "2026-11-21T09:00"
-        );
     }
 
     #[test]
