@@ -1,10 +1,10 @@
-//! CSV import of the catalog and of students, all or nothing.
+//! CSV import of the catalog and of students: parsing and validation.
 //!
 //! A file is first parsed and validated completely, every problem reported
 //! with its row (1 is the header), column and what is wrong. Only a file
-//! without problems is written, and then in one transaction: a failure in
-//! the middle (a constraint, a lost connection) rolls everything back, so a
-//! catalog is never half-imported. Rows update what exists (courses by
+//! without problems is written ([`crate::db::imports`]), and then in one
+//! transaction: a failure in the middle (a constraint, a lost connection)
+//! rolls everything back, so a catalog is never half-imported. Rows update what exists (courses by
 //! term and code, sections by course and number, students by number) and
 //! add what does not; nothing is deleted.
 //!
@@ -14,9 +14,9 @@
 //! (see docs/decisions/032-csv-import.md).
 
 use crate::catalog::parse_meetings;
-use enrollment::rules::Meeting;
+use crate::db::imports::{Counts, Course, Section, Student};
+use crate::db::StoreError;
 use serde::Serialize;
-use sqlx::{MySql, MySqlPool, QueryBuilder, Row};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -25,9 +25,6 @@ pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Most problems listed; beyond, the report says how many more.
 const MAX_PROBLEMS: usize = 200;
-
-/// Rows per multi-row insert.
-const CHUNK: usize = 500;
 
 /// One thing wrong with one cell (or row) of the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,7 +49,7 @@ pub enum ImportError {
     #[error("the file has {} problem(s)", .0.len())]
     Invalid(Vec<Problem>, usize),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(#[from] StoreError),
     #[error("the import took longer than {0:?} and was rolled back")]
     Timeout(Duration),
 }
@@ -228,10 +225,6 @@ fn codes(problems: &mut Problems, row: usize, column: &str, value: &str) -> Vec<
     out
 }
 
-// ---------------------------------------------------------------------------
-// Catalog
-// ---------------------------------------------------------------------------
-
 /// Columns of a catalog file: one row per section.
 pub const CATALOG_COLUMNS: [&str; 8] = [
     "course_code",
@@ -245,6 +238,7 @@ pub const CATALOG_COLUMNS: [&str; 8] = [
 ];
 pub const CATALOG_OPTIONAL: [&str; 3] = ["prerequisites", "instructor", "room"];
 
+/// A course as its rows describe it (every row of a course must agree).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CourseRow {
     title_ko: String,
@@ -254,181 +248,41 @@ struct CourseRow {
     prerequisites: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-struct SectionRow {
-    row: usize,
-    course: String,
-    number: u16,
-    capacity: u32,
-    instructor: String,
-    room: String,
-    meetings: Vec<Meeting>,
-}
-
-/// Validates and imports a catalog file into `term_id`.
-pub async fn import_catalog(
-    pool: &MySqlPool,
-    term_id: u32,
-    bytes: &[u8],
-    actor: &str,
-) -> Result<Summary, ImportError> {
-    let departments: HashMap<String, u32> = sqlx::query("SELECT id, code FROM departments")
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("code")?.to_ascii_uppercase(),
-                r.try_get::<u32, _>("id")?,
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-    let (courses, sections, rows) = validate_catalog(bytes, &departments)?;
-    let summary = Summary {
-        rows,
-        courses: courses.len(),
-        sections: sections.len(),
-        students: 0,
-    };
-    let work = async {
-        let mut tx = pool.begin().await?;
-        let mut course_ids: HashMap<String, u32> = HashMap::new();
-        for (code, c) in &courses {
-            sqlx::query(
-                "INSERT INTO courses (term_id, department_id, code, title_ko, title_en, credits) \
-                 VALUES (?, ?, ?, ?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE department_id = VALUES(department_id), \
-                   title_ko = VALUES(title_ko), title_en = VALUES(title_en), credits = VALUES(credits)",
-            )
-            .bind(term_id)
-            .bind(departments.get(&c.department.to_ascii_uppercase()).copied().unwrap_or(0))
-            .bind(code)
-            .bind(&c.title_ko)
-            .bind(&c.title_en)
-            .bind(c.credits)
-            .execute(&mut *tx)
-            .await?;
-            let id: u32 =
-                sqlx::query_scalar("SELECT id FROM courses WHERE term_id = ? AND code = ?")
-                    .bind(term_id)
-                    .bind(code)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            sqlx::query("DELETE FROM course_prerequisites WHERE course_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if !c.prerequisites.is_empty() {
-                let mut q = QueryBuilder::<MySql>::new(
-                    "INSERT INTO course_prerequisites (course_id, required_code) ",
-                );
-                q.push_values(&c.prerequisites, |mut b, p| {
-                    b.push_bind(id).push_bind(p);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            course_ids.insert(code.clone(), id);
+impl Summary {
+    /// The counts an import's audit row records.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            rows: self.rows,
+            courses: self.courses,
+            sections: self.sections,
+            students: self.students,
         }
-        let mut problems = Problems::default();
-        for s in &sections {
-            let course_id = course_ids.get(&s.course).copied().unwrap_or(0);
-            // Locks the existing row, if any, so the capacity check below
-            // holds until commit.
-            let existing: Option<(u32, u32)> = sqlx::query_as(
-                "SELECT id, enrolled FROM sections WHERE course_id = ? AND number = ? FOR UPDATE",
-            )
-            .bind(course_id)
-            .bind(s.number)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let id = match existing {
-                Some((_, enrolled)) if enrolled > s.capacity => {
-                    problems.add(
-                        s.row,
-                        "capacity",
-                        format!(
-                            "{enrolled} students are already enrolled, more than the new capacity"
-                        ),
-                    );
-                    continue;
-                }
-                Some((id, _)) => {
-                    sqlx::query(
-                        "UPDATE sections SET capacity = ?, instructor = ?, room = ? WHERE id = ?",
-                    )
-                    .bind(s.capacity)
-                    .bind(&s.instructor)
-                    .bind(&s.room)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    id
-                }
-                None => {
-                    let r = sqlx::query(
-                        "INSERT INTO sections (course_id, number, capacity, instructor, room) VALUES (?, ?, ?, ?, ?)",
-                    )
-                    .bind(course_id)
-                    .bind(s.number)
-                    .bind(s.capacity)
-                    .bind(&s.instructor)
-                    .bind(&s.room)
-                    .execute(&mut *tx)
-                    .await?;
-                    u32::try_from(r.last_insert_id()).unwrap_or(0)
-                }
-            };
-            sqlx::query("DELETE FROM section_meetings WHERE section_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if !s.meetings.is_empty() {
-                let mut q = QueryBuilder::<MySql>::new(
-                    "INSERT INTO section_meetings (section_id, weekday, start_min, end_min) ",
-                );
-                q.push_values(&s.meetings, |mut b, m| {
-                    b.push_bind(id)
-                        .push_bind(m.weekday)
-                        .push_bind(m.start_min)
-                        .push_bind(m.end_min);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-        }
-        // Problems found under the locks: nothing is written.
-        problems.into_result()?;
-        audited(&mut tx, actor, "catalog", &summary).await?;
-        tx.commit().await?;
-        Ok::<_, ImportError>(())
-    };
-    match tokio::time::timeout(IMPORT_TIMEOUT, work).await {
-        Ok(r) => r?,
-        Err(_) => return Err(ImportError::Timeout(IMPORT_TIMEOUT)),
     }
-    Ok(summary)
 }
 
-/// The import's audit row, in the import's own transaction.
-async fn audited(
-    tx: &mut sqlx::Transaction<'_, MySql>,
-    actor: &str,
-    kind: &str,
-    summary: &Summary,
-) -> Result<(), sqlx::Error> {
-    crate::http::pages::registrar::audit(
-        &mut **tx,
-        actor,
-        "import",
-        &format!("import:{kind}"),
-        serde_json::json!({ "rows": summary.rows, "courses": summary.courses,
-                            "sections": summary.sections, "students": summary.students }),
-    )
-    .await
+/// The problem report for sections whose new capacity is below the
+/// students already enrolled (`(row, enrolled)`), found while writing.
+pub fn too_small(sections: &[(usize, u32)]) -> ImportError {
+    let mut p = Problems::default();
+    for (row, enrolled) in sections {
+        p.add(
+            *row,
+            "capacity",
+            format!("{enrolled} students are already enrolled, more than the new capacity"),
+        );
+    }
+    match p.into_result() {
+        Err(e) => e,
+        Ok(()) => ImportError::Invalid(Vec::new(), 0),
+    }
 }
 
-type CatalogRows = (BTreeMap<String, CourseRow>, Vec<SectionRow>, usize);
+/// A valid catalog file: courses by code, sections, and the file's rows.
+pub type CatalogRows = (BTreeMap<String, Course>, Vec<Section>, usize);
 
-fn validate_catalog(
+/// Validates a catalog file against the departments (ids by upper-cased
+/// code).
+pub fn validate_catalog(
     bytes: &[u8],
     departments: &HashMap<String, u32>,
 ) -> Result<CatalogRows, ImportError> {
@@ -438,7 +292,7 @@ fn validate_catalog(
         return Ok((BTreeMap::new(), Vec::new(), 0));
     };
     let mut courses: BTreeMap<String, (usize, CourseRow)> = BTreeMap::new();
-    let mut sections: Vec<SectionRow> = Vec::new();
+    let mut sections: Vec<Section> = Vec::new();
     let mut seen: HashMap<(String, u16), usize> = HashMap::new();
     for (row, cells) in &table.rows {
         let row = *row;
@@ -494,7 +348,7 @@ fn validate_catalog(
                 );
             }
         }
-        sections.push(SectionRow {
+        sections.push(Section {
             row,
             course: code,
             number: number.unwrap_or(0),
@@ -506,143 +360,40 @@ fn validate_catalog(
     }
     p.into_result()?;
     let rows = table.rows.len();
-    Ok((
-        courses.into_iter().map(|(k, (_, c))| (k, c)).collect(),
-        sections,
-        rows,
-    ))
+    let courses = courses
+        .into_iter()
+        .map(|(code, (_, c))| {
+            let department = departments
+                .get(&c.department.to_ascii_uppercase())
+                .copied()
+                .unwrap_or(0);
+            let course = Course {
+                title_ko: c.title_ko,
+                title_en: c.title_en,
+                department,
+                credits: c.credits,
+                prerequisites: c.prerequisites,
+            };
+            (code, course)
+        })
+        .collect();
+    Ok((courses, sections, rows))
 }
 
 fn number_u32(p: &mut Problems, row: usize, value: &str) -> Option<u32> {
     number(p, row, "capacity", value, 0u32, 100_000u32)
 }
 
-// ---------------------------------------------------------------------------
-// Students
-// ---------------------------------------------------------------------------
-
 /// Columns of a students file.
 pub const STUDENT_COLUMNS: [&str; 3] = ["number", "name", "class_year"];
 pub const STUDENT_OPTIONAL: [&str; 3] = ["department", "max_credits", "completed"];
 
-#[derive(Debug, Clone)]
-struct StudentRow {
-    number: String,
-    name: String,
-    class_year: u8,
-    department: Option<u32>,
-    max_credits: u8,
-    completed: Vec<String>,
-}
-
-/// Validates and imports a students file.
-pub async fn import_students(
-    pool: &MySqlPool,
-    bytes: &[u8],
-    actor: &str,
-) -> Result<Summary, ImportError> {
-    let departments: HashMap<String, u32> = sqlx::query("SELECT id, code FROM departments")
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("code")?.to_ascii_uppercase(),
-                r.try_get::<u32, _>("id")?,
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-    let students = validate_students(bytes, &departments)?;
-    let summary = Summary {
-        rows: students.len(),
-        students: students.len(),
-        ..Summary::default()
-    };
-    let work = async {
-        let mut tx = pool.begin().await?;
-        for chunk in students.chunks(CHUNK) {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO students (number, name, class_year, department_id, max_credits) ",
-            );
-            q.push_values(chunk, |mut b, s| {
-                b.push_bind(&s.number)
-                    .push_bind(&s.name)
-                    .push_bind(s.class_year)
-                    .push_bind(s.department)
-                    .push_bind(s.max_credits);
-            });
-            // The password hash is left as it is: re-importing never locks
-            // anyone out, and never sets a password.
-            q.push(
-                " ON DUPLICATE KEY UPDATE name = VALUES(name), class_year = VALUES(class_year), \
-                 department_id = VALUES(department_id), max_credits = VALUES(max_credits)",
-            );
-            q.build().execute(&mut *tx).await?;
-            let mut q =
-                QueryBuilder::<MySql>::new("SELECT id, number FROM students WHERE number IN (");
-            let mut sep = q.separated(", ");
-            for s in chunk {
-                sep.push_bind(&s.number);
-            }
-            q.push(")");
-            let ids: HashMap<String, u32> = q
-                .build()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<String, _>("number")?,
-                        r.try_get::<u32, _>("id")?,
-                    ))
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
-            let with_completed: Vec<&StudentRow> =
-                chunk.iter().filter(|s| !s.completed.is_empty()).collect();
-            if with_completed.is_empty() {
-                continue;
-            }
-            let mut q = QueryBuilder::<MySql>::new(
-                "DELETE FROM student_completed_courses WHERE student_id IN (",
-            );
-            let mut sep = q.separated(", ");
-            for s in &with_completed {
-                sep.push_bind(ids.get(&s.number).copied().unwrap_or(0));
-            }
-            q.push(")");
-            q.build().execute(&mut *tx).await?;
-            let pairs: Vec<(u32, &String)> = with_completed
-                .iter()
-                .flat_map(|s| {
-                    let id = ids.get(&s.number).copied().unwrap_or(0);
-                    s.completed.iter().map(move |c| (id, c))
-                })
-                .collect();
-            for part in pairs.chunks(CHUNK) {
-                let mut q = QueryBuilder::<MySql>::new(
-                    "INSERT INTO student_completed_courses (student_id, course_code) ",
-                );
-                q.push_values(part, |mut b, (id, code)| {
-                    b.push_bind(*id).push_bind(*code);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-        }
-        audited(&mut tx, actor, "students", &summary).await?;
-        tx.commit().await?;
-        Ok::<_, ImportError>(())
-    };
-    match tokio::time::timeout(IMPORT_TIMEOUT, work).await {
-        Ok(r) => r?,
-        Err(_) => return Err(ImportError::Timeout(IMPORT_TIMEOUT)),
-    }
-    Ok(summary)
-}
-
-fn validate_students(
+/// Validates a students file against the departments (ids by upper-cased
+/// code).
+pub fn validate_students(
     bytes: &[u8],
     departments: &HashMap<String, u32>,
-) -> Result<Vec<StudentRow>, ImportError> {
+) -> Result<Vec<Student>, ImportError> {
     let mut p = Problems::default();
     let Some(table) = read_table(bytes, &STUDENT_COLUMNS, &STUDENT_OPTIONAL, &mut p) else {
         p.into_result()?;
@@ -676,7 +427,7 @@ fn validate_students(
             "" => 18,
             v => number(&mut p, row, "max_credits", v, 1u8, 40u8).unwrap_or(18),
         };
-        out.push(StudentRow {
+        out.push(Student {
             name: text(&mut p, row, "name", cell("name"), 100, true),
             class_year: number(&mut p, row, "class_year", cell("class_year"), 1u8, 8u8)
                 .unwrap_or(1),

@@ -6,6 +6,8 @@
 //! other in the templates as `t("한국어", "English")` pairs, so a new string
 //! cannot be added in one language only and a reviewer sees both at once.
 
+pub mod registrar;
+
 use axum::http::{header, HeaderMap};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 

@@ -1,28 +1,27 @@
-//! Every SQL statement the gateway runs, grouped by entity, behind one
-//! handle ([`MySqlStore`]) that bounds each call by a timeout.
-//!
-//! Direction: `http` (handlers) calls `db`; `db` calls the pure crates
-//! (`waitroom`, `enrollment`) and never anything above it. Failures leave
-//! as [`StoreError`], which the API error type classifies in one place:
-//! what waiting cures (timeouts, the pool, I/O, lock waits) is a 503 with
-//! Retry-After, anything else a logged 500.
-//!
-//! # Modules
-//! - [`accounts`]: students' and admins' sign-in rows and admin standing.
-//! - [`catalog`]: the course catalog and seats the pages' cache holds.
-//! - [`gateways`]: gateway heartbeats and the admission leadership lock.
-//! - [`outcome_stats`]: counts over decided commands, for the live view.
-//! - [`room`]: the waiting room's shared state ([`waitroom::RoomStore`]).
 //! - [`seats`]: seats left in the hottest sections.
 //! - [`sign_in`]: per-account sign-in failure counts.
+//! - [`audit`]: the registrar's audit log, written inside each change.
+//! - [`rounds`], [`terms`]: rounds as the registrar creates and schedules them.
+//! - [`courses`], [`sections`]: the catalog as the registrar edits it.
+//! - [`students`], [`fairness`]: a student's timeline, a round's fairness report.
+//! - [`imports`], [`exports`]: CSV imports (one transaction) and streamed exports.
 
 pub mod accounts;
+pub mod audit;
 pub mod catalog;
+pub mod courses;
+pub mod exports;
+pub mod fairness;
 pub mod gateways;
+pub mod imports;
 pub mod outcome_stats;
 pub mod room;
+pub mod rounds;
 pub mod seats;
+pub mod sections;
 pub mod sign_in;
+pub mod students;
+pub mod terms;
 
 use chrono::{DateTime, NaiveDateTime};
 use sqlx::{MySql, MySqlPool, QueryBuilder};

@@ -7,13 +7,13 @@
 //! read. A failure after that cuts the download off, which browsers and
 //! `curl` report as an incomplete transfer rather than a silently short file.
 
+use crate::db::{MySqlStore, StoreError};
 use crate::error::{ApiError, ApiResult};
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use sqlx::mysql::{MySqlArguments, MySqlRow};
-use sqlx::{MySql, MySqlPool};
 use std::time::Duration;
 
 /// Bytes gathered before a chunk is sent.
@@ -22,25 +22,24 @@ pub const CHUNK: usize = 64 * 1024;
 /// Longest wait for the database's next row.
 pub const ROW_WAIT: Duration = Duration::from_secs(30);
 
-type Query<T> = sqlx::query::QueryAs<'static, MySql, T, MySqlArguments>;
-
-/// Streams `query`'s rows as `name`, one CSV record per row (`record`), under
-/// the `header` line.
-pub async fn export<T, F>(
-    pool: &MySqlPool,
+/// Streams the rows `rows` reads (one of [`crate::db::exports`]) as `name`,
+/// one CSV record per row (`record`), under the `header` line.
+pub async fn export<T, R, F>(
+    store: &MySqlStore,
     name: &str,
     header: &'static [&'static str],
-    query: Query<T>,
+    rows: R,
     record: F,
 ) -> ApiResult<Response>
 where
-    T: for<'r> sqlx::FromRow<'r, MySqlRow> + Send + Unpin + 'static,
+    T: Send + 'static,
+    R: for<'a> FnOnce(&'a MySqlStore) -> BoxStream<'a, Result<T, StoreError>> + Send + 'static,
     F: Fn(T) -> Vec<String> + Send + 'static,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let pool = pool.clone();
+    let store = store.clone();
     tokio::spawn(async move {
-        if let Err(e) = produce(&pool, header, query, record, &tx).await {
+        if let Err(e) = produce(rows(&store), header, record, &tx).await {
             // The receiver is gone only if the client went away.
             let _ = tx.send(Err(e)).await;
         }
@@ -74,19 +73,16 @@ where
 }
 
 async fn produce<T, F>(
-    pool: &MySqlPool,
+    mut rows: BoxStream<'_, Result<T, StoreError>>,
     header: &'static [&'static str],
-    query: Query<T>,
     record: F,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), std::io::Error>
 where
-    T: for<'r> sqlx::FromRow<'r, MySqlRow> + Send + Unpin,
     F: Fn(T) -> Vec<String>,
 {
     let mut w = writer();
     w.write_record(header)?;
-    let mut rows = query.fetch(pool);
     loop {
         let row = match tokio::time::timeout(ROW_WAIT, rows.next()).await {
             Ok(Some(row)) => row.map_err(std::io::Error::other)?,

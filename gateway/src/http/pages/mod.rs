@@ -18,7 +18,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let import = Router::new()
         .route(
             "/admin/import",
-            get(registrar::import_form).post(registrar::import),
+            get(registrar::imports::import_form).post(registrar::imports::import),
         )
         .layer(DefaultBodyLimit::max(registrar::IMPORT_LIMIT + 64 * 1024));
     Router::new()
@@ -36,34 +36,46 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/drop", post(student::drop))
         .route("/results", get(student::results))
         .route("/timetable", get(student::timetable))
-        .route("/admin", get(registrar::rounds))
-        .route("/admin/rounds", post(registrar::create_round))
-        .route("/admin/rounds/{id}", get(registrar::round))
-        .route("/admin/rounds/{id}/control", post(registrar::control))
-        .route("/admin/rounds/{id}/schedule", post(registrar::schedule))
-        .route("/admin/rounds/{id}/live", get(registrar::live))
-        .route("/admin/rounds/{id}/fairness", get(registrar::fairness))
+        .route("/admin", get(registrar::rounds::rounds))
+        .route("/admin/rounds", post(registrar::rounds::create_round))
+        .route("/admin/rounds/{id}", get(registrar::round::round))
+        .route(
+            "/admin/rounds/{id}/control",
+            post(registrar::round::control),
+        )
+        .route(
+            "/admin/rounds/{id}/schedule",
+            post(registrar::round::schedule),
+        )
+        .route("/admin/rounds/{id}/live", get(registrar::round::live))
+        .route(
+            "/admin/rounds/{id}/fairness",
+            get(registrar::fairness::fairness),
+        )
         .route(
             "/admin/rounds/{id}/outcomes.csv",
-            get(registrar::export_outcomes),
+            get(registrar::exports::export_outcomes),
         )
-        .route("/admin/students", get(registrar::student))
+        .route("/admin/students", get(registrar::students::student))
         .route(
             "/admin/courses",
-            get(registrar::courses).post(registrar::create_course),
+            get(registrar::courses::courses).post(registrar::courses::create_course),
         )
         .route(
             "/admin/courses/{id}",
-            get(registrar::course).post(registrar::update_course),
+            get(registrar::courses::course).post(registrar::courses::update_course),
         )
         .route(
             "/admin/courses/{id}/sections",
-            post(registrar::create_section),
+            post(registrar::sections::create_section),
         )
-        .route("/admin/sections/{id}", post(registrar::update_section))
+        .route(
+            "/admin/sections/{id}",
+            post(registrar::sections::update_section),
+        )
         .route(
             "/admin/export/enrollments.csv",
-            get(registrar::export_enrollments),
+            get(registrar::exports::export_enrollments),
         )
         .merge(import)
         .route("/static/{name}", get(web::asset))

@@ -1,0 +1,238 @@
+//! One round's page: its schedule (editable until it opens), the live rate
+//! and max-active controls, state changes, the live view's numbers and the
+//! round's audit log.
+
+use super::rounds::{parse_schedule, RoundForm};
+use super::{change_form, not_saved, parse_cap, parse_rate, status, years_text, MsgQuery};
+use crate::error::{ApiError, ApiResult};
+use crate::http::api::admin::AdminAction;
+use crate::i18n::registrar as text;
+use crate::web::{self, local_input, Chrome, Ctx, FieldErrors};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use enrollment::RoundId;
+use serde::Deserialize;
+use waitroom::room::ChangeError;
+use waitroom::{RoomStore, RoundChange};
+
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_round.html")]
+struct RoundPage {
+    chrome: Chrome,
+    id: u32,
+    name: String,
+    state: String,
+    schedule: RoundForm,
+    editable_schedule: bool,
+    rate: u32,
+    max_active: u32,
+    seed: Option<String>,
+    actions: Vec<(&'static str, &'static str)>,
+    errors: FieldErrors,
+    audit: Vec<AuditRow>,
+    message: Option<&'static str>,
+}
+
+async fn round_page(
+    app: &AppState,
+    ctx: Ctx,
+    id: u32,
+    errors: FieldErrors,
+    kept: Option<RoundForm>,
+    message: Option<&'static str>,
+) -> ApiResult<Response> {
+    let ctx = ctx.in_section("rounds");
+    ctx.admin()?;
+    let lang = ctx.lang();
+    let r = crate::db::rounds::get(&app.store, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let tz = ctx.chrome.tz;
+    let schedule = kept.unwrap_or(RoundForm {
+        name: r.name,
+        years: years_text(r.eligible_years_mask),
+        prequeue_at: local_input(tz, &r.prequeue_at),
+        opens_at: local_input(tz, &r.opens_at),
+        closes_at: local_input(tz, &r.closes_at),
+        ..RoundForm::default()
+    });
+    let actions: Vec<(&'static str, &'static str)> = match r.state.as_str() {
+        "scheduled" => vec![
+            ("prequeue", text::START_PREQUEUE.get(lang)),
+            ("open", text::OPEN_NOW.get(lang)),
+            ("close", text::CLOSE.get(lang)),
+        ],
+        "prequeue" => vec![
+            ("open", text::OPEN_NOW.get(lang)),
+            ("close", text::CLOSE.get(lang)),
+        ],
+        "open" => vec![
+            ("pause", text::PAUSE.get(lang)),
+            ("close", text::CLOSE.get(lang)),
+        ],
+        "paused" => vec![
+            ("resume", text::RESUME.get(lang)),
+            ("close", text::CLOSE.get(lang)),
+        ],
+        _ => vec![],
+    };
+    let audit = crate::db::audit::of_subject(&app.store, &format!("round:{id}"), 50)
+        .await?
+        .into_iter()
+        .map(|a| AuditRow {
+            at: ctx.chrome.at(&a.at),
+            actor: a.actor,
+            action: a.action,
+            detail: a.detail,
+        })
+        .collect();
+    let status = status(&errors);
+    Ok(web::render(
+        RoundPage {
+            chrome: ctx.chrome,
+            id,
+            name: schedule.name.clone(),
+            editable_schedule: matches!(r.state.as_str(), "scheduled" | "prequeue"),
+            state: r.state,
+            schedule,
+            rate: r.admission_per_min,
+            max_active: r.max_active.unwrap_or(0),
+            seed: r.shuffle_seed.map(|s| s.to_string()),
+            actions,
+            errors,
+            audit,
+            message,
+        },
+        status,
+    ))
+}
+
+/// `GET /admin/rounds/{id}`
+pub async fn round(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<u32>,
+    Query(q): Query<MsgQuery>,
+) -> ApiResult<Response> {
+    let message = match q.msg.as_deref() {
+        Some("saved") => Some(text::SAVED.get(ctx.lang())),
+        _ => None,
+    };
+    round_page(&app, ctx, id, FieldErrors::default(), None, message).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ControlForm {
+    #[serde(default)]
+    pub csrf: String,
+    pub rate: Option<String>,
+    pub max_active: Option<String>,
+    pub action: Option<String>,
+}
+
+/// `POST /admin/rounds/{id}/control`: rate, max-active, or a state change.
+pub async fn control(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+    Form(form): Form<ControlForm>,
+) -> ApiResult<Response> {
+    let actor = change_form(&ctx, &headers, &form.csrf)?;
+    let lang = ctx.lang();
+    let mut errors = FieldErrors::default();
+    let mut changes = Vec::new();
+    if let Some(v) = form.rate.as_deref() {
+        if let Some(rate) = parse_rate(lang, v, &mut errors) {
+            changes.push(RoundChange::Rate(rate));
+        }
+    }
+    if let Some(v) = form.max_active.as_deref() {
+        if let Some(cap) = parse_cap(lang, v, &mut errors) {
+            changes.push(RoundChange::MaxActive(cap));
+        }
+    }
+    if let Some(action) = form.action.as_deref().filter(|a| !a.is_empty()) {
+        let parsed: Option<AdminAction> =
+            serde_json::from_value(serde_json::Value::String(action.to_string())).ok();
+        match parsed {
+            Some(a) => changes.push(a.change()),
+            None => errors.add("action", text::UNKNOWN_ACTION.get(lang)),
+        }
+    }
+    if changes.is_empty() && errors.is_empty() {
+        errors.add("rate", text::NOTHING_TO_CHANGE.get(lang));
+    }
+    if !errors.is_empty() {
+        return round_page(&app, ctx, id, errors, None, None).await;
+    }
+    match app
+        .store
+        .change(RoundId(id), &changes, &actor, crate::clock::now_ms())
+        .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(ApiError::NotFound),
+        Err(ChangeError::Invalid(e)) => {
+            errors.add("action", e.to_string());
+            return round_page(&app, ctx, id, errors, None, None).await;
+        }
+        Err(ChangeError::Store(e)) => return Err(not_saved(e)),
+    }
+    tracing::info!(round.id = id, actor = %actor, changes = ?changes, "round changed from the registrar pages");
+    Ok(Redirect::to(&format!("/admin/rounds/{id}?msg=saved")).into_response())
+}
+
+/// `POST /admin/rounds/{id}/schedule`: name, years and times, before opening.
+pub async fn schedule(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+    Form(form): Form<RoundForm>,
+) -> ApiResult<Response> {
+    let actor = change_form(&ctx, &headers, &form.csrf)?;
+    let mut errors = FieldErrors::default();
+    let parsed = parse_schedule(&ctx, &form, &mut errors);
+    let (Some(s), true) = (parsed, errors.is_empty()) else {
+        return round_page(&app, ctx, id, errors, Some(form), None).await;
+    };
+    let changed = crate::db::rounds::reschedule(&app.store, id, &s, &actor)
+        .await
+        .map_err(not_saved)?;
+    if !changed {
+        errors.add("name", text::SCHEDULE_LOCKED.get(ctx.lang()));
+        return round_page(&app, ctx, id, errors, Some(form), None).await;
+    }
+    Ok(Redirect::to(&format!("/admin/rounds/{id}?msg=saved")).into_response())
+}
+
+/// `GET /admin/rounds/{id}/live`: the live view's numbers (JSON).
+pub async fn live(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<u32>,
+) -> ApiResult<Response> {
+    ctx.admin()?;
+    let sample = app
+        .live
+        .sample(&app, RoundId(id))
+        .await
+        .ok_or(ApiError::NotFound)?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(sample.as_ref().clone()),
+    )
+        .into_response())
+}
