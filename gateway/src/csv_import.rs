@@ -4,9 +4,9 @@
 //! with its row (1 is the header), column and what is wrong. Only a file
 //! without problems is written ([`crate::db::imports`]), and then in one
 //! transaction: a failure in the middle (a constraint, a lost connection)
-//! rolls everything back, so a catalog is never half-imported. Rows update what exists (courses by
-//! term and code, sections by course and number, students by number) and
-//! add what does not; nothing is deleted.
+//! rolls everything back, so a catalog is never half-imported. Rows update
+//! what exists (courses by term and code, sections by course and number,
+//! students by number) and add what does not; nothing is deleted.
 //!
 //! Imported students get no password: a password in a spreadsheet is a
 //! password leaked, and hashing tens of thousands with argon2 would hold
@@ -271,10 +271,7 @@ pub fn too_small(sections: &[(usize, u32)]) -> ImportError {
             format!("{enrolled} students are already enrolled, more than the new capacity"),
         );
     }
-    match p.into_result() {
-        Err(e) => e,
-        Ok(()) => ImportError::Invalid(Vec::new(), 0),
-    }
+    ImportError::Invalid(p.list, p.more)
 }
 
 /// A valid catalog file: courses by code, sections, and the file's rows.

@@ -2,6 +2,10 @@
 //! its audit row included. The file was validated before anything here
 //! runs (see [`crate::csv_import`]); the only check left is the one that
 //! needs the rows locked (a capacity below the seats already taken).
+//!
+//! The writes are not bounded by the store's per-call timeout: a file of
+//! tens of thousands of rows takes longer, and the caller gives the whole
+//! import its own ([`crate::csv_import::IMPORT_TIMEOUT`]).
 
 use super::{audit, MySqlStore, StoreError};
 use enrollment::rules::Meeting;
