@@ -1,3 +1,18 @@
+//! Every SQL statement the gateway runs, grouped by entity, behind one
+//! handle ([`MySqlStore`]) that bounds each call by a timeout.
+//!
+//! Direction: `http` (handlers) calls `db`; `db` calls the pure crates
+//! (`waitroom`, `enrollment`) and never anything above it. Failures leave
+//! as [`StoreError`], which the API error type classifies in one place:
+//! what waiting cures (timeouts, the pool, I/O, lock waits) is a 503 with
+//! Retry-After, anything else a logged 500.
+//!
+//! # Modules
+//! - [`accounts`]: students' and admins' sign-in rows and admin standing.
+//! - [`catalog`]: the course catalog and seats the pages' cache holds.
+//! - [`gateways`]: gateway heartbeats and the admission leadership lock.
+//! - [`outcome_stats`]: counts over decided commands, for the live view.
+//! - [`room`]: the waiting room's shared state ([`waitroom::RoomStore`]).
 //! - [`seats`]: seats left in the hottest sections.
 //! - [`sign_in`]: per-account sign-in failure counts.
 //! - [`audit`]: the registrar's audit log, written inside each change.
