@@ -5,6 +5,11 @@
 //! most of the university's students read. Page strings sit next to each
 //! other in the templates as `t("한국어", "English")` pairs, so a new string
 //! cannot be added in one language only and a reviewer sees both at once.
+//! Texts a handler picks (messages, notices, outcomes) sit the same way in
+//! the submodules, grouped by what they speak of.
+
+pub mod outcomes;
+pub mod student;
 
 pub mod registrar;
 

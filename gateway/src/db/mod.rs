@@ -9,9 +9,12 @@
 //!
 //! # Modules
 //! - [`accounts`]: students' and admins' sign-in rows and admin standing.
+//! - [`cart`]: a student's cart (장바구니).
 //! - [`catalog`]: the course catalog and seats the pages' cache holds.
 //! - [`gateways`]: gateway heartbeats and the admission leadership lock.
 //! - [`outcome_stats`]: counts over decided commands, for the live view.
+//! - [`outcomes`]: the worker's decisions on commands, per command and per
+//!   student.
 //! - [`room`]: the waiting room's shared state ([`waitroom::RoomStore`]).
 //! - [`seats`]: seats left in the hottest sections.
 //! - [`sign_in`]: per-account sign-in failure counts.
@@ -20,9 +23,11 @@
 //! - [`courses`], [`sections`]: the catalog as the registrar edits it.
 //! - [`students`], [`fairness`]: a student's timeline, a round's fairness report.
 //! - [`imports`], [`exports`]: CSV imports (one transaction) and streamed exports.
+//! - [`standing`]: a student's row, completed courses and held sections.
 
 pub mod accounts;
 pub mod audit;
+pub mod cart;
 pub mod catalog;
 pub mod courses;
 pub mod exports;
@@ -30,11 +35,13 @@ pub mod fairness;
 pub mod gateways;
 pub mod imports;
 pub mod outcome_stats;
+pub mod outcomes;
 pub mod room;
 pub mod rounds;
 pub mod seats;
 pub mod sections;
 pub mod sign_in;
+pub mod standing;
 pub mod students;
 pub mod terms;
 

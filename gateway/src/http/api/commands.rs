@@ -14,6 +14,7 @@
 //! is another command.
 
 use super::queue::{pass_token, queue_token};
+use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::AppState;
@@ -24,7 +25,6 @@ use axum_extra::extract::cookie::CookieJar;
 use enrollment::{Action, Command, CommandId, Reason, SectionId, StudentId};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use std::time::Duration;
 use waitroom::{PassClaims, RoundState};
 
@@ -294,40 +294,21 @@ pub async fn outcome(
     // a long backlog must not lock its owner out of enrolling, and many
     // students share one address. Clients are told how often to ask.
     app.limits.check_reads(student)?;
-    let rows = app
-        .store
-        .timed(
-            sqlx::query(
-                "SELECT item, section_id, action, outcome, reason FROM command_outcomes \
-                 WHERE command_id = ? AND student_id = ? ORDER BY item",
-            )
-            .bind(id.0)
-            .bind(student.0)
-            .fetch_all(app.store.pool()),
-        )
-        .await
-        .map_err(|e| ApiError::unavailable("mysql", &e))?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in rows {
-        let reason: Option<String> = r
-            .try_get("reason")
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        let known = reason.as_deref().and_then(Reason::from_code);
-        items.push(Item {
-            section: r
-                .try_get("section_id")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-            action: r
-                .try_get("action")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-            outcome: r
-                .try_get("outcome")
-                .map_err(|e| ApiError::Internal(e.into()))?,
-            reason,
-            message_ko: known.map(Reason::message_ko),
-            message_en: known.map(Reason::message_en),
-        });
-    }
+    let items: Vec<Item> = db::outcomes::of_command(&app.store, id, student)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let known = i.reason.as_deref().and_then(Reason::from_code);
+            Item {
+                section: i.section_id,
+                action: i.action,
+                outcome: i.outcome,
+                reason: i.reason,
+                message_ko: known.map(Reason::message_ko),
+                message_en: known.map(Reason::message_en),
+            }
+        })
+        .collect();
     let state = if items.is_empty() {
         "queued"
     } else {

@@ -1,0 +1,124 @@
+//! The enroll and drop forms: after admission, a student's cart (or one
+//! section) becomes a command through the API's own path.
+
+use super::{load_student, section_number, student_form};
+use crate::error::{ApiError, ApiResult};
+use crate::http::api::commands;
+use crate::http::api::queue::pass_token;
+use crate::web::Ctx;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use axum_extra::extract::cookie::CookieJar;
+use enrollment::{Action, SectionId, StudentId, MAX_CART_SECTIONS};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct EnrollForm {
+    #[serde(default)]
+    pub csrf: String,
+    /// One section; absent or empty: the whole cart.
+    #[serde(default)]
+    pub section: String,
+    /// Fresh per rendered form, so a resubmitted form is one command.
+    #[serde(default)]
+    pub idempotency_key: String,
+}
+
+/// `POST /enroll`: the whole cart in one command, or one section.
+pub async fn enroll(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<EnrollForm>,
+) -> ApiResult<Response> {
+    let student = student_form(&ctx, &headers, &form.csrf)?;
+    let sections: Vec<SectionId> = if form.section.trim().is_empty() {
+        let me = load_student(&app, student).await?;
+        me.to_enroll()
+            .take(MAX_CART_SECTIONS)
+            .map(SectionId)
+            .collect()
+    } else {
+        vec![SectionId(section_number(&form.section)?)]
+    };
+    if sections.is_empty() {
+        return Ok(Redirect::to("/cart?msg=empty").into_response());
+    }
+    send(
+        &app,
+        &headers,
+        &jar,
+        student,
+        Action::Enroll {
+            sections,
+            waitlist: false,
+        },
+        &form.idempotency_key,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DropForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub section: String,
+    #[serde(default)]
+    pub idempotency_key: String,
+}
+
+/// `POST /drop`
+pub async fn drop(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<DropForm>,
+) -> ApiResult<Response> {
+    let student = student_form(&ctx, &headers, &form.csrf)?;
+    let section = SectionId(section_number(&form.section)?);
+    send(
+        &app,
+        &headers,
+        &jar,
+        student,
+        Action::Drop { section },
+        &form.idempotency_key,
+    )
+    .await
+}
+
+/// A fresh idempotency key for a form about to be shown.
+pub(super) fn form_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Publishes through the API's own path and shows the live result. An
+/// empty `idempotency_key` (a form from before keys) means none.
+async fn send(
+    app: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    student: StudentId,
+    action: Action,
+    idempotency_key: &str,
+) -> ApiResult<Response> {
+    let key = match idempotency_key.trim() {
+        "" => None,
+        k => Some(commands::checked_key(k)?),
+    };
+    // The pass in this browser must be the signed-in student's: a shared
+    // computer must not let one student act on another's admission.
+    let (token, _) = pass_token(headers, jar).ok_or(ApiError::PassRequired)?;
+    let claims = app.keyring.open_pass(&token)?;
+    if claims.student != student {
+        return Err(ApiError::PassRequired);
+    }
+    let (_, axum::Json(accepted)) = commands::submit(app, None, headers, jar, action, key).await?;
+    Ok(Redirect::to(&format!("/results?pending={}", accepted.command_id)).into_response())
+}
