@@ -8,32 +8,30 @@
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
 use chrono::{Duration, TimeZone, Utc};
-use rand::Rng;
 use schema::seed::{self, Catalog, SeedConfig, SeedOutcome, DEMO_ADMINS, DEMO_STUDENT_PASSWORD};
-use sqlx::MySqlPool;
 use std::collections::{HashMap, HashSet};
+
+mod testing;
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// A uniquely named database, dropped when the value goes out of scope.
-struct TestDb {
-    url: String,
-    pool: MySqlPool,
+/// A migrated database of the test's own ([`schema::testing::TestDb`],
+/// dropped with the value), with the helpers these tests share.
+struct TestDb(schema::testing::TestDb);
+
+impl std::ops::Deref for TestDb {
+    type Target = schema::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestDb {
     /// A fresh database with every migration applied.
     async fn migrated() -> TestDb {
-        let url = fresh_url();
-        schema::db::create_and_migrate(&url)
-            .await
-            .expect("creating and migrating the test database");
-        let pool = schema::db::connect(&url, 4)
-            .await
-            .expect("connecting to the test database");
-        TestDb { url, pool }
+        TestDb(schema::testing::TestDb::create("sluice_t_", 4).await)
     }
 
     async fn count(&self, table: &str) -> i64 {
@@ -87,29 +85,8 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        // Drop cannot await, and the test's runtime may be shutting down:
-        // drop the database from a thread with a runtime of its own.
-        let url = self.url.clone();
-        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(schema::db::drop_database(&url))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}", self.url);
-        }
-    }
-}
-
 fn fresh_url() -> String {
-    let server =
-        std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-    let suffix: u64 = rand::thread_rng().gen();
-    format!("{}/sluice_t_{suffix:016x}", server.trim_end_matches('/'))
+    schema::testing::fresh_url("sluice_t_")
 }
 
 fn small_config(seed: u64) -> SeedConfig {
@@ -142,7 +119,7 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         .await
         .expect("first run");
     let pool = schema::db::connect(&url, 2).await.expect("connect");
-    let db = TestDb { url, pool };
+    let db = TestDb(schema::testing::TestDb::adopt(url, pool));
 
     assert_eq!(first, schema::MIGRATOR.iter().count());
     let second = schema::db::create_and_migrate(&db.url)
