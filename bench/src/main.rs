@@ -60,7 +60,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    worker::telemetry::init_logging();
+    service::telemetry::init_tracing();
     match Cli::parse().command {
         Cmd::Ledger(args) => ledger::run(args).await,
         Cmd::Surge(args) => Box::pin(surge::run(*args)).await,

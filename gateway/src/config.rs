@@ -5,6 +5,7 @@
 //! they cannot be printed by accident.
 
 use secrecy::{ExposeSecret, SecretString};
+use service::connections::{secret, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL};
 use std::net::SocketAddr;
 use std::time::Duration;
 use waitroom::Keyring;
@@ -33,11 +34,11 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
 
     /// MySQL URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "mysql://root@127.0.0.1:3306/sluice", value_parser = secret)]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = secret)]
     pub database_url: SecretString,
 
     /// RabbitMQ URL.
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_parser = secret)]
+    #[arg(long, env = "AMQP_URL", default_value = DEFAULT_AMQP_URL, value_parser = secret)]
     pub amqp_url: SecretString,
 
     /// Prefix of the RabbitMQ exchanges and queues.
@@ -176,10 +177,6 @@ pub struct Config {
     /// Whether this gateway campaigns for admission leadership.
     #[arg(long, env = "SLUICE_LEADER", default_value_t = true, action = clap::ArgAction::Set)]
     pub campaign: bool,
-}
-
-fn secret(s: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(s.to_string()))
 }
 
 fn time_zone(s: &str) -> Result<chrono_tz::Tz, String> {

@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    gateway::telemetry::init_tracing();
+    service::telemetry::init_tracing();
     let config = gateway::config::Config::parse();
     // Configuration mistakes (a port in use, a bad URL, a missing key file)
     // end the process with one line that says what to change.

@@ -1,14 +1,11 @@
-//! Logging and metrics setup, in one place.
+//! The gateway's metrics: its histogram buckets, the series registered up
+//! front, and the per-round counters.
 //!
-//! Logs are structured (`tracing`), JSON when `SLUICE_LOG_JSON` is set, and
-//! filtered by `RUST_LOG`. Metrics use the `metrics` facade and a Prometheus
-//! recorder with explicit histogram buckets, so dashboards can compute
-//! quantiles across pods. The metric names are a contract: see
-//! `docs/metrics.md`.
+//! Logging and the recorder itself are the shared plumbing of
+//! [`service::telemetry`]; what is here is the gateway's own. The metric
+//! names are a contract: see `docs/metrics.md`.
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use metrics_util::MetricKindMask;
-use std::sync::OnceLock;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::time::Duration;
 
 /// Request latency buckets, 1 ms to 10 s.
@@ -33,48 +30,17 @@ pub const PUBLISH_FAILURES: &[&str] = &["unavailable", "nacked", "unroutable", "
 /// The status poll route, registered up front for the poll panels.
 const POLL_ROUTE: &str = "/api/queue/status";
 
-/// Starts logging; call once from `main`.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = if std::env::var_os("SLUICE_LOG_JSON").is_some() {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    // A second init (tests) keeps the first subscriber.
-    let _ = result;
-}
-
-/// The process-wide Prometheus recorder, installed on first use. The
-/// `metrics` facade has one global recorder per process, so every gateway
-/// started in one process (tests) shares it.
+/// The process-wide Prometheus recorder with the gateway's buckets,
+/// installed on first use. The `metrics` facade has one global recorder per
+/// process, so every gateway started in one process (tests) shares it.
 pub fn metrics() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("sluice_http_request_duration_seconds".into()),
-            HTTP_BUCKETS,
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("sluice_publish_confirm_seconds".into()),
-            CONFIRM_BUCKETS,
-        )?
-        .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE))
-        .build_recorder();
-    let handle = recorder.handle();
-    if metrics::set_global_recorder(recorder).is_ok() {
-        let _ = HANDLE.set(handle);
-    }
-    HANDLE
-        .get()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))
+    service::telemetry::install_recorder(service::telemetry::Recorder {
+        buckets: &[
+            ("sluice_http_request_duration_seconds", HTTP_BUCKETS),
+            ("sluice_publish_confirm_seconds", CONFIRM_BUCKETS),
+        ],
+        gauge_idle: Some(GAUGE_IDLE),
+    })
 }
 
 /// Registers every gateway series whose label values are known up front,

@@ -3,12 +3,21 @@
 //! # Layout
 //! - [`bind`]: opens a listening port, or says in one line which setting to
 //!   change when it cannot.
-//! - [`shutdown_signal`]: resolves on SIGINT or SIGTERM.
+//! - [`shutdown_signal`]: resolves on SIGINT or SIGTERM;
+//!   [`cancel_on_signal`] turns it into a cancelled token.
+//! - [`telemetry`]: logging from the environment and the Prometheus
+//!   recorder, given each binary's histogram buckets.
+//! - [`connections`]: the database and broker URLs, secrets that cannot be
+//!   printed.
 //!
 //! This crate depends on no other Sluice crate; every binary depends on it.
 
+pub mod connections;
+pub mod telemetry;
+
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// Binds `addr`, which came from the setting `var`. The error names the
 /// setting and what to do, because it is the last line an operator sees.
@@ -53,6 +62,13 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutdown requested");
+}
+
+/// Cancels `token` on SIGINT or SIGTERM, for processes whose tasks watch a
+/// token rather than a future.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    shutdown_signal().await;
+    token.cancel();
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub struct Config {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "mysql://root@127.0.0.1:3306/sluice",
+        default_value = service::connections::DEFAULT_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: String,
@@ -25,7 +25,7 @@ pub struct Config {
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        default_value = service::connections::DEFAULT_AMQP_URL,
         hide_env_values = true
     )]
     pub amqp_url: String,

@@ -83,9 +83,3 @@ pub async fn run(
     }
     Ok(())
 }
-
-/// Cancels `token` on SIGINT or SIGTERM.
-pub async fn cancel_on_signal(token: CancellationToken) {
-    service::shutdown_signal().await;
-    token.cancel();
-}

@@ -12,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    worker::telemetry::init_logging();
+    service::telemetry::init_tracing();
     // Configuration mistakes (a port in use, a bad URL, a missing key file)
     // end the process with one line that says what to change.
     let started = async {
@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
         }
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(worker::cancel_on_signal(shutdown.clone()));
+    tokio::spawn(service::cancel_on_signal(shutdown.clone()));
     match worker::run(config, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::MySqlPool;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -13,65 +13,45 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// JSON logs when `SLUICE_LOG_JSON=1`, else human-readable; `RUST_LOG` filters.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,lapin=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if std::env::var("SLUICE_LOG_JSON").is_ok_and(|v| v == "1") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
+/// Logging as every Sluice process starts it (kept under this name for the
+/// `sluice-dlq` binary).
+pub use service::telemetry::init_tracing as init_logging;
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Commit and publisher-confirm latency, 1 ms to 5 s.
+const SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
-/// Installs the process-wide Prometheus recorder once and returns its handle.
-/// Histograms get explicit buckets so they aggregate across pods.
+/// From the gateway's accept to the decision, 10 ms to 5 min.
+const LAG: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Commands per transaction.
+const SIZES: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+];
+
+/// The process-wide Prometheus recorder with the worker's buckets (see
+/// [`service::telemetry::install_recorder`]), and the worker's series
+/// described and registered at zero on first call.
 pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let seconds = [
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ];
-            let lag = [
-                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
-            ];
-            let sizes = [
-                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
-            ];
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("sluice_worker_commit_seconds".into()),
-                    &seconds,
-                )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("sluice_worker_decision_lag_seconds".into()),
-                        &lag,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("sluice_worker_batch_size".into()),
-                        &sizes,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("sluice_publish_confirm_seconds".into()),
-                        &seconds,
-                    )
-                });
-            let recorder = match builder {
-                Ok(b) => b.build_recorder(),
-                Err(_) => PrometheusBuilder::new().build_recorder(),
-            };
-            let handle = recorder.handle();
-            // Another recorder may already be installed (tests in one
-            // process); then this handle simply renders nothing new.
-            let _ = metrics::set_global_recorder(recorder);
+            let installed = service::telemetry::install_recorder(service::telemetry::Recorder {
+                buckets: &[
+                    ("sluice_worker_commit_seconds", SECONDS),
+                    ("sluice_worker_decision_lag_seconds", LAG),
+                    ("sluice_worker_batch_size", SIZES),
+                    ("sluice_publish_confirm_seconds", SECONDS),
+                ],
+                gauge_idle: None,
+            });
+            // A recorder installed by someone else (a test harness): this
+            // handle then renders nothing, and the worker still runs.
+            let handle =
+                installed.unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
             metrics::gauge!("sluice_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             describe();
             handle

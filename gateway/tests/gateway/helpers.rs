@@ -31,7 +31,6 @@ pub fn keyring() -> waitroom::Keyring {
         .unwrap()
 }
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
 pub fn now_ms() -> u64 {
     gateway::clock::now_ms()
@@ -97,24 +96,25 @@ where
     }
 }
 
-/// A database of its own, dropped by [`TestDb::drop`].
-pub struct TestDb {
-    pub url: String,
-    pub pool: MySqlPool,
-    pub name: String,
+/// A database of its own ([`schema::testing::TestDb`]: dropped with the
+/// value, also when the test panics), with the rows the tests start from.
+pub struct TestDb(schema::testing::TestDb);
+
+impl std::ops::Deref for TestDb {
+    type Target = schema::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestDb {
     pub async fn create() -> TestDb {
-        let name = format!("sluice_gw_{}", uuid::Uuid::now_v7().simple());
-        let url = format!("{SERVER}/{name}");
-        schema::db::create_and_migrate(&url).await.unwrap();
-        let pool = schema::db::connect(&url, 4).await.unwrap();
+        let db = schema::testing::TestDb::create("sluice_gw_", 4).await;
         sqlx::query("INSERT INTO terms (id, code, name, starts_on, ends_on) VALUES (1, '2026-2', 'Fall 2026', '2026-09-01', '2026-12-20')")
-            .execute(&pool)
+            .execute(&db.pool)
             .await
             .unwrap();
-        TestDb { url, pool, name }
+        TestDb(db)
     }
 
     pub async fn student(&self, number: &str, year: u8) -> StudentId {
@@ -194,8 +194,7 @@ impl TestDb {
     }
 
     pub async fn drop(self) {
-        self.pool.close().await;
-        schema::db::drop_database(&self.url).await.unwrap();
+        self.0.remove().await.unwrap();
     }
 }
 

@@ -14,49 +14,29 @@ use worker::config::Config;
 use worker::ledger::{Ledger, RetryPolicy};
 
 pub const KEYS: &str = "t1:test-signing-key-0123456789abcdef0123";
-pub const MYSQL: &str = "mysql://root@127.0.0.1:3306";
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn suffix() -> String {
     format!("{:016x}", rand::thread_rng().gen::<u64>())
 }
 
-/// A database of its own, dropped when the test ends.
-pub struct TestDb {
-    pub url: String,
-    pub pool: MySqlPool,
+/// A database of its own ([`schema::testing::TestDb`]), dropped when the
+/// test ends, pass or fail.
+pub struct TestDb(schema::testing::TestDb);
+
+impl std::ops::Deref for TestDb {
+    type Target = schema::testing::TestDb;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let url = format!("{MYSQL}/sluice_t_{}", suffix());
-        schema::db::create_and_migrate(&url)
-            .await
-            .expect("create test database");
-        let pool = schema::db::connect(&url, 16)
-            .await
-            .expect("connect test database");
-        TestDb { url, pool }
+        TestDb(schema::testing::TestDb::create("sluice_t_", 16).await)
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        // Drop runs outside async context guarantees; use a private runtime.
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                let _ = rt.block_on(schema::db::drop_database(&url));
-            }
-        })
-        .join();
-    }
-}
-
-/// Catalog builder writing straight to the test database.
 pub struct Catalog<'a> {
     pub pool: &'a MySqlPool,
     pub term: u32,

@@ -1,0 +1,116 @@
+//! Logs and the Prometheus recorder, set up the same way in every Sluice
+//! process; each binary passes in only what is its own (histogram buckets,
+//! how long an idle gauge stays listed).
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+use std::ffi::OsStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The log filter when `RUST_LOG` is unset: our own events at info, the
+/// database and broker clients only when something is wrong.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,lapin=warn";
+
+/// Starts logging: filtered by `RUST_LOG` (else [`DEFAULT_FILTER`]), JSON
+/// when `SLUICE_LOG_JSON` asks for it (see [`json_requested`]), else
+/// human-readable. Call once from `main`; a second call (tests running
+/// several services in one process) keeps the first subscriber.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let json = json_requested(std::env::var_os("SLUICE_LOG_JSON").as_deref());
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Whether a `SLUICE_LOG_JSON` value asks for JSON logs: set to anything but
+/// empty, `0` or `false`. The manifests set `1`.
+pub fn json_requested(value: Option<&OsStr>) -> bool {
+    value.is_some_and(|v| !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false")))
+}
+
+/// What a binary's Prometheus recorder needs beyond the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recorder<'a> {
+    /// Explicit buckets per histogram (full metric name, upper bounds in
+    /// ascending order), so quantiles can be computed across pods; a
+    /// histogram without buckets would be rendered as a summary, which
+    /// cannot be aggregated.
+    pub buckets: &'a [(&'a str, &'a [f64])],
+    /// A gauge not set for this long leaves `/metrics`; `None` keeps gauges
+    /// listed for the life of the process.
+    pub gauge_idle: Option<Duration>,
+}
+
+/// Installs the process-wide Prometheus recorder on first call and returns
+/// its handle; later calls return the same handle.
+///
+/// The `metrics` facade has one global recorder per process, so every
+/// service started in one process (test suites, the bench) shares it, and
+/// the settings of the first call are the ones that hold. Fails when a
+/// recorder not installed here is already in place, or when a bucket list
+/// is empty.
+pub fn install_recorder(settings: Recorder<'_>) -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let mut builder = PrometheusBuilder::new();
+    for (metric, bounds) in settings.buckets {
+        builder = builder.set_buckets_for_metric(Matcher::Full((*metric).to_string()), bounds)?;
+    }
+    if let Some(idle) = settings.gauge_idle {
+        builder = builder.idle_timeout(MetricKindMask::GAUGE, Some(idle));
+    }
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    // Two threads may race here: the one whose recorder the facade took
+    // records its handle; the other finds it below.
+    if metrics::set_global_recorder(recorder).is_ok() {
+        let _ = HANDLE.set(handle);
+    }
+    HANDLE
+        .get()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_logs_when_the_variable_says_so() {
+        assert!(!json_requested(None));
+        for off in ["", "0", "false", "FALSE"] {
+            assert!(!json_requested(Some(OsStr::new(off))), "{off:?}");
+        }
+        for on in ["1", "true", "yes"] {
+            assert!(json_requested(Some(OsStr::new(on))), "{on:?}");
+        }
+    }
+
+    #[test]
+    fn the_recorder_is_installed_once_with_the_first_buckets() {
+        let first = install_recorder(Recorder {
+            buckets: &[("test_seconds", &[0.5, 1.0])],
+            gauge_idle: None,
+        })
+        .expect("installed");
+        let again = install_recorder(Recorder::default()).expect("the same recorder");
+        metrics::histogram!("test_seconds").record(0.7);
+        let text = again.render();
+        assert!(text.contains("test_seconds_bucket{le=\"1\"} 1"), "{text}");
+        assert_eq!(first.render(), text);
+        let empty: &[f64] = &[];
+        assert!(PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full("x".into()), empty)
+            .is_err());
+    }
+}
