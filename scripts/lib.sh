@@ -82,6 +82,11 @@ ensure_rabbitmq() {
         wait_until 60 "RabbitMQ AMQP port 5672" port_open 127.0.0.1 5672
         note "started"
     fi
+    # A node can answer pings with its metadata store gone (every AMQP
+    # connection is then reset); say so instead of failing later.
+    if ! rabbitmqctl -q --timeout 30 list_vhosts 2>/dev/null | grep -qx '/'; then
+        die "RabbitMQ is running but cannot list its virtual hosts (its data directory is damaged or the default vhost / is missing). On a development machine: rabbitmqctl stop; remove the node's mnesia directory (rabbitmqctl eval 'rabbit_mnesia:dir().' shows it); start it again."
+    fi
     if rabbitmq-plugins -q is_enabled rabbitmq_prometheus >/dev/null 2>&1; then
         note "rabbitmq_prometheus already enabled"
     else

@@ -204,7 +204,7 @@ impl Publisher {
     }
 
     /// Publishes one command and waits for the broker's confirm; a nack is
-    /// retried up to [`NACK_RETRIES`] times within the confirm timeout.
+    /// retried up to `NACK_RETRIES` times within the confirm timeout.
     pub async fn publish(&self, command: &Command) -> Result<(), PublishError> {
         let started = Instant::now();
         let mut result = self.publish_inner(command).await;

@@ -7,21 +7,32 @@
 //! commands. One gateway at a time is the admission leader.
 //!
 //! # Layout
-//! - [`config`]: typed configuration (flags and environment).
-//! - [`telemetry`]: logging and the Prometheus recorder.
-//! - [`error`]: the one API error type and its HTTP mapping.
-//! - [`db`]: every SQL statement, grouped by entity (the room state is `db::room`).
-//! - [`rooms`]: the per-gateway snapshot that status polls read.
-//! - [`batcher`], [`liveness`]: joins and liveness, written in bulk.
-//! - [`leader`]: leader election and the admission tick.
-//! - [`publish`]: confirmed command publishing.
-//! - [`seats`]: seats left in the hottest sections, for dashboards.
+//! Layers, top to bottom; a module uses only those below it.
+//!
+//! - [`http`]: routing, middleware and extractors. [`http::api`] holds the
+//!   JSON handlers (session, queue, commands, admin); [`http::pages`] the
+//!   server-rendered pages, one file per feature (the queue page, the
+//!   student's pages, the registrar's). Handlers stay thin: they check who
+//!   is asking, call the layers below, and render.
+//! - [`web`], [`i18n`]: what every page shares (layout, forms and CSRF,
+//!   error pages, assets) and every text, in Korean and English.
 //! - [`auth`], [`session`], [`limits`], [`throttle`]: who is asking
-//!   (passwords, login sessions, CSRF), and how often they may.
-//! - [`http`], [`pages`]: the JSON API and the server-rendered queue page.
-//! - [`web`], [`i18n`]: what every page shares (layout, language, errors).
-//! - [`catalog`], [`live`], [`csv_import`]: the in-memory course catalog,
-//!   the registrar's live view, and CSV imports.
+//!   (passwords, login sessions, tokens) and how often they may.
+//! - [`rooms`], [`batcher`], [`liveness`], [`leader`], [`heartbeat`]: the
+//!   waiting room as this gateway serves it: the snapshot polls read, joins
+//!   and liveness written in bulk, leadership and the admission tick.
+//! - [`publish`]: confirmed command publishing to RabbitMQ.
+//! - [`catalog`], [`seats`], [`live`], [`csv_import`]: the in-memory course
+//!   catalog, seats left in the hottest sections, the registrar's live view,
+//!   and CSV parsing and validation (pure; its writes are in `db`).
+//! - [`db`]: every SQL statement, grouped by entity, and [`db::StoreError`];
+//!   [`error`] maps it to an answer in one place (waiting cures it: 503 with
+//!   Retry-After; anything else: a 500 logged with its cause).
+//! - [`config`], [`telemetry`], [`clock`]: configuration, the gateway's
+//!   metrics, and time (so tests can move it).
+//!
+//! Below all of these sit the pure crates (`waitroom`, `enrollment`) and
+//! the shared plumbing (`service`: logging, shutdown, connection settings).
 //!
 //! [`Gateway::run`] serves until its shutdown future resolves, then stops
 //! accepting, finishes in-flight requests, flushes liveness and pending

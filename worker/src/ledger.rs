@@ -1,4 +1,4 @@
-//! Running [`decide`](crate::decide::decide) in a transaction, with retries.
+//! Running [`decide`](crate::decide::decide()) in a transaction, with retries.
 //!
 //! Conflicts the database resolves by aborting one side (deadlock, lock wait
 //! timeout, a duplicate outcome from a concurrent redelivery) and attempts

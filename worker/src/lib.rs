@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`decide`]: the decision logic, a plain function over a transaction.
-//! - [`ledger`]: runs it in a transaction with retries.
+//! - [`ledger`](mod@ledger): runs it in a transaction with retries.
 //! - [`batch`]: plans a batch of deliveries into independent transactions.
 //! - [`consumer`]: the lapin adapter (consume, batch, decide, ack).
 //! - [`deadletters`]: listing and replaying dead letters (`sluice-dlq`).

@@ -13,7 +13,7 @@
 //!    started the gateways and holds their key, by minting session cookies.
 //! 3. **Surge.** The admission rate is set through the admin API, then
 //!    students arrive open-loop on the schedule and each runs its
-//!    [`student`](crate::student) plan; a sampler records the timeline
+//!    [`student`] plan; a sampler records the timeline
 //!    and prints progress.
 //! 4. **Drain and judge.** Once every student is done, the bench waits for
 //!    every accepted command to be decided, then reads MySQL: invariants,

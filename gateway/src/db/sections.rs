@@ -7,7 +7,7 @@ use crate::catalog::format_meetings;
 use enrollment::rules::Meeting;
 use sqlx::MySqlConnection;
 
-/// One section of a course.
+/// One section of a course, its meetings written as the form takes them.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Listed {
     pub id: u32,
@@ -17,11 +17,13 @@ pub struct Listed {
     pub instructor: String,
     pub room: String,
     pub closed: bool,
+    #[sqlx(skip)]
+    pub meetings: String,
 }
 
-/// A course's sections, by number.
+/// A course's sections, by number, each with its meetings.
 pub async fn of_course(store: &MySqlStore, course: u32) -> Result<Vec<Listed>, StoreError> {
-    store
+    let mut rows: Vec<Listed> = store
         .timed(
             sqlx::query_as(
                 "SELECT id, number, capacity, enrolled, instructor, room, closed FROM sections \
@@ -30,7 +32,11 @@ pub async fn of_course(store: &MySqlStore, course: u32) -> Result<Vec<Listed>, S
             .bind(course)
             .fetch_all(store.pool()),
         )
-        .await
+        .await?;
+    for row in &mut rows {
+        row.meetings = format_meetings(&meetings(store, row.id).await?);
+    }
+    Ok(rows)
 }
 
 /// A section's weekly meetings, by day and time.

@@ -13,6 +13,12 @@ use std::net::{IpAddr, SocketAddr};
 /// Largest request body accepted (a full cart is far below).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
+/// Largest CSV the registrar's import accepts.
+pub const IMPORT_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The import form's body: the CSV and the form fields around it.
+pub const IMPORT_BODY_LIMIT: usize = IMPORT_LIMIT + 64 * 1024;
+
 /// JSON bodies whose rejections are ours (a 400 with a stable code), not
 /// the framework's plain-text ones.
 #[derive(Debug)]

@@ -40,7 +40,7 @@ const HSTS: &str = "max-age=31536000";
 const REJECTION_TEXT_LIMIT: usize = 512;
 
 /// No route reads a body larger than this (the CSV import is the largest).
-const LARGEST_BODY: u64 = (super::pages::registrar::IMPORT_LIMIT + 64 * 1024) as u64;
+const LARGEST_BODY: u64 = super::extract::IMPORT_BODY_LIMIT as u64;
 
 /// The body length a request declares, if it declares a readable one.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -20,7 +20,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/admin/import",
             get(registrar::imports::import_form).post(registrar::imports::import),
         )
-        .layer(DefaultBodyLimit::max(registrar::IMPORT_LIMIT + 64 * 1024));
+        .layer(DefaultBodyLimit::max(
+            crate::http::extract::IMPORT_BODY_LIMIT,
+        ));
     Router::new()
         .route("/", get(queue::index))
         .route("/rounds/{id}", get(queue::queue))

@@ -1,9 +1,7 @@
 //! Courses: the searchable list with the create form, one course's page
 //! (its fields and its sections), create and update.
 
-use super::sections::{SectionForm, SectionRow};
 use super::{change_form, department_options, not_saved, status, terms, MsgQuery, Term};
-use crate::catalog::format_meetings;
 use crate::db::courses::Fields;
 use crate::error::{ApiError, ApiResult};
 use crate::i18n::registrar as text;
@@ -247,6 +245,26 @@ pub async fn create_course(
     Ok(Redirect::to(&format!("/admin/courses/{id}?msg=saved")).into_response())
 }
 
+/// The section form: on the course's page, read by [`super::sections`].
+#[derive(Debug, Default, Deserialize)]
+pub struct SectionForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub capacity: String,
+    #[serde(default)]
+    pub instructor: String,
+    #[serde(default)]
+    pub room: String,
+    #[serde(default)]
+    pub meetings: String,
+    /// `close`, `reopen` or empty (save).
+    #[serde(default)]
+    pub op: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin_course.html")]
 struct CoursePage {
@@ -254,7 +272,7 @@ struct CoursePage {
     id: u32,
     form: CourseForm,
     departments: Vec<(String, String)>,
-    sections: Vec<SectionRow>,
+    sections: Vec<crate::db::sections::Listed>,
     new_section: SectionForm,
     errors: FieldErrors,
     /// Which section a section error belongs to (0: the new-section form).
@@ -297,21 +315,7 @@ pub(super) async fn course_page(
         prerequisites: prereqs.join(" "),
         ..CourseForm::default()
     });
-    let rows = crate::db::sections::of_course(store, id).await?;
-    let mut sections = Vec::with_capacity(rows.len());
-    for r in rows {
-        let meetings = crate::db::sections::meetings(store, r.id).await?;
-        sections.push(SectionRow {
-            id: r.id,
-            number: r.number,
-            capacity: r.capacity,
-            enrolled: r.enrolled,
-            instructor: r.instructor,
-            room: r.room,
-            meetings: format_meetings(&meetings),
-            closed: r.closed,
-        });
-    }
+    let sections = crate::db::sections::of_course(store, id).await?;
     let departments = department_options(&app.catalog.catalog(), lang);
     let status = status(&kept.errors);
     Ok(web::render(

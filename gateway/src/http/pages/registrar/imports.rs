@@ -13,9 +13,6 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-/// Largest CSV accepted.
-pub const IMPORT_LIMIT: usize = 8 * 1024 * 1024;
-
 #[derive(Template)]
 #[template(path = "admin_import.html")]
 struct ImportPage {

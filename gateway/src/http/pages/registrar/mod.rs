@@ -21,8 +21,6 @@ pub mod rounds;
 pub mod sections;
 pub mod students;
 
-pub use imports::IMPORT_LIMIT;
-
 use crate::catalog::Catalog;
 use crate::db::StoreError;
 use crate::error::{ApiError, ApiResult};

@@ -1,7 +1,7 @@
 //! Sections of a course: create, save (capacity, instructor, room, meeting
 //! times), close and reopen. Their forms live on the course's page.
 
-use super::courses::{course_page, Kept};
+use super::courses::{course_page, Kept, SectionForm};
 use super::{change_form, not_saved};
 use crate::catalog::parse_meetings;
 use crate::db::sections::Fields;
@@ -14,38 +14,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use serde::Deserialize;
-
-/// One section as the course's page lists it.
-pub(super) struct SectionRow {
-    pub id: u32,
-    pub number: u16,
-    pub capacity: u32,
-    pub enrolled: u32,
-    pub instructor: String,
-    pub room: String,
-    pub meetings: String,
-    pub closed: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct SectionForm {
-    #[serde(default)]
-    pub csrf: String,
-    #[serde(default)]
-    pub number: String,
-    #[serde(default)]
-    pub capacity: String,
-    #[serde(default)]
-    pub instructor: String,
-    #[serde(default)]
-    pub room: String,
-    #[serde(default)]
-    pub meetings: String,
-    /// `close`, `reopen` or empty (save).
-    #[serde(default)]
-    pub op: String,
-}
 
 /// The section form's fields, each problem added to `errors`; the number
 /// only when creating (it never changes after).

@@ -5,7 +5,7 @@
 //! Every write is a plain HTML form carrying the session's CSRF value, so
 //! the pages work without JavaScript; the small script in `/static/app.js`
 //! only adds live status, client-side cart warnings and confirmation.
-//! Enrolling and dropping go through [`crate::http::api::commands::submit`],
+//! Enrolling and dropping go through `http::api::commands::submit`,
 //! the very code path of `POST /api/enroll`, so the page and the API cannot
 //! drift. Handlers are thin: check the form, call [`crate::db`], render.
 
