@@ -15,6 +15,7 @@ use chrono::Utc;
 use clap::Args as ClapArgs;
 use enrollment::{Action, Command, RoundId, SectionId, StudentId};
 use serde::Serialize;
+use service::connections::SecretString;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -209,8 +210,8 @@ async fn phase(args: &Args, n: usize, mode: Mode) -> anyhow::Result<Phase> {
     let mut handles = Vec::new();
     for i in 0..args.workers {
         let mut c = worker::config::Config::dev();
-        c.database_url = db.url.clone();
-        c.amqp_url = args.amqp_url.clone();
+        c.connections.database_url = SecretString::from(db.url.clone());
+        c.connections.amqp_url = SecretString::from(args.amqp_url.clone());
         c.queue_prefix = prefix.clone();
         c.signing_keys = KEYS.to_string();
         c.name = Some(format!("bench-{i}"));

@@ -1,4 +1,30 @@
 //! `bench`: measures Sluice on this machine. See `docs/bench.md`.
+//!
+//! # Layout
+//! Commands (thin: flags in, report out), each a file:
+//! - `surge`: a registration-day surge; `chaos`: the same with faults;
+//!   `cluster`: the same under emulated autoscalers; `gateway`: polls and
+//!   joins of one gateway against a bare server; `ledger`: how fast
+//!   workers decide.
+//!
+//! The engine and its plug-ins:
+//! - `engine/`: runs a surge (the crowd, sign-in, tallies, the sampler) on
+//!   a deployment or on a `local` cluster, and knows no plug-in by name: it
+//!   calls the `Faults` and `Autoscaling` traits it is given.
+//! - `faults/` (one file per fault, and the verdict) and `autoscale` (with
+//!   `hpa`, the autoscaler's algorithm) implement them.
+//!
+//! What they share, below them:
+//! - `student`, `client`, `arrivals`, `scenario`: the simulated students,
+//!   the API they call, when they come and what they want.
+//! - `stats`, `fairness`, `promises`, `analysis`: what was observed, and
+//!   what it says (order, estimates, places kept, invariants).
+//! - `report`, `svg`: the JSON report, the printed table and the charts.
+//! - `local`, `fixture`, `depth`, `flags`: processes, throw-away databases
+//!   and queues, the queue depth read from RabbitMQ, shared flag parsers.
+//!
+//! Direction: commands → engine → plug-ins → shared modules; nothing imports
+//! a module above it (no cycles).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

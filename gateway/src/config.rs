@@ -5,7 +5,7 @@
 //! they cannot be printed by accident.
 
 use secrecy::{ExposeSecret, SecretString};
-use service::connections::{secret, DEFAULT_AMQP_URL, DEFAULT_DATABASE_URL};
+use service::connections::{secret, Connections};
 use std::net::SocketAddr;
 use std::time::Duration;
 use waitroom::Keyring;
@@ -33,13 +33,9 @@ pub struct Config {
     #[arg(long, env = "SLUICE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
-    /// MySQL URL.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = secret)]
-    pub database_url: SecretString,
-
-    /// RabbitMQ URL.
-    #[arg(long, env = "AMQP_URL", default_value = DEFAULT_AMQP_URL, value_parser = secret)]
-    pub amqp_url: SecretString,
+    /// The MySQL and RabbitMQ URLs (`DATABASE_URL`, `AMQP_URL`).
+    #[command(flatten)]
+    pub connections: Connections,
 
     /// Prefix of the RabbitMQ exchanges and queues.
     #[arg(long, env = "SLUICE_QUEUE_PREFIX", default_value = "sluice")]
@@ -248,9 +244,9 @@ impl Config {
     /// Checks what can be checked without connecting: the URLs parse and
     /// the signing keys load. Each error names the setting to change.
     pub fn check(&self) -> anyhow::Result<()> {
-        schema::db::check_url(self.database_url.expose_secret())
+        schema::db::check_url(self.connections.database_url.expose_secret())
             .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
-        broker::check_url(self.amqp_url.expose_secret())
+        broker::check_url(self.connections.amqp_url.expose_secret())
             .map_err(|e| anyhow::anyhow!("AMQP_URL is not an AMQP URL: {e}"))?;
         self.load_keyring(false)?;
         Ok(())

@@ -155,10 +155,11 @@ impl Gateway {
         tracing::info!(keys = %keyring.describe(), "signing keys loaded (first of each signs)");
         let metrics = telemetry::metrics()?;
         telemetry::describe();
-        let options = MySqlConnectOptions::from_str(config.database_url.expose_secret())
-            .context("parsing DATABASE_URL")?
-            .log_statements(tracing::log::LevelFilter::Trace)
-            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+        let options =
+            MySqlConnectOptions::from_str(config.connections.database_url.expose_secret())
+                .context("parsing DATABASE_URL")?
+                .log_statements(tracing::log::LevelFilter::Trace)
+                .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = MySqlPoolOptions::new()
             .max_connections(config.db_pool.max(2))
             .min_connections(0)
@@ -173,7 +174,7 @@ impl Gateway {
             Some(s) => s,
             None => Arc::new(
                 publish::Broker::connect(
-                    config.amqp_url.clone(),
+                    config.connections.amqp_url.clone(),
                     &config.amqp_prefix,
                     config.publish_timeout(),
                 )
@@ -306,7 +307,7 @@ impl Gateway {
         if config.campaign {
             let leader = leader::Leader {
                 store: Arc::clone(&state.store),
-                database_url: config.database_url.clone(),
+                database_url: config.connections.database_url.clone(),
                 sink: Arc::clone(&state.sink),
                 tick: config.tick(),
                 grace: config.grace(),

@@ -20,9 +20,10 @@ from .common import CheckFailed, load_yaml_all, object_name, pod_spec
 ENV_ATTR = re.compile(r'\benv\s*=\s*"([A-Z][A-Z0-9_]*)"')
 ENV_CALL = re.compile(r'env::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]*)"\s*\)')
 # A variable read through a named constant in a shared library crate
-# (waitroom's KEYS_FILE_ENV, read for gateway and worker alike).
+# (waitroom's KEYS_FILE_ENV, read for gateway and worker alike; service's
+# connection settings and logging).
 ENV_CONST = re.compile(r'const\s+[A-Z0-9_]*ENV\s*:\s*&str\s*=\s*"([A-Z][A-Z0-9_]*)"')
-SHARED = {"sluice-gateway": ["waitroom"], "sluice-worker": ["waitroom"]}
+SHARED = {"sluice-gateway": ["waitroom", "service"], "sluice-worker": ["waitroom", "service"]}
 
 SECRET = {"DATABASE_URL", "AMQP_URL", "SLUICE_SIGNING_KEYS", "SLUICE_PASS_KEYS"}
 # Without these a binary silently runs with a development default (root

@@ -4,7 +4,7 @@
 //! `Debug` (and so every `?config` in a log line) shows them redacted, and
 //! reading one takes an explicit `expose_secret()`.
 
-use secrecy::SecretString;
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// The MySQL URL on a developer machine.
 pub const DEFAULT_DATABASE_URL: &str = "mysql://root@127.0.0.1:3306/sluice";

@@ -2,6 +2,7 @@
 //! defaults that work on a developer machine.
 
 use clap::Parser;
+use service::connections::{Connections, ExposeSecret};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,23 +13,9 @@ use std::time::Duration;
     about = "Decides enrollment commands from RabbitMQ into MySQL, exactly once."
 )]
 pub struct Config {
-    /// MySQL URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = service::connections::DEFAULT_DATABASE_URL,
-        hide_env_values = true
-    )]
-    pub database_url: String,
-
-    /// RabbitMQ URL.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        default_value = service::connections::DEFAULT_AMQP_URL,
-        hide_env_values = true
-    )]
-    pub amqp_url: String,
+    /// The MySQL and RabbitMQ URLs (`DATABASE_URL`, `AMQP_URL`).
+    #[command(flatten)]
+    pub connections: Connections,
 
     /// Prefix of the exchanges and queues (`sluice` → `sluice.commands`).
     #[arg(long, env = "SLUICE_QUEUE_PREFIX", default_value = "sluice")]
@@ -149,9 +136,9 @@ impl Config {
     /// Checks what can be checked without connecting: the URLs parse and
     /// the keys load. Each error names the setting to change.
     pub fn check(&self) -> anyhow::Result<()> {
-        schema::db::check_url(&self.database_url)
+        schema::db::check_url(self.connections.database_url.expose_secret())
             .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
-        broker::check_url(&self.amqp_url)
+        broker::check_url(self.connections.amqp_url.expose_secret())
             .map_err(|e| anyhow::anyhow!("AMQP_URL is not an AMQP URL: {e}"))?;
         self.pass_keyring()?;
         self.retry().check().map_err(|e| {

@@ -37,6 +37,7 @@ use lapin::options::{
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
+use service::connections::ExposeSecret;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,7 +92,12 @@ async fn session(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let name = config.worker_name();
-    let conn = broker::connect(&config.amqp_url, &name, Duration::from_secs(10)).await?;
+    let conn = broker::connect(
+        config.connections.amqp_url.expose_secret(),
+        &name,
+        Duration::from_secs(10),
+    )
+    .await?;
     let channel = conn.create_channel().await?;
     broker::declare(&channel, topology).await?;
     channel

@@ -2,14 +2,21 @@
 //! seats to MySQL, exactly once, never oversold.
 //!
 //! # Layout
-//! - [`decide`]: the decision logic, a plain function over a transaction.
-//! - [`ledger`](mod@ledger): runs it in a transaction with retries.
-//! - [`batch`]: plans a batch of deliveries into independent transactions.
+//! Top to bottom; a module uses only those below it.
 //! - [`consumer`]: the lapin adapter (consume, batch, decide, ack).
 //! - [`deadletters`]: listing and replaying dead letters (`sluice-dlq`).
+//! - [`batch`]: plans a batch of deliveries into independent transactions.
+//! - [`ledger`](mod@ledger): runs a decision in a transaction with retries.
+//! - [`decide`]: the decision logic: check passes, load the world under
+//!   locks, [`decide::plan()`] (a pure function of world and commands),
+//!   write. Its SQL is in `decide/load.rs`, `write.rs` and `sql.rs` only.
 //! - [`invariants`]: the domain invariants, checked in SQL.
-//! - [`telemetry`]: logs, metrics, `/healthz`, `/readyz`.
+//! - [`telemetry`]: metrics, `/healthz`, `/readyz`.
 //! - [`config`]: settings from flags and the environment.
+//!
+//! Below them: the pure rules (`enrollment`), pass verification
+//! (`waitroom`), the broker topology (`broker`) and the shared plumbing
+//! (`service`).
 
 pub mod batch;
 pub mod config;
@@ -24,6 +31,7 @@ use anyhow::Context as _;
 use config::Config;
 use consumer::Health;
 use ledger::Ledger;
+use service::connections::ExposeSecret;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +52,12 @@ pub async fn ledger(config: &Config, shutdown: CancellationToken) -> anyhow::Res
     }
     tracing::info!(keys = %keyring.describe(), "pass keys loaded (first signs at the gateways)");
     let retry = config.retry();
-    let pool = ledger::connect(&config.database_url, config.db_pool, &retry).await?;
+    let pool = ledger::connect(
+        config.connections.database_url.expose_secret(),
+        config.db_pool,
+        &retry,
+    )
+    .await?;
     Ok(Ledger {
         pool,
         keyring,

@@ -245,7 +245,7 @@ impl CommandSink for FakeSink {
 pub fn test_config(db_url: &str) -> Config {
     let mut c = Config::defaults();
     c.listen = "127.0.0.1:0".parse().unwrap();
-    c.database_url = SecretString::from(db_url.to_string());
+    c.connections.database_url = SecretString::from(db_url.to_string());
     c.signing_keys = Some(SecretString::from(KEYS.to_string()));
     c.pass_keys = Some(SecretString::from(PASS_KEYS.to_string()));
     c.tick_ms = 100;
@@ -293,7 +293,7 @@ impl TestApp {
         let db = TestDb::create().await;
         db.seed_admin().await;
         let mut config = test_config(&db.url);
-        config.amqp_url = SecretString::from(AMQP.to_string());
+        config.connections.amqp_url = SecretString::from(AMQP.to_string());
         config.amqp_prefix = format!("sluice-test-{}", &db.name[10..]);
         tweak(&mut config);
         let mut ops_listener = None;

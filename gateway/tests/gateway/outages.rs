@@ -181,7 +181,7 @@ async fn without_rabbitmq_enrolling_is_refused_with_the_cart_kept_and_admission_
     let proxy = Proxy::start("127.0.0.1:5672").await;
     let amqp = proxy.rewrite(AMQP, 5672);
     let app = TestApp::spawn_with_broker(|c| {
-        c.amqp_url = SecretString::from(amqp);
+        c.connections.amqp_url = SecretString::from(amqp);
         // Generous: a confirm slowed by a busy disk must not turn into a
         // retry that leaves an extra message. A cut proxy fails at once.
         c.publish_timeout_ms = 5_000;

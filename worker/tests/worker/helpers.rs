@@ -5,6 +5,7 @@ use broker::{Publisher, Topology};
 use chrono::Utc;
 use enrollment::{Action, Command, RoundId, SectionId, StudentId};
 use rand::Rng;
+use service::connections::SecretString;
 use sqlx::MySqlPool;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -269,8 +270,8 @@ impl Drop for TestQueues {
 
 pub fn worker_config(db: &TestDb, queues: &TestQueues, name: &str) -> Config {
     let mut c = Config::dev();
-    c.database_url = db.url.clone();
-    c.amqp_url = AMQP.to_string();
+    c.connections.database_url = SecretString::from(db.url.clone());
+    c.connections.amqp_url = SecretString::from(AMQP.to_string());
     c.queue_prefix = queues.prefix.clone();
     c.pass_keys = Some(KEYS.to_string());
     c.name = Some(name.to_string());
