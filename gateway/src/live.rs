@@ -29,6 +29,10 @@ const WINDOW_SECS: i64 = 10;
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Sample {
     pub at_ms: u64,
+    /// `at_ms` as a clock in the university's zone (`SLUICE_TIME_ZONE`),
+    /// with the zone's abbreviation (`14:03:07 KST`): the page shows it as
+    /// is, whatever zone the browser is in.
+    pub at: String,
     pub state: String,
     pub waiting: u64,
     pub admitted_total: u64,
@@ -108,8 +112,10 @@ impl Live {
         let snapshot = app.rooms.snapshot();
         let room = snapshot.rounds.get(&round)?;
         let v = &room.view;
+        let at_ms = crate::clock::now_ms();
         let mut s = Sample {
-            at_ms: crate::clock::now_ms(),
+            at_ms,
+            at: clock_in(app.config.time_zone, at_ms),
             state: v.state.as_str().to_string(),
             waiting: v.last_order_key.saturating_sub(v.serving_mark),
             admitted_total: v.admitted_total,
@@ -134,7 +140,7 @@ impl Live {
             .is_none_or(|(c, ch)| !c.status().connected() || !ch.status().connected())
         {
             let conn = broker::connect(
-                app.config.amqp_url.expose_secret(),
+                app.config.connections.amqp_url.expose_secret(),
                 "sluice-gateway-live-view",
                 Duration::from_secs(2),
             )
@@ -198,4 +204,28 @@ async fn ledger(
         });
     }
     Ok(())
+}
+
+/// Epoch milliseconds as a wall clock in `tz`, with the zone's abbreviation.
+fn clock_in(tz: chrono_tz::Tz, ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.with_timezone(&tz).format("%H:%M:%S %Z").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::clock_in;
+
+    #[test]
+    fn the_clock_is_in_the_universitys_zone_not_the_servers() {
+        // 2026-12-03 05:00:07 UTC is 14:00:07 in Seoul.
+        assert_eq!(
+            clock_in(chrono_tz::Asia::Seoul, 1_796_274_007_000),
+            "14:00:07 KST"
+        );
+        assert_eq!(clock_in(chrono_tz::UTC, 1_796_274_007_000), "05:00:07 UTC");
+    }
 }

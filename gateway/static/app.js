@@ -157,7 +157,7 @@
           set("s-gateways", s.gateways);
           set("s-total", s.admitted_total);
           set("round-state", s.state);
-          set("live-at", new Date(s.at_ms).toLocaleTimeString());
+          set("live-at", s.at);  // the university's clock, not the browser's
           push("admitted", s.admitted_per_min);
           push("target", s.target_per_min);
           push("depth", s.queue_depth);

@@ -91,7 +91,8 @@ test("a student builds a cart, waits, is admitted, enrolls and sees the timetabl
 });
 
 test("a registrar changes the admission rate and the live view shows it", async () => {
-  const p = await page();
+  // A browser far from Seoul: the page's times are the university's anyway.
+  const p = await page({ timezoneId: "America/New_York" });
   await signIn(p, "registrar", "registrar-demo", true);
   await p.waitForURL(/\/admin/);
   await p.getByRole("link", { name: "Demo round" }).first().click();
@@ -101,6 +102,15 @@ test("a registrar changes the admission rate and the live view shows it", async 
   // Effective: the live view (fed from the room snapshot every gateway
   // refreshes) reports the new target, and the audit log names who.
   await p.waitForFunction(() => document.getElementById("s-target")?.textContent === "1234", null, { timeout: 15_000 });
+  // The live view's clock is in the university's zone (the page says all
+  // times are Asia/Seoul), not the browser's.
+  const clock = (await p.locator("#live-at").textContent()).trim();
+  const shown = clock.match(/^(\d{2}):(\d{2}):\d{2} KST$/);
+  assert.ok(shown, `live clock "${clock}" is not HH:MM:SS KST`);
+  const seoul = new Intl.DateTimeFormat("en-GB", { timeZone: "Asia/Seoul", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+    .format(new Date()).split(":").map(Number);
+  const apart = Math.abs((Number(shown[1]) * 60 + Number(shown[2])) - (seoul[0] * 60 + seoul[1]));
+  assert.ok(Math.min(apart, 1440 - apart) <= 2, `live clock ${clock} is not Seoul's time (${seoul.join(":")})`);
   const audit = await p.locator("section[aria-labelledby=audit-h] tbody tr").first().textContent();
   assert.match(audit, /registrar/);
   assert.match(audit, /1234/);
