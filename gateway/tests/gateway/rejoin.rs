@@ -52,3 +52,41 @@ async fn rejoining_after_leaving_keeps_the_old_ticket_in_the_audit_log() {
     assert!(detail["joined_at"].as_str().unwrap().ends_with('Z'));
     app.finish().await;
 }
+
+/// A student already admitted who joins again (a second device, a new
+/// browser, an app after the page) keeps the admission and gets a token
+/// to poll with, not an answer the next poll refuses.
+#[tokio::test]
+async fn joining_again_once_admitted_keeps_the_admission_and_can_poll() {
+    let app = TestApp::spawn(|_| {}).await;
+    let round = app.round("open", 6000).await;
+    let student = app.student("20260811", 1).await;
+    let first: Value = app.join(round, "20260811").await.json().await.unwrap();
+    let admitted = app
+        .poll_until(first["token"].as_str().unwrap(), |s| {
+            s["state"] == "admitted"
+        })
+        .await;
+
+    let again = app.join(round, "20260811").await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["state"], "admitted", "{again}");
+    let token = again["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an admitted join must carry a token to poll with: {again}"));
+    let polled = app.status(token).await;
+    assert_eq!(polled["state"], "admitted", "{polled}");
+    let lease = |s: &Value| {
+        app.keyring
+            .verify_pass(s["pass"].as_str().unwrap(), student, round, now_ms())
+            .unwrap()
+            .lease
+    };
+    assert_eq!(
+        lease(&polled),
+        lease(&admitted),
+        "the same admission, not a new one"
+    );
+    app.finish().await;
+}

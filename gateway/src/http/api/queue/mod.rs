@@ -341,7 +341,15 @@ async fn resolve(
         match found {
             Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
                 match t.state {
-                    TicketState::Admitted => return Ok(admitted(app, status, &t, now)),
+                    TicketState::Admitted => {
+                        let mut status = admitted(app, status, &t, now);
+                        if status.state == Phase::Admitted {
+                            // A join that finds the student admitted (a
+                            // second device) needs a token to poll with.
+                            status.token = renewal(&claims);
+                        }
+                        return Ok(status);
+                    }
                     TicketState::Skipped => match reclaim(app, &t, now).await {
                         Reclaim::Kept => {
                             status.notice = Some(Notice::Returned);
