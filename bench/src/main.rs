@@ -4,8 +4,9 @@
 //! Commands (thin: flags in, report out), each a file:
 //! - `surge`: a registration-day surge; `chaos`: the same with faults;
 //!   `cluster`: the same under emulated autoscalers; `gateway`: polls and
-//!   joins of one gateway against a bare server; `ledger`: how fast
-//!   workers decide.
+//!   joins of one gateway against a bare server (and, with
+//!   `--instructions`, instructions per request counted by `callgrind`);
+//!   `ledger`: how fast workers decide.
 //!
 //! The engine and its plug-ins:
 //! - `engine/`: runs a surge (the crowd, sign-in, tallies, the sampler) on
@@ -33,6 +34,7 @@ use clap::{Parser, Subcommand};
 mod analysis;
 mod arrivals;
 mod autoscale;
+mod callgrind;
 mod chaos;
 mod client;
 mod cluster;

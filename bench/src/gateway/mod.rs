@@ -26,6 +26,9 @@
 //! one request at a time; the phases end on their own (W joins, or the
 //! poll duration).
 
+mod instructions;
+
+use crate::callgrind;
 use crate::fixture::{self, BenchDb};
 use anyhow::{bail, Context};
 use clap::Args as ClapArgs;
@@ -60,6 +63,15 @@ pub enum Serve {
     Baseline,
 }
 
+impl Serve {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Serve::Gateway => "gateway",
+            Serve::Baseline => "baseline",
+        }
+    }
+}
+
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Students waiting in the room.
@@ -88,6 +100,17 @@ pub struct Args {
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// After the throughput phases, count the instructions each server
+    /// executes per request under callgrind (needs valgrind).
+    #[arg(long)]
+    instructions: bool,
+    /// Requests counted per server with --instructions.
+    #[arg(long, default_value_t = 20_000)]
+    instruction_requests: u64,
+    /// With --instructions: keep the callgrind dumps in this directory
+    /// (for `callgrind_annotate`) instead of deleting them.
+    #[arg(long)]
+    callgrind_dir: Option<PathBuf>,
     /// Internal: serve instead of measuring (the bench starts itself so).
     #[arg(long, hide = true)]
     serve: Option<Serve>,
@@ -120,6 +143,9 @@ struct Report {
     /// Poll latency percentiles, in milliseconds.
     poll_p50_ms: f64,
     poll_p99_ms: f64,
+    /// With `--instructions`: user-space instructions per request.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    instructions: Option<instructions::Instructions>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -130,6 +156,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.waiting == 0 || args.connections == 0 {
         bail!("--waiting and --connections must be positive");
+    }
+    if args.instructions {
+        if args.instruction_requests == 0 {
+            bail!("--instruction-requests must be positive");
+        }
+        // Before the long throughput run, not after it.
+        callgrind::check_tools().await?;
     }
     let db = BenchDb::create(&args.mysql).await?;
     let prefix = fixture::unique("sluice-bench-gw-");
@@ -152,6 +185,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         report.joins_per_s,
         report.rss_bytes_per_waiting
     );
+    if let Some(i) = &report.instructions {
+        println!();
+        println!("| instructions per poll | per bare request | ratio |");
+        println!("| --- | --- | --- |");
+        println!(
+            "| {:.0} | {:.0} | {:.2} |",
+            i.instructions_per_poll, i.instructions_per_bare_request, i.instructions_ratio
+        );
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -163,6 +205,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             report.join_errors,
             report.poll_errors
         );
+    }
+    if let Some(errors) = report.instructions.as_ref().map(|i| i.instruction_errors) {
+        if errors > 0 {
+            bail!("{errors} counted requests were not answered 200");
+        }
     }
     Ok(())
 }
@@ -176,27 +223,24 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
     println!("inserting {} students", args.waiting);
     let students = insert_students(db, args.waiting).await?;
 
+    let gateway_env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("AMQP_URL", args.amqp_url.as_str()),
+        ("SLUICE_QUEUE_PREFIX", prefix),
+        ("SLUICE_SIGNING_KEYS", KEYS),
+        // Every client of the bench is one loopback address; per-IP
+        // limits would measure the limiter, not the gateway.
+        ("SLUICE_IP_RATE", "100000000"),
+        ("SLUICE_IP_BURST", "100000000"),
+        // The load polls each student far more often than a browser
+        // would (which waits seconds between polls); the per-student
+        // check still runs on every request, it just never refuses.
+        ("SLUICE_STUDENT_RATE", "100000000"),
+        ("SLUICE_STUDENT_BURST", "100000000"),
+        ("RUST_LOG", "warn"),
+    ];
     let gateway_addr = free_port()?;
-    let mut gateway = spawn(
-        Serve::Gateway,
-        gateway_addr,
-        &[
-            ("DATABASE_URL", db.url.as_str()),
-            ("AMQP_URL", args.amqp_url.as_str()),
-            ("SLUICE_QUEUE_PREFIX", prefix),
-            ("SLUICE_SIGNING_KEYS", KEYS),
-            // Every client of the bench is one loopback address; per-IP
-            // limits would measure the limiter, not the gateway.
-            ("SLUICE_IP_RATE", "100000000"),
-            ("SLUICE_IP_BURST", "100000000"),
-            // The load polls each student far more often than a browser
-            // would (which waits seconds between polls); the per-student
-            // check still runs on every request, it just never refuses.
-            ("SLUICE_STUDENT_RATE", "100000000"),
-            ("SLUICE_STUDENT_BURST", "100000000"),
-            ("RUST_LOG", "warn"),
-        ],
-    )?;
+    let mut gateway = spawn(Serve::Gateway, gateway_addr, &gateway_env)?;
     let outcome = async {
         wait_ready(gateway_addr, "/readyz").await?;
         // Until the snapshot holds the round, joins answer 404.
@@ -236,20 +280,40 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
                 )?;
                 base.add(load(baseline_addr, args.connections, slice, Target::Fixed).await?)?;
             }
-            anyhow::Ok((polls.finish(), base.finish()))
+            anyhow::Ok(((polls.finish(), base.finish()), tokens))
         }
         .await;
         stop(&mut baseline).await;
-        let (polls, base) = compared?;
+        let ((polls, base), tokens) = compared?;
         println!("  {:.0} polls/s", polls.per_s);
         println!("  {:.0} responses/s (baseline)", base.per_s);
         let rss_after = rss(pid)?;
 
-        Ok((joins_per_s, join_errors, polls, base, rss_before, rss_after))
+        Ok((
+            joins_per_s,
+            join_errors,
+            polls,
+            base,
+            rss_before,
+            rss_after,
+            tokens,
+        ))
     }
     .await;
     stop(&mut gateway).await;
-    let (joins_per_s, join_errors, polls, base, rss_before, rss_after) = outcome?;
+    let (joins_per_s, join_errors, polls, base, rss_before, rss_after, tokens) = outcome?;
+    let instructions = if args.instructions {
+        let servers = instructions::Servers {
+            gateway_env: &gateway_env,
+            round,
+            tokens,
+            requests: args.instruction_requests,
+            keep_in: args.callgrind_dir.as_deref(),
+        };
+        Some(instructions::measure(&servers).await?)
+    } else {
+        None
+    };
 
     Ok(Report {
         waiting: students.len(),
@@ -267,6 +331,7 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
         baseline_errors: base.errors,
         poll_p50_ms: polls.p50_ms,
         poll_p99_ms: polls.p99_ms,
+        instructions,
     })
 }
 
@@ -366,7 +431,7 @@ struct Joined {
     token: String,
 }
 
-enum Target {
+pub(crate) enum Target {
     Poll(Arc<Vec<String>>),
     Fixed,
 }
@@ -479,12 +544,12 @@ async fn load(
 }
 
 /// One keep-alive HTTP/1.1 client connection.
-struct Conn {
+pub(crate) struct Conn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
+    pub(crate) async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) =
@@ -496,7 +561,10 @@ impl Conn {
         Ok(Conn { sender })
     }
 
-    async fn send(&mut self, req: Request<Full<Bytes>>) -> anyhow::Result<(StatusCode, Bytes)> {
+    pub(crate) async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         self.sender.ready().await?;
         let response = self.sender.send_request(req).await?;
         let status = response.status();
@@ -507,17 +575,29 @@ impl Conn {
 
 /// Starts this binary as a server of `kind` on `addr`.
 fn spawn(kind: Serve, addr: SocketAddr, env: &[(&str, &str)]) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("locating the bench binary")?;
-    let kind = match kind {
-        Serve::Gateway => "gateway",
-        Serve::Baseline => "baseline",
-    };
+    let (exe, args) = server_command(kind, addr)?;
     Process::new(exe)
-        .args(["gateway", "--serve", kind, "--listen", &addr.to_string()])
+        .args(args)
         .envs(env.iter().copied())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting the {kind} server"))
+        .with_context(|| format!("starting the {} server", kind.name()))
+}
+
+/// The program and arguments that serve `kind` on `addr`: this binary.
+pub(crate) fn server_command(
+    kind: Serve,
+    addr: SocketAddr,
+) -> anyhow::Result<(PathBuf, Vec<String>)> {
+    let exe = std::env::current_exe().context("locating the bench binary")?;
+    let args = [
+        "gateway",
+        "--serve",
+        kind.name(),
+        "--listen",
+        &addr.to_string(),
+    ];
+    Ok((exe, args.map(String::from).to_vec()))
 }
 
 /// Stops a server started by [`spawn`] (it has nothing to keep).
@@ -528,7 +608,16 @@ async fn stop(child: &mut Child) {
 
 /// Waits until `GET path` answers 200.
 async fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    wait_ready_within(addr, path, Duration::from_secs(60)).await
+}
+
+/// Waits until `GET path` answers 200, at most `limit`.
+pub(crate) async fn wait_ready_within(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
     loop {
         if let Ok(mut conn) = Conn::open(addr).await {
             let req = Request::get(path)
@@ -539,13 +628,16 @@ async fn wait_ready(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
             }
         }
         if Instant::now() > deadline {
-            bail!("{addr}{path} did not answer 200 within a minute");
+            bail!(
+                "{addr}{path} did not answer 200 within {} s",
+                limit.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-fn free_port() -> anyhow::Result<SocketAddr> {
+pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
