@@ -45,13 +45,13 @@ pub struct Args {
     #[arg(
         long,
         env = "BENCH_MYSQL",
-        default_value = "mysql://root@127.0.0.1:3306"
+        default_value = service::connections::DEFAULT_MYSQL_SERVER
     )]
     mysql: String,
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = service::connections::DEFAULT_AMQP_URL
     )]
     amqp_url: String,
     /// Write the JSON report here.

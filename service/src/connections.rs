@@ -9,6 +9,10 @@ pub use secrecy::{ExposeSecret, SecretString};
 /// The MySQL URL on a developer machine.
 pub const DEFAULT_DATABASE_URL: &str = "mysql://root@127.0.0.1:3306/sluice";
 
+/// The MySQL server (no database) on a developer machine, for tools that
+/// create their own databases (the bench).
+pub const DEFAULT_MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306";
+
 /// The RabbitMQ URL on a developer machine.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 

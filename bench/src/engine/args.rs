@@ -113,13 +113,13 @@ pub struct Args {
     #[arg(
         long,
         env = "BENCH_MYSQL",
-        default_value = "mysql://root@127.0.0.1:3306"
+        default_value = service::connections::DEFAULT_MYSQL_SERVER
     )]
     pub mysql: String,
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        default_value = service::connections::DEFAULT_AMQP_URL
     )]
     pub amqp_url: String,
     /// Queue prefix of the deployment, to chart queue depth (`--base-url`).

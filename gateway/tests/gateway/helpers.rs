@@ -30,7 +30,7 @@ pub fn keyring() -> waitroom::Keyring {
         .with_pass_keys(PASS_KEYS)
         .unwrap()
 }
-pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const AMQP: &str = service::connections::DEFAULT_AMQP_URL;
 
 pub fn now_ms() -> u64 {
     gateway::clock::now_ms()

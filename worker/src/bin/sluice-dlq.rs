@@ -12,7 +12,7 @@ struct Cli {
     #[arg(
         long,
         env = "AMQP_URL",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        default_value = service::connections::DEFAULT_AMQP_URL,
         hide_env_values = true
     )]
     amqp_url: String,

@@ -15,7 +15,7 @@ use worker::config::Config;
 use worker::ledger::{Ledger, RetryPolicy};
 
 pub const KEYS: &str = "t1:test-signing-key-0123456789abcdef0123";
-pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const AMQP: &str = service::connections::DEFAULT_AMQP_URL;
 
 fn suffix() -> String {
     format!("{:016x}", rand::thread_rng().gen::<u64>())
