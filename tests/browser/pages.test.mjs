@@ -1,52 +1,10 @@
 // The pages as a student and a registrar use them, in headless Chromium,
 // against a real gateway, worker, MariaDB and RabbitMQ started by ./run.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { BASE, PASSWORD, STUDENTS, page, shot, signIn } from "./lib.mjs";
 
-const BASE = process.env.SLUICE_BASE_URL;
-const ARTIFACTS = process.env.SLUICE_ARTIFACTS || "artifacts";
-const STUDENT_A = process.env.SLUICE_STUDENT_A;
-const STUDENT_B = process.env.SLUICE_STUDENT_B;
-const PASSWORD = "sluice-demo";
-
-let browser;
-
-before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  // launch() always starts Chromium with a fresh temporary profile (it
-  // refuses a --user-data-dir of ours), so no state leaks between runs.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-});
-
-async function page(options = {}) {
-  const context = await browser.newContext({ locale: "en-US", ...options });
-  const p = await context.newPage();
-  p.setDefaultTimeout(20_000);
-  return p;
-}
-
-const shot = (p, name) => p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-
-async function signIn(p, name, password, staff = false) {
-  await p.goto(`${BASE}/login${staff ? "?staff=1" : ""}`);
-  await p.getByLabel(staff ? "Username" : "Student number").fill(name);
-  await p.getByLabel("Password").fill(password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-}
+const [STUDENT_A, STUDENT_B] = STUDENTS;
 
 test("a student builds a cart, waits, is admitted, enrolls and sees the timetable", async () => {
   assert.ok(STUDENT_A, "the runner passes a demo student number");
