@@ -302,6 +302,7 @@ fn make_commands(round: RoundId, sections: &[SectionId], students: &[StudentId])
                 Action::Enroll {
                     sections: vec![section],
                     waitlist: false,
+                    options: Vec::new(),
                 },
             )
         })

@@ -20,8 +20,36 @@ pub const VERSION: u16 = 1;
 /// The most sections one cart command may carry.
 pub const MAX_CART_SECTIONS: usize = 12;
 
+/// The most alternates one cart item may name.
+pub const MAX_ALTERNATES: usize = 4;
+
 /// The largest encoded command accepted (a full cart with a pass is far below).
 pub const MAX_ENCODED_BYTES: usize = 4096;
+
+/// What a student chose for one cart item beyond its first section.
+///
+/// Carried in `Action::Enroll::options`, parallel to `sections`; an absent
+/// list means the defaults for every item, so version 1 commands written
+/// before these choices existed read the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemOptions {
+    /// Sections of the same course to try, in order, when the first is
+    /// refused for a seat or a rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<SectionId>,
+    /// Join the waitlist when every choice is full; `None` follows the
+    /// command's `waitlist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waitlist: Option<bool>,
+}
+
+impl ItemOptions {
+    /// True when nothing differs from the defaults.
+    pub fn is_default(&self) -> bool {
+        self.alternates.is_empty() && self.waitlist.is_none()
+    }
+}
 
 /// What the student asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +61,10 @@ pub enum Action {
         sections: Vec<SectionId>,
         #[serde(default)]
         waitlist: bool,
+        /// Per-item choices, parallel to `sections`; empty means the
+        /// defaults for every item.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        options: Vec<ItemOptions>,
     },
     /// Give up the seat in one section.
     Drop { section: SectionId },
@@ -86,6 +118,10 @@ pub enum DecodeError {
     CartTooLarge(usize),
     #[error("enroll names section {0} twice")]
     RepeatedSection(SectionId),
+    #[error("enroll has {options} item options for {sections} sections")]
+    OptionsMismatch { options: usize, sections: usize },
+    #[error("a cart item names {0} alternates, more than {MAX_ALTERNATES}")]
+    TooManyAlternates(usize),
 }
 
 impl Command {
@@ -124,15 +160,33 @@ impl Command {
         if self.v != VERSION {
             return Err(DecodeError::Version(self.v));
         }
-        if let Action::Enroll { sections, .. } = &self.action {
+        if let Action::Enroll {
+            sections, options, ..
+        } = &self.action
+        {
             if sections.is_empty() {
                 return Err(DecodeError::EmptyCart);
             }
             if sections.len() > MAX_CART_SECTIONS {
                 return Err(DecodeError::CartTooLarge(sections.len()));
             }
-            for (i, s) in sections.iter().enumerate() {
-                if sections[..i].contains(s) {
+            if !options.is_empty() && options.len() != sections.len() {
+                return Err(DecodeError::OptionsMismatch {
+                    options: options.len(),
+                    sections: sections.len(),
+                });
+            }
+            if let Some(o) = options.iter().find(|o| o.alternates.len() > MAX_ALTERNATES) {
+                return Err(DecodeError::TooManyAlternates(o.alternates.len()));
+            }
+            // A section appears once in the whole command, first choice or
+            // alternate, so each is decided at most once.
+            let every = sections
+                .iter()
+                .chain(options.iter().flat_map(|o| o.alternates.iter()));
+            let mut seen = std::collections::HashSet::new();
+            for s in every {
+                if !seen.insert(*s) {
                     return Err(DecodeError::RepeatedSection(*s));
                 }
             }
@@ -156,6 +210,7 @@ mod tests {
             Action::Enroll {
                 sections: vec![SectionId(7), SectionId(9)],
                 waitlist: true,
+                options: Vec::new(),
             },
             Action::Drop {
                 section: SectionId(7),
@@ -177,7 +232,8 @@ mod tests {
             cmd.action,
             Action::Enroll {
                 sections: vec![SectionId(7)],
-                waitlist: false
+                waitlist: false,
+                options: Vec::new(),
             }
         );
     }
@@ -187,11 +243,13 @@ mod tests {
         let mut cmd = sample(Action::Enroll {
             sections: vec![],
             waitlist: false,
+            options: Vec::new(),
         });
         assert_eq!(Command::decode(&cmd.encode()), Err(DecodeError::EmptyCart));
         cmd.action = Action::Enroll {
             sections: vec![SectionId(1), SectionId(1)],
             waitlist: false,
+            options: Vec::new(),
         };
         assert_eq!(
             Command::decode(&cmd.encode()),
@@ -200,6 +258,7 @@ mod tests {
         cmd.action = Action::Enroll {
             sections: (1..=13).map(SectionId).collect(),
             waitlist: false,
+            options: Vec::new(),
         };
         assert_eq!(
             Command::decode(&cmd.encode()),
@@ -232,6 +291,69 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn item_options_round_trip_and_are_checked() {
+        let with = |options: Vec<ItemOptions>| {
+            sample(Action::Enroll {
+                sections: vec![SectionId(1), SectionId(2)],
+                waitlist: false,
+                options,
+            })
+        };
+        let chosen = with(vec![
+            ItemOptions {
+                alternates: vec![SectionId(3), SectionId(4)],
+                waitlist: Some(true),
+            },
+            ItemOptions::default(),
+        ]);
+        assert_eq!(Command::decode(&chosen.encode()).unwrap(), chosen);
+        // Defaults are not written, so commands without choices keep the
+        // exact bytes they had before options existed.
+        let plain = with(Vec::new());
+        assert!(!String::from_utf8(plain.encode())
+            .unwrap()
+            .contains("options"));
+        assert_eq!(
+            Command::decode(&with(vec![ItemOptions::default()]).encode()),
+            Err(DecodeError::OptionsMismatch {
+                options: 1,
+                sections: 2
+            })
+        );
+        let repeat = with(vec![
+            ItemOptions {
+                alternates: vec![SectionId(2)],
+                waitlist: None,
+            },
+            ItemOptions::default(),
+        ]);
+        assert_eq!(
+            Command::decode(&repeat.encode()),
+            Err(DecodeError::RepeatedSection(SectionId(2)))
+        );
+        let many = with(vec![
+            ItemOptions {
+                alternates: (10..10 + MAX_ALTERNATES as u32 + 1)
+                    .map(SectionId)
+                    .collect(),
+                waitlist: None,
+            },
+            ItemOptions::default(),
+        ]);
+        assert_eq!(
+            Command::decode(&many.encode()),
+            Err(DecodeError::TooManyAlternates(MAX_ALTERNATES + 1))
+        );
+        let unknown = r#"{"v":1,"id":"01936f6e-8b4a-7cc0-8000-000000000001","student":1,"round":1,
+            "pass":"p","issued_at":"2026-11-21T00:00:00Z",
+            "action":{"kind":"enroll","sections":[7],"options":[{"priority":1}]}}"#;
+        assert!(matches!(
+            Command::decode(unknown.as_bytes()),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
     proptest! {
         #[test]
         fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -246,6 +368,7 @@ mod tests {
         ) {
             let cmd = Command::new(StudentId(student), RoundId(round), pass, Action::Enroll {
                 sections: sections.into_iter().map(SectionId).collect(), waitlist,
+                options: Vec::new(),
             });
             prop_assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
         }

@@ -14,6 +14,6 @@ pub mod ids;
 pub mod reason;
 pub mod rules;
 
-pub use command::{Action, Command, DecodeError, MAX_CART_SECTIONS};
+pub use command::{Action, Command, DecodeError, ItemOptions, MAX_ALTERNATES, MAX_CART_SECTIONS};
 pub use ids::{CommandId, CourseId, RoundId, SectionId, StudentId};
 pub use reason::Reason;

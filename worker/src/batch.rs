@@ -106,6 +106,7 @@ mod tests {
             Action::Enroll {
                 sections: sections.iter().copied().map(SectionId).collect(),
                 waitlist: false,
+                options: Vec::new(),
             },
         )
     }

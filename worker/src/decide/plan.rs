@@ -221,6 +221,7 @@ impl Working<'_> {
             Action::Enroll {
                 sections: wanted,
                 waitlist,
+                ..
             } => {
                 for sid in wanted {
                     let outcome = self.enroll(c, *sid, *waitlist);

@@ -180,6 +180,7 @@ pub fn enroll(student: StudentId, round: RoundId, sections: &[SectionId]) -> Com
         Action::Enroll {
             sections: sections.to_vec(),
             waitlist: false,
+            options: Vec::new(),
         },
     )
 }

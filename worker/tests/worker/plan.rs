@@ -256,6 +256,7 @@ fn commands(c: &Case, w: &mut World) -> Vec<Command> {
             Action::Enroll {
                 sections,
                 waitlist: g.waitlist,
+                options: Vec::new(),
             }
         };
         let mut cmd = Command::new(student_id(g.student), ROUND, String::new(), action);

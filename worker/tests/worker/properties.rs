@@ -330,6 +330,7 @@ fn the_worker_decides_exactly_as_the_rules_say() {
                     Action::Enroll {
                         sections: wanted.iter().map(|&i| sections[i]).collect(),
                         waitlist: *waitlist,
+                        options: Vec::new(),
                     },
                 ),
                 GenCommand::Drop { student, section } => {

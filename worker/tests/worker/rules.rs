@@ -171,6 +171,7 @@ async fn a_drop_promotes_the_first_eligible_waitlisted_student() {
             Action::Enroll {
                 sections: vec![hot],
                 waitlist: true,
+                options: Vec::new(),
             },
         )
     };

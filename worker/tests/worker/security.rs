@@ -33,6 +33,7 @@ async fn bad_passes_are_rejected_with_stable_reasons_and_never_committed() {
     let act = Action::Enroll {
         sections: vec![section],
         waitlist: false,
+        options: Vec::new(),
     };
     let with = |pass: String, student: StudentId, round: RoundId| {
         Command::new(student, round, pass, act.clone())
@@ -138,6 +139,7 @@ async fn a_pass_carries_no_more_commands_than_its_budget() {
                 Action::Enroll {
                     sections: vec![*s],
                     waitlist: false,
+                    options: Vec::new(),
                 },
             )
         })
@@ -170,6 +172,7 @@ async fn a_forged_command_published_straight_to_rabbitmq_changes_nothing() {
         Action::Enroll {
             sections: vec![section],
             waitlist: false,
+            options: Vec::new(),
         },
     );
     queues.publisher().await.publish(&forged).await.unwrap();
@@ -218,6 +221,7 @@ async fn a_pass_whose_admission_ended_is_refused() {
             Action::Enroll {
                 sections: vec![sections[s.0]],
                 waitlist: false,
+                options: Vec::new(),
             },
         )
     };
@@ -251,6 +255,7 @@ async fn a_pass_whose_admission_ended_is_refused() {
         Action::Enroll {
             sections: vec![sections[1]],
             waitlist: false,
+            options: Vec::new(),
         },
     );
     let d = l.decide(&[&enroll(SectionIdx(2)), &current]).await.unwrap();

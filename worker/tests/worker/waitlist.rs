@@ -15,6 +15,7 @@ fn waitlist(student: StudentId, round: RoundId, section: SectionId) -> Command {
         Action::Enroll {
             sections: vec![section],
             waitlist: true,
+            options: Vec::new(),
         },
     )
 }

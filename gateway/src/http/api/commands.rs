@@ -93,6 +93,7 @@ pub async fn enroll(
     let action = Action::Enroll {
         sections: body.sections.into_iter().map(SectionId).collect(),
         waitlist: body.waitlist,
+        options: Vec::new(),
     };
     submit(&app, Some(ip), &headers, &jar, action, key).await
 }

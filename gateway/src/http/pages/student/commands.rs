@@ -56,6 +56,7 @@ pub async fn enroll(
         Action::Enroll {
             sections,
             waitlist: false,
+            options: Vec::new(),
         },
         &form.idempotency_key,
     )
