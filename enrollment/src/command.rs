@@ -5,10 +5,12 @@
 //!  "issued_at":"2026-11-21T00:00:00.000Z",
 //!  "action":{"kind":"enroll","sections":[7,9],"waitlist":false}}
 //! ```
-//! `action` is either `enroll` (one section, or a whole cart as one command)
-//! or `drop` (one section). The decoder is strict: unknown versions, unknown
-//! fields, empty or oversized carts and repeated sections are refused, so
-//! nothing malformed reaches the rules.
+//! `action` is `enroll` (one section, or a whole cart as one command),
+//! `drop` (one section) or `swap` (`{"kind":"swap","drop":7,"enroll":9}`:
+//! enroll in one section and give up another in one decision, or change
+//! nothing). The decoder is strict: unknown versions, unknown fields, empty
+//! or oversized carts, repeated sections and a swap of a section for itself
+//! are refused, so nothing malformed reaches the rules.
 
 use crate::ids::{CommandId, RoundId, SectionId, StudentId};
 use chrono::{DateTime, Utc};
@@ -68,22 +70,31 @@ pub enum Action {
     },
     /// Give up the seat in one section.
     Drop { section: SectionId },
+    /// Enroll in `enroll` and give up `drop` together: `enroll` is checked
+    /// as if `drop` were already given up, and if it is refused the student
+    /// keeps `drop`.
+    Swap { drop: SectionId, enroll: SectionId },
 }
 
 impl Action {
-    /// The sections this action touches, in the order they are decided.
-    pub fn sections(&self) -> &[SectionId] {
+    /// The sections this action touches, in the order of its outcome
+    /// items: a swap's is `[enroll, drop]` (item 0 the section gained,
+    /// item 1 the section given up).
+    pub fn sections(&self) -> std::borrow::Cow<'_, [SectionId]> {
+        use std::borrow::Cow;
         match self {
-            Action::Enroll { sections, .. } => sections,
-            Action::Drop { section } => std::slice::from_ref(section),
+            Action::Enroll { sections, .. } => Cow::Borrowed(sections),
+            Action::Drop { section } => Cow::Borrowed(std::slice::from_ref(section)),
+            Action::Swap { drop, enroll } => Cow::Owned(vec![*enroll, *drop]),
         }
     }
 
-    /// `enroll` or `drop`, as stored in outcomes.
+    /// `enroll`, `drop` or `swap`, as stored in outcomes.
     pub fn name(&self) -> &'static str {
         match self {
             Action::Enroll { .. } => "enroll",
             Action::Drop { .. } => "drop",
+            Action::Swap { .. } => "swap",
         }
     }
 }
@@ -122,6 +133,8 @@ pub enum DecodeError {
     OptionsMismatch { options: usize, sections: usize },
     #[error("a cart item names {0} alternates, more than {MAX_ALTERNATES}")]
     TooManyAlternates(usize),
+    #[error("swap names section {0} as both the one to drop and the one to enroll in")]
+    SwapSameSection(SectionId),
 }
 
 impl Command {
@@ -159,6 +172,11 @@ impl Command {
     pub fn validate(&self) -> Result<(), DecodeError> {
         if self.v != VERSION {
             return Err(DecodeError::Version(self.v));
+        }
+        if let Action::Swap { drop, enroll } = &self.action {
+            if drop == enroll {
+                return Err(DecodeError::SwapSameSection(*drop));
+            }
         }
         if let Action::Enroll {
             sections, options, ..
@@ -215,6 +233,10 @@ mod tests {
             Action::Drop {
                 section: SectionId(7),
             },
+            Action::Swap {
+                drop: SectionId(7),
+                enroll: SectionId(9),
+            },
         ] {
             let cmd = sample(action);
             assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
@@ -236,6 +258,43 @@ mod tests {
                 options: Vec::new(),
             }
         );
+    }
+
+    #[test]
+    fn swap_wire_format_and_checks() {
+        let json = r#"{"v":1,"id":"01936f6e-8b4a-7cc0-8000-000000000001","student":42,"round":3,
+            "pass":"p","issued_at":"2026-11-21T00:00:00Z",
+            "action":{"kind":"swap","drop":7,"enroll":9}}"#;
+        let cmd = Command::decode(json.as_bytes()).unwrap();
+        let swap = Action::Swap {
+            drop: SectionId(7),
+            enroll: SectionId(9),
+        };
+        assert_eq!(cmd.action, swap);
+        assert_eq!(swap.name(), "swap");
+        // Item 0 is the section gained, item 1 the section given up.
+        assert_eq!(&*swap.sections(), &[SectionId(9), SectionId(7)]);
+        let same = json.replace(r#""enroll":9"#, r#""enroll":7"#);
+        assert_eq!(
+            Command::decode(same.as_bytes()),
+            Err(DecodeError::SwapSameSection(SectionId(7)))
+        );
+        for bad in [
+            r#""drop":7}"#,
+            r#""enroll":9}"#,
+            r#""drop":7,"enroll":9,"waitlist":true}"#,
+            r#""drop":-1,"enroll":9}"#,
+            r#""drop":[7],"enroll":9}"#,
+        ] {
+            let text = json.replace(r#""drop":7,"enroll":9}"#, bad);
+            assert!(
+                matches!(
+                    Command::decode(text.as_bytes()),
+                    Err(DecodeError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -361,6 +420,17 @@ mod tests {
         }
 
         #[test]
+        fn swaps_round_trip(drop in any::<u32>(), enroll in any::<u32>()) {
+            let cmd = sample(Action::Swap { drop: SectionId(drop), enroll: SectionId(enroll) });
+            let decoded = Command::decode(&cmd.encode());
+            if drop == enroll {
+                prop_assert_eq!(decoded, Err(DecodeError::SwapSameSection(SectionId(drop))));
+            } else {
+                prop_assert_eq!(decoded.unwrap(), cmd);
+            }
+        }
+
+        #[test]
         fn valid_commands_round_trip(
             student in any::<u32>(), round in any::<u32>(),
             sections in proptest::collection::btree_set(any::<u32>(), 1..=MAX_CART_SECTIONS),
@@ -374,17 +444,19 @@ mod tests {
         }
 
         /// The decoder accepts exactly the well-formed commands: version 1,
-        /// a cart of 1 to 12 distinct sections, or one drop.
+        /// a cart of 1 to 12 distinct sections, one drop, or a swap of two
+        /// different sections.
         #[test]
         fn decoding_accepts_exactly_the_valid_shapes(
             v in 0u16..3,
             sections in proptest::collection::vec(0u32..20, 0..16),
-            drop in any::<bool>(),
+            kind in 0u8..3,
+            swap in (0u32..4, 0u32..4),
         ) {
-            let action = if drop {
-                serde_json::json!({ "kind": "drop", "section": sections.first().copied().unwrap_or(1) })
-            } else {
-                serde_json::json!({ "kind": "enroll", "sections": sections })
+            let action = match kind {
+                1 => serde_json::json!({ "kind": "drop", "section": sections.first().copied().unwrap_or(1) }),
+                2 => serde_json::json!({ "kind": "swap", "drop": swap.0, "enroll": swap.1 }),
+                _ => serde_json::json!({ "kind": "enroll", "sections": sections }),
             };
             let json = serde_json::json!({
                 "v": v, "id": "01936f6e-8b4a-7cc0-8000-000000000001", "student": 1,
@@ -396,7 +468,12 @@ mod tests {
             let valid_cart = !sections.is_empty()
                 && sections.len() <= MAX_CART_SECTIONS
                 && distinct.len() == sections.len();
-            let valid = v == VERSION && (drop || valid_cart);
+            let valid = v == VERSION
+                && match kind {
+                    1 => true,
+                    2 => swap.0 != swap.1,
+                    _ => valid_cart,
+                };
             let decoded = Command::decode(json.to_string().as_bytes());
             prop_assert_eq!(decoded.is_ok(), valid, "{:?}", decoded);
         }

@@ -56,7 +56,7 @@ pub fn plan(commands: &[&Command], min_txn: usize) -> Plan {
         } else {
             by_student.insert(cmd.student, i);
         }
-        for s in cmd.action.sections() {
+        for s in cmd.action.sections().iter() {
             if let Some(&j) = by_section.get(s) {
                 uf.union(i, j);
             } else {

@@ -34,11 +34,11 @@ pub fn outcome_words(outcome: &str, lang: Lang) -> &'static str {
     }
 }
 
-/// A command's action (`enroll`, `drop`) in words.
+/// A command's action (`enroll`, `drop`, `swap`) in words.
 pub fn action_words(action: &str, lang: Lang) -> &'static str {
-    if action == "drop" {
-        lang.t("취소", "Drop")
-    } else {
-        lang.t("신청", "Enroll")
+    match action {
+        "drop" => lang.t("취소", "Drop"),
+        "swap" => lang.t("분반 변경", "Change section"),
+        _ => lang.t("신청", "Enroll"),
     }
 }

@@ -36,9 +36,11 @@ pub(super) async fn load(
     let mut drops_per_section: HashMap<SectionId, usize> = HashMap::new();
     for c in live() {
         student_ids.push(c.cmd.student);
-        section_ids.extend_from_slice(c.cmd.action.sections());
-        if let Action::Drop { section } = c.cmd.action {
-            *drops_per_section.entry(section).or_default() += 1;
+        section_ids.extend_from_slice(&c.cmd.action.sections());
+        // A swap may free its dropped seat like a drop does, so that
+        // section's line is read too.
+        if let Action::Drop { section: freed } | Action::Swap { drop: freed, .. } = c.cmd.action {
+            *drops_per_section.entry(freed).or_default() += 1;
         }
     }
     section_ids.sort_unstable();

@@ -235,8 +235,57 @@ impl Working<'_> {
                     self.promote(*sid);
                 }
             }
+            Action::Swap { drop, enroll } => {
+                let (gained, given_up) = self.swap(c, *drop, *enroll);
+                items.push((*enroll, gained));
+                items.push((*drop, given_up));
+                if given_up == Outcome::Dropped {
+                    self.promote(*drop);
+                }
+            }
         }
         items
+    }
+
+    /// A swap: `enroll` is checked by every rule against the student as if
+    /// `drop` were already given up (same course, overlapping meetings and
+    /// credits of `drop` do not count), then the seat. Either both change
+    /// or neither does; a refusal gives both items the same reason, so the
+    /// student reads why the swap was refused on either. Returns the
+    /// outcomes of (`enroll`, `drop`).
+    fn swap(&mut self, c: &Checked<'_>, drop: SectionId, enroll: SectionId) -> (Outcome, Outcome) {
+        let cmd = c.cmd;
+        let refused = |reason| (Outcome::Rejected(reason), Outcome::Rejected(reason));
+        let (Some(st), Some(target)) =
+            (self.students.get(&cmd.student), self.sections.get(&enroll))
+        else {
+            return refused(Reason::UnknownSection);
+        };
+        if !self.sections.contains_key(&drop) {
+            return refused(Reason::UnknownSection);
+        }
+        if let Err(reason) = rules::check_drop(st, drop) {
+            return refused(reason);
+        }
+        let mut without = st.clone();
+        without.remove(drop);
+        if let Err(reason) =
+            rules::check_enroll(&without, target).and_then(|()| rules::check_seat(target))
+        {
+            return refused(reason);
+        }
+        // Both sections were found above, so both sides always apply.
+        if let (Some(st), Some(target)) = (
+            self.students.get_mut(&cmd.student),
+            self.sections.get_mut(&enroll),
+        ) {
+            st.add(target);
+            target.enrolled += 1;
+            self.touched.insert(enroll);
+            record_insert(&mut self.writes, cmd.student, target, cmd.id);
+        }
+        let given_up = self.drop_seat(cmd.student, drop);
+        (Outcome::Enrolled, given_up)
     }
 
     fn enroll(&mut self, c: &Checked<'_>, sid: SectionId, waitlist: bool) -> Outcome {

@@ -11,5 +11,6 @@ mod properties;
 mod recovery;
 mod rules;
 mod security;
+mod swap;
 mod timeouts;
 mod waitlist;

@@ -4,7 +4,7 @@
 //! some already decided, some sent twice. Each case runs in microseconds,
 //! so many more shapes are tried than the MariaDB-driven tests can afford.
 //!
-//! Whatever the world and the commands, the plan:
+//! Whatever the world and the commands (enrolls, drops and swaps), the plan:
 //! - decides every command exactly once, in order, with one outcome row
 //!   per item of each command not decided before;
 //! - never enrolls more students than a section's capacity, and never a
@@ -55,9 +55,10 @@ struct GenCommand {
     /// `STUDENTS` is a student who does not exist.
     student: usize,
     /// Section indices; `SECTIONS` is a section that does not exist. A
-    /// drop uses the first.
+    /// drop uses the first; a swap gives up the first for the second.
     sections: Vec<usize>,
     drop: bool,
+    swap: bool,
     waitlist: bool,
     pass_refused: bool,
     /// 0: new; 1: decided before this group; 2: the previous command again.
@@ -117,12 +118,14 @@ fn command() -> impl Strategy<Value = GenCommand> {
         prop::bool::weighted(0.5),
         prop::bool::weighted(0.05),
         prop_oneof![18 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        prop::bool::weighted(0.3),
     )
         .prop_map(
-            |(student, sections, drop, waitlist, pass_refused, replay)| GenCommand {
+            |(student, sections, drop, waitlist, pass_refused, replay, swap)| GenCommand {
                 student,
                 sections,
                 drop,
+                swap,
                 waitlist,
                 pass_refused,
                 replay,
@@ -248,7 +251,12 @@ fn commands(c: &Case, w: &mut World) -> Vec<Command> {
     let mut out: Vec<Command> = Vec::new();
     for (k, g) in c.commands.iter().enumerate() {
         let sections: Vec<SectionId> = g.sections.iter().map(|&i| section_id(i)).collect();
-        let action = if g.drop {
+        let action = if g.swap && sections.len() >= 2 && sections[0] != sections[1] {
+            Action::Swap {
+                drop: sections[0],
+                enroll: sections[1],
+            }
+        } else if g.drop {
             Action::Drop {
                 section: sections[0],
             }
@@ -319,7 +327,7 @@ fn each_command_is_decided_once(
         prop_assert_eq!(d.replayed, !fresh, "{:?}", cmd.id);
         if fresh {
             let asked: Vec<SectionId> = d.items.iter().map(|(s, _)| *s).collect();
-            prop_assert_eq!(&asked[..], cmd.action.sections());
+            prop_assert_eq!(&asked[..], &*cmd.action.sections());
             let items: Vec<u16> = (0..asked.len() as u16).collect();
             prop_assert_eq!(rows.remove(&cmd.id), Some(items), "rows of {:?}", cmd.id);
         } else {
@@ -445,4 +453,126 @@ proptest! {
         let (_, _, b) = run(&c);
         prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
+}
+
+/// A world of `sections` (course, free seats beyond those held) and one
+/// student (index 0, 9 credits at most) holding `holds`; 3 credits each.
+fn small(sections: &[(u32, u32)], holds: &[usize], line: &[usize]) -> Case {
+    let mut students = vec![GenStudent {
+        max_credits: 9,
+        holds: (0..SECTIONS).map(|i| holds.contains(&i)).collect(),
+        budget: 4,
+        ended: false,
+    }];
+    students.extend((1..STUDENTS).map(|_| GenStudent {
+        max_credits: 9,
+        holds: vec![false; SECTIONS],
+        budget: 4,
+        ended: false,
+    }));
+    let mut gen: Vec<GenSection> = sections
+        .iter()
+        .map(|&(course, free)| GenSection {
+            course,
+            credits: 3,
+            free,
+            closed: false,
+            meeting: None,
+            line: Vec::new(),
+            more: false,
+        })
+        .collect();
+    gen.resize(SECTIONS, gen[0].clone());
+    gen[0].line = line.to_vec();
+    Case {
+        sections: gen,
+        students,
+        commands: Vec::new(),
+    }
+}
+
+fn swap_items(c: &Case, drop: usize, enroll: usize) -> (Vec<(SectionId, Outcome)>, Plan) {
+    let w = world(c);
+    let cmd = Command::new(
+        student_id(0),
+        ROUND,
+        String::new(),
+        Action::Swap {
+            drop: section_id(drop),
+            enroll: section_id(enroll),
+        },
+    );
+    let checked = [Checked {
+        cmd: &cmd,
+        lease: Some(lease(0)),
+        budget: 4,
+        early: None,
+    }];
+    let mut next = FIRST_RESOLUTION;
+    let mut new_id = || {
+        next += 1;
+        CommandId(Uuid::from_u128(next))
+    };
+    let p = plan(w, &checked, now(), &mut new_id);
+    (p.decisions[0].items.clone(), p)
+}
+
+#[test]
+fn a_swap_plans_both_changes_or_none() {
+    let (a, b) = (section_id(0), section_id(1));
+    // Same course, a seat in B: B gained, A given up.
+    let (items, p) = swap_items(&small(&[(1, 0), (1, 1)], &[0], &[]), 0, 1);
+    assert_eq!(items, [(b, Outcome::Enrolled), (a, Outcome::Dropped)]);
+    assert_eq!(p.writes.enroll_delete, [(student_id(0), a)]);
+    assert_eq!(p.writes.enroll_insert.len(), 1);
+    assert_eq!(p.writes.seat_counts, [(a, 0), (b, 1)]);
+    let stored: Vec<(u16, &str)> = p
+        .writes
+        .outcomes
+        .iter()
+        .map(|o| (o.item, o.action))
+        .collect();
+    assert_eq!(stored, [(0, "swap"), (1, "swap")]);
+
+    // B full: nothing written but the two refusals.
+    let (items, p) = swap_items(&small(&[(1, 0), (2, 0)], &[0], &[]), 0, 1);
+    assert_eq!(
+        items,
+        [
+            (b, Outcome::Rejected(Reason::Full)),
+            (a, Outcome::Rejected(Reason::Full))
+        ]
+    );
+    assert!(p.writes.enroll_delete.is_empty() && p.writes.enroll_insert.is_empty());
+    assert!(p.writes.seat_counts.is_empty());
+
+    // A not held: refused, whatever B's seats.
+    let (items, _) = swap_items(&small(&[(1, 0), (2, 3)], &[], &[]), 0, 1);
+    assert_eq!(items[0], (b, Outcome::Rejected(Reason::NotEnrolled)));
+
+    // At 9 of 9 credits: A's 3 are freed for B's 3.
+    let c = small(&[(1, 0), (2, 1), (3, 0), (4, 0)], &[0, 2, 3], &[]);
+    let (items, _) = swap_items(&c, 0, 1);
+    assert_eq!(items, [(b, Outcome::Enrolled), (a, Outcome::Dropped)]);
+}
+
+#[test]
+fn a_swap_gives_the_seat_given_up_to_the_line() {
+    let (items, p) = swap_items(&small(&[(1, 0), (2, 1)], &[0], &[1]), 0, 1);
+    assert_eq!(
+        items,
+        [
+            (section_id(1), Outcome::Enrolled),
+            (section_id(0), Outcome::Dropped)
+        ]
+    );
+    let promoted: Vec<(StudentId, SectionId)> = p
+        .writes
+        .outcomes
+        .iter()
+        .filter(|o| o.outcome == Outcome::Promoted)
+        .map(|o| (o.student, o.section))
+        .collect();
+    assert_eq!(promoted, [(student_id(1), section_id(0))]);
+    assert_eq!(p.writes.waitlist_resolve.len(), 1);
 }

@@ -1,6 +1,6 @@
 //! Property tests of the decision logic: random catalogs and random
-//! sequences of enroll (some asking for the waitlist) and drop commands
-//! from several students.
+//! sequences of enroll (some asking for the waitlist), drop and swap
+//! commands from several students.
 //!
 //! - A pure model, built from the same `enrollment::rules` the worker calls,
 //!   never breaks an invariant however the commands arrive, and never
@@ -40,6 +40,11 @@ enum GenCommand {
     Drop {
         student: usize,
         section: usize,
+    },
+    Swap {
+        student: usize,
+        drop: usize,
+        enroll: usize,
     },
 }
 
@@ -93,6 +98,16 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 1 => (0..STUDENTS, 0..n).prop_map(|(student, section)| GenCommand::Drop {
                     student,
                     section,
+                }),
+                // Two different sections; with one section there is nothing
+                // to swap to, and it is a drop.
+                1 => (0..STUDENTS, 0..n, 0..n).prop_map(move |(student, drop, k)| {
+                    if n < 2 {
+                        GenCommand::Drop { student, section: drop }
+                    } else {
+                        let enroll = (drop + 1 + k % (n - 1)) % n;
+                        GenCommand::Swap { student, drop, enroll }
+                    }
                 }),
             ];
             (
@@ -206,6 +221,31 @@ impl Model {
                     self.promote(*section);
                 }
                 vec![outcome]
+            }
+            GenCommand::Swap {
+                student,
+                drop,
+                enroll,
+            } => {
+                let st = &self.students[*student];
+                let (a, b) = (&self.sections[*drop], &self.sections[*enroll]);
+                let verdict = rules::check_drop(st, a.id).and_then(|()| {
+                    let mut without = st.clone();
+                    without.remove(a.id);
+                    rules::check_enroll(&without, b).and_then(|()| rules::check_seat(b))
+                });
+                match verdict {
+                    Ok(()) => {
+                        let st = &mut self.students[*student];
+                        st.remove(SectionId(*drop as u32));
+                        self.sections[*drop].enrolled -= 1;
+                        st.add(&self.sections[*enroll]);
+                        self.sections[*enroll].enrolled += 1;
+                        self.promote(*drop);
+                        vec![Outcome::Enrolled, Outcome::Dropped]
+                    }
+                    Err(reason) => vec![Outcome::Rejected(reason); 2],
+                }
             }
         }
     }
@@ -336,6 +376,15 @@ fn the_worker_decides_exactly_as_the_rules_say() {
                 GenCommand::Drop { student, section } => {
                     drop_cmd(students[*student], cat.round, sections[*section])
                 }
+                GenCommand::Swap { student, drop, enroll } => Command::new(
+                    students[*student],
+                    cat.round,
+                    pass(students[*student], cat.round),
+                    Action::Swap {
+                        drop: sections[*drop],
+                        enroll: sections[*enroll],
+                    },
+                ),
             })
             .collect();
         let mut cuts: Vec<usize> = s.cuts.iter().map(|&c| c.min(commands.len())).collect();

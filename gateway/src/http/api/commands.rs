@@ -1,4 +1,4 @@
-//! Enrollment commands: an admitted student's enroll or drop becomes a
+//! Enrollment commands: an admitted student's enroll, drop or swap becomes a
 //! command on RabbitMQ. The answer is 202 with the command id only after the
 //! broker confirmed it; without a confirm, 503 + Retry-After (the client
 //! keeps its cart and retries).
@@ -40,6 +40,15 @@ pub struct EnrollBody {
 #[serde(deny_unknown_fields)]
 pub struct DropBody {
     pub section: u32,
+}
+
+/// `{"drop":7,"enroll":9}`: give up section 7 for section 9, both or
+/// neither.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwapBody {
+    pub drop: u32,
+    pub enroll: u32,
 }
 
 /// The header a client sends to make retries of one request one command.
@@ -120,8 +129,35 @@ pub async fn drop(
     .await
 }
 
+/// `POST /api/swap`: one command that enrolls in `enroll` and gives up
+/// `drop` in one decision; the outcome's item 0 is `enroll`, item 1 `drop`.
+pub async fn swap(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    JsonBody(body): JsonBody<SwapBody>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let key = idempotency_key(&headers)?;
+    let action = swap_action(body.drop, body.enroll)?;
+    submit(&app, Some(ip), &headers, &jar, action, key).await
+}
+
+/// A swap of two different sections, or a 400 saying why not.
+pub(crate) fn swap_action(drop: u32, enroll: u32) -> ApiResult<Action> {
+    if drop == enroll {
+        return Err(ApiError::Invalid(
+            "swap needs two different sections (drop and enroll)".into(),
+        ));
+    }
+    Ok(Action::Swap {
+        drop: SectionId(drop),
+        enroll: SectionId(enroll),
+    })
+}
+
 /// Verifies the pass, then publishes and waits for the confirm. The
-/// student pages' enroll and drop forms call this too, so both surfaces
+/// student pages' enroll, drop and swap forms call this too, so both surfaces
 /// share one path. With an idempotency key (already checked), the command
 /// id is derived from it.
 ///

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/queue/leave", post(queue::leave))
         .route("/api/enroll", post(commands::enroll))
         .route("/api/drop", post(commands::drop))
+        .route("/api/swap", post(commands::swap))
         .route("/api/commands/{id}", get(commands::outcome))
         .route(
             "/api/admin/rounds/{id}",

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/cart/remove", post(student::cart::remove))
         .route("/enroll", post(student::commands::enroll))
         .route("/drop", post(student::commands::drop))
+        .route("/swap", post(student::commands::swap))
         .route("/results", get(student::results::page))
         .route("/timetable", get(student::timetable::page))
         .route("/admin", get(registrar::rounds::rounds))

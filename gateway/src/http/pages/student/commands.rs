@@ -1,5 +1,6 @@
-//! The enroll and drop forms: after admission, a student's cart (or one
-//! section) becomes a command through the API's own path.
+//! The enroll, drop and swap forms: after admission, a student's cart (or
+//! one section, or a change of section) becomes a command through the
+//! API's own path.
 
 use super::{load_student, section_number, student_form};
 use crate::error::{ApiError, ApiResult};
@@ -92,6 +93,33 @@ pub async fn drop(
         &form.idempotency_key,
     )
     .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SwapForm {
+    #[serde(default)]
+    pub csrf: String,
+    /// The section held now.
+    #[serde(default)]
+    pub drop: String,
+    /// The section of the same course to change to.
+    #[serde(default)]
+    pub enroll: String,
+    #[serde(default)]
+    pub idempotency_key: String,
+}
+
+/// `POST /swap`: the timetable's "change section" form.
+pub async fn swap(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<SwapForm>,
+) -> ApiResult<Response> {
+    let student = student_form(&ctx, &headers, &form.csrf)?;
+    let action = commands::swap_action(section_number(&form.drop)?, section_number(&form.enroll)?)?;
+    send(&app, &headers, &jar, student, action, &form.idempotency_key).await
 }
 
 /// A fresh idempotency key for a form about to be shown.

@@ -1,7 +1,9 @@
 //! The weekly timetable: the sections a student holds on a weekday ×
-//! 15-minute grid, with the cart previewed on top on request.
+//! 15-minute grid, with the cart previewed on top on request, and a
+//! "change section" form per section held (a swap: both or neither).
 
-use super::{load_student, title};
+use super::commands::form_key;
+use super::{current_pass, load_student, title};
 use crate::catalog::{self, Section};
 use crate::error::ApiResult;
 use crate::i18n::Lang;
@@ -9,7 +11,9 @@ use crate::web::{self, Chrome, Ctx};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -58,10 +62,60 @@ pub struct GridRow {
     pub cells: Vec<Cell>,
 }
 
+/// A section held, with the other sections of its course to change to.
+#[derive(Debug)]
+pub struct Change {
+    pub id: u32,
+    pub name: String,
+    pub others: Vec<Other>,
+}
+
+/// Another section of the same course, as the change form offers it.
+#[derive(Debug)]
+pub struct Other {
+    pub id: u32,
+    pub label: String,
+}
+
+/// For each section held, the other sections of its course among `all`
+/// (the catalog, in its order), with their times and seats left.
+pub fn changes(
+    lang: Lang,
+    all: &[Arc<Section>],
+    held: &[Arc<Section>],
+    seats_left: &dyn Fn(u32) -> u32,
+) -> Vec<Change> {
+    held.iter()
+        .map(|h| Change {
+            id: h.id,
+            name: format!("{}-{:02} {}", h.code, h.number, title(h, lang)),
+            others: all
+                .iter()
+                .filter(|s| s.course_id == h.course_id && s.id != h.id)
+                .map(|s| Other {
+                    id: s.id,
+                    label: format!(
+                        "{}-{:02} · {} · {} {}",
+                        s.code,
+                        s.number,
+                        catalog::meetings_text(&s.meetings, lang),
+                        lang.t("남은 자리", "seats left"),
+                        seats_left(s.id)
+                    ),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "timetable.html")]
 struct TimetablePage {
     chrome: Chrome,
+    changes: Vec<Change>,
+    /// The change forms are live only while the student holds a pass.
+    pass_until: Option<String>,
+    form_key: String,
     days: Vec<&'static str>,
     rows: Vec<GridRow>,
     unplaced: Vec<String>,
@@ -168,6 +222,8 @@ pub fn layout(
 pub async fn page(
     State(app): State<AppState>,
     ctx: Ctx,
+    headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<TimetableQuery>,
 ) -> ApiResult<Response> {
     let ctx = ctx.in_section("timetable");
@@ -183,6 +239,11 @@ pub async fn page(
         .filter_map(|id| catalog.section(*id).map(|s| (Arc::clone(s), false)))
         .collect();
     let credits = sections.iter().map(|(s, _)| u32::from(s.credits)).sum();
+    let held: Vec<Arc<Section>> = sections.iter().map(|(s, _)| Arc::clone(s)).collect();
+    let changes = changes(lang, &catalog.sections, &held, &|id| {
+        app.catalog.seats_of(id).left()
+    });
+    let pass_until = current_pass(&app, &headers, &jar, student).map(|p| ctx.chrome.at_ms(p.exp));
     if with_cart {
         sections.extend(
             me.to_enroll()
@@ -192,6 +253,9 @@ pub async fn page(
     let (days, rows, unplaced, online) = layout(lang, &sections);
     web::page(TimetablePage {
         chrome: ctx.chrome,
+        changes,
+        pass_until,
+        form_key: form_key(),
         empty: sections.is_empty(),
         days,
         rows,
@@ -206,6 +270,25 @@ pub async fn page(
 mod tests {
     use super::super::tests_support::{m, sec};
     use super::*;
+
+    #[test]
+    fn change_offers_the_other_sections_of_the_same_course() {
+        let a = sec(1, 1, 3, vec![m(1, 540, 615)]);
+        let mut a2 = (*sec(2, 1, 3, vec![m(2, 540, 615)])).clone();
+        a2.number = 2;
+        let other_course = sec(3, 2, 3, vec![]);
+        let all = vec![Arc::clone(&a), Arc::new(a2), other_course];
+        let found = changes(Lang::En, &all, &[a], &|_| 4);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, 1);
+        let offered: Vec<u32> = found[0].others.iter().map(|o| o.id).collect();
+        assert_eq!(offered, [2]);
+        assert!(
+            found[0].others[0].label.contains("seats left 4"),
+            "{}",
+            found[0].others[0].label
+        );
+    }
 
     #[test]
     fn timetable_places_blocks_and_lists_conflicts() {
