@@ -6,7 +6,8 @@
 //!   `cluster`: the same under emulated autoscalers; `gateway`: polls and
 //!   joins of one gateway against a bare server (and, with
 //!   `--instructions`, instructions per request counted by `callgrind`);
-//!   `ledger`: how fast workers decide.
+//!   `ledger`: how fast workers decide; `rehearse`: a bounded surge
+//!   against a deployment's rehearsal round, reported to its ops panel.
 //!
 //! The engine and its plug-ins:
 //! - `engine/`: runs a surge (the crowd, sign-in, tallies, the sampler) on
@@ -49,6 +50,7 @@ mod hpa;
 mod ledger;
 mod local;
 mod promises;
+mod rehearsal;
 mod report;
 mod scenario;
 mod stats;
@@ -72,6 +74,10 @@ enum Cmd {
     Ledger(ledger::Args),
     /// A registration-day surge against a deployment or a local cluster.
     Surge(Box<surge::Args>),
+    /// A bounded surge against a deployment's rehearsal round (refused by
+    /// the gateway unless the round is marked as a rehearsal); the report
+    /// goes to the deployment's ops panel.
+    Rehearse(Box<surge::Args>),
     /// One gateway: status polls/s and joins/s against a bare hyper baseline.
     Gateway(Box<gateway::Args>),
     /// A local surge with emulated HPAs scaling gateways and workers.
@@ -92,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Ledger(args) => ledger::run(args).await,
         Cmd::Surge(args) => Box::pin(surge::run(*args)).await,
+        Cmd::Rehearse(args) => Box::pin(rehearsal::run(*args)).await,
         Cmd::Cluster(args) => Box::pin(cluster::run(*args)).await,
         Cmd::Gateway(args) => Box::pin(gateway::run(*args)).await,
         Cmd::Chaos(args) => Box::pin(chaos::run(*args)).await,

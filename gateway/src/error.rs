@@ -49,6 +49,9 @@ pub enum ApiError {
     RoundNotOpen,
     #[error("{0}")]
     Conflict(String),
+    /// A rehearsal run may target only a round marked as a rehearsal.
+    #[error("this round is not marked as a rehearsal; rehearsal runs may target only rehearsal rounds (이 차수는 리허설로 지정되지 않았습니다)")]
+    NotRehearsal,
     #[error("too many requests; slow down")]
     RateLimited { retry_after: Duration },
     #[error("the service is busy; try again shortly")]
@@ -106,6 +109,7 @@ impl ApiError {
             ApiError::NotEligible => "not_eligible",
             ApiError::RoundNotOpen => "round_not_open",
             ApiError::Conflict(_) => "conflict",
+            ApiError::NotRehearsal => "not_rehearsal",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded { .. } => "overloaded",
             // Still `unavailable`: clients already retry on it.
@@ -130,7 +134,9 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RoundNotOpen | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RoundNotOpen | ApiError::Conflict(_) | ApiError::NotRehearsal => {
+                StatusCode::CONFLICT
+            }
             ApiError::RateLimited { .. } | ApiError::SignInThrottled { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

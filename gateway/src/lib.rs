@@ -56,6 +56,7 @@ pub mod limits;
 pub mod live;
 pub mod liveness;
 pub mod publish;
+pub mod rehearsal;
 pub mod rooms;
 pub mod seats;
 pub mod session;

@@ -17,6 +17,7 @@ mod metrics;
 mod outages;
 mod proxy;
 mod queue_page;
+mod rehearsal;
 mod rejoin;
 mod startup;
 mod swap;

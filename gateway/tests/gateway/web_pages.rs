@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// A browser-like client: keeps cookies, does not follow redirects.
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -18,7 +18,7 @@ fn browser() -> Client {
 }
 
 /// The value of the first `name="csrf"` field of a page.
-fn csrf_field(html: &str) -> String {
+pub(crate) fn csrf_field(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -27,7 +27,13 @@ fn csrf_field(html: &str) -> String {
 }
 
 /// Signs in through the login form; returns the session's CSRF value.
-async fn sign_in(app: &TestApp, c: &Client, name: &str, password: &str, staff: bool) -> String {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    c: &Client,
+    name: &str,
+    password: &str,
+    staff: bool,
+) -> String {
     let form = c.get(app.url("/login")).fetch_text().await;
     let r = c
         .post(app.url("/login"))

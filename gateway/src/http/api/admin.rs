@@ -1,5 +1,5 @@
 //! The registrar's round controls: rate, max-active, pre-queue, open, pause,
-//! resume, close. Guarded by a registrar's session (or HTTP Basic for
+//! resume, close, and the rehearsal flag. Guarded by a registrar's session (or HTTP Basic for
 //! scripts), applied
 //! in one transaction with an audit-log row per change, and effective on
 //! every gateway at its next snapshot refresh (well within a second).
@@ -23,6 +23,8 @@ pub struct ChangeBody {
     /// 0 removes the cap.
     pub max_active: Option<u32>,
     pub action: Option<AdminAction>,
+    /// Marks the round as a rehearsal (rehearsal runs may target it) or not.
+    pub rehearsal: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -65,6 +67,8 @@ pub struct AdminRound {
     pub hold: Option<&'static str>,
     pub shuffle_seed: Option<String>,
     pub cohort_size: u64,
+    /// Rehearsal runs may target this round.
+    pub rehearsal: bool,
 }
 
 impl From<&RoundView> for AdminRound {
@@ -82,6 +86,8 @@ impl From<&RoundView> for AdminRound {
             hold: v.hold.map(|h| h.as_str()),
             shuffle_seed: v.shuffle_seed.map(|s| s.to_string()),
             cohort_size: v.cohort_size,
+            // Not part of the room's view: filled in from the round row.
+            rehearsal: false,
         }
     }
 }
@@ -91,7 +97,7 @@ impl From<&RoundView> for AdminRound {
 /// HTTP Basic credentials for scripts, which no browser sends on its own.
 /// Basic credentials are checked on the admins' own password line, behind
 /// the per-address limit and the per-account throttle.
-async fn registrar(
+pub(super) async fn registrar(
     app: &AppState,
     ip: std::net::IpAddr,
     headers: &HeaderMap,
@@ -134,7 +140,11 @@ pub async fn show(
         .iter()
         .find(|r| r.id == RoundId(id))
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(view.into()))
+    let mut round = AdminRound::from(view);
+    round.rehearsal = crate::db::rehearsals::flag(&app.store, id)
+        .await?
+        .unwrap_or(false);
+    Ok(Json(round))
 }
 
 /// `POST /api/admin/rounds/{id}`
@@ -161,19 +171,40 @@ pub async fn change(
     if let Some(action) = body.action {
         changes.push(action.change());
     }
-    if changes.is_empty() {
+    if changes.is_empty() && body.rehearsal.is_none() {
         return Err(ApiError::Invalid("nothing to change".into()));
     }
-    let view = match app
-        .store
-        .change(RoundId(id), &changes, &actor, crate::clock::now_ms())
-        .await
-    {
-        Ok(Some(view)) => view,
-        Ok(None) => return Err(ApiError::NotFound),
-        Err(ChangeError::Invalid(e)) => return Err(ApiError::Conflict(e.to_string())),
-        Err(ChangeError::Store(e)) => return Err(e.into()),
+    if let Some(rehearsal) = body.rehearsal {
+        // Audited in its own transaction, like a schedule change.
+        if !crate::db::rehearsals::set_flag(&app.store, id, rehearsal, &actor).await? {
+            return Err(ApiError::NotFound);
+        }
+        tracing::info!(round.id = id, actor = %actor, rehearsal, "round rehearsal flag set");
+    }
+    let view = if changes.is_empty() {
+        let rounds = app.store.rounds().await?;
+        rounds
+            .into_iter()
+            .find(|r| r.id == RoundId(id))
+            .ok_or(ApiError::NotFound)?
+    } else {
+        match app
+            .store
+            .change(RoundId(id), &changes, &actor, crate::clock::now_ms())
+            .await
+        {
+            Ok(Some(view)) => view,
+            Ok(None) => return Err(ApiError::NotFound),
+            Err(ChangeError::Invalid(e)) => return Err(ApiError::Conflict(e.to_string())),
+            Err(ChangeError::Store(e)) => return Err(e.into()),
+        }
     };
-    tracing::info!(round.id = id, actor = %actor, changes = ?changes, "round changed");
-    Ok(Json((&view).into()))
+    if !changes.is_empty() {
+        tracing::info!(round.id = id, actor = %actor, changes = ?changes, "round changed");
+    }
+    let mut round = AdminRound::from(&view);
+    round.rehearsal = crate::db::rehearsals::flag(&app.store, id)
+        .await?
+        .unwrap_or(false);
+    Ok(Json(round))
 }

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod commands;
 pub mod queue;
+pub mod rehearsals;
 pub mod session;
 
 use crate::AppState;
@@ -31,5 +32,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/admin/rounds/{id}",
             get(admin::show).post(admin::change),
+        )
+        .route("/api/admin/rehearsals", post(rehearsals::start))
+        .route(
+            "/api/admin/rehearsals/{id}/report",
+            post(rehearsals::report),
         )
 }

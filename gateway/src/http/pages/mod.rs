@@ -55,6 +55,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/admin/rounds/{id}/live", get(registrar::round::live))
         .route(
+            "/admin/rounds/{id}/rehearsal",
+            post(registrar::rehearsals::set_flag),
+        )
+        .route("/admin/rehearsals", get(registrar::rehearsals::runs))
+        .route("/admin/rehearsals/{id}", get(registrar::rehearsals::report))
+        .route(
             "/admin/rounds/{id}/fairness",
             get(registrar::fairness::fairness),
         )

@@ -1,6 +1,7 @@
 //! Registrar pages: rounds (create, schedule, open/pause/resume/close, live
 //! rate and max-active controls with a live view), courses and sections,
-//! CSV import and export, the fairness report and per-student timelines.
+//! CSV import and export, the fairness report, per-student timelines, and
+//! the rehearsal flag and the ops panel of rehearsal runs.
 //!
 //! Any admin may look (viewers are read-only); every change needs the
 //! registrar role, the session's CSRF value and a same-origin request, and
@@ -16,6 +17,7 @@ pub mod courses;
 pub mod exports;
 pub mod fairness;
 pub mod imports;
+pub mod rehearsals;
 pub mod round;
 pub mod rounds;
 pub mod sections;

@@ -42,6 +42,8 @@ struct RoundPage {
     errors: FieldErrors,
     audit: Vec<AuditRow>,
     message: Option<&'static str>,
+    /// Rehearsal runs may target this round.
+    rehearsal: bool,
 }
 
 async fn round_page(
@@ -97,9 +99,13 @@ async fn round_page(
             detail: a.detail,
         })
         .collect();
+    let rehearsal = crate::db::rehearsals::flag(&app.store, id)
+        .await?
+        .unwrap_or(false);
     let status = status(&errors);
     Ok(web::render(
         RoundPage {
+            rehearsal,
             chrome: ctx.chrome,
             id,
             name: schedule.name.clone(),
