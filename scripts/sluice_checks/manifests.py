@@ -16,7 +16,7 @@ from .common import (CheckFailed, adapter_query, adapter_rules, dashboard_panels
                      keda_queries, load_yaml, ok, run, step)
 
 K8S_VERSION = "1.32.0"
-OVERLAYS = ("lab", "production", "keda", "external-mysql")
+OVERLAYS = ("lab", "production", "keda", "external-mysql", "rehearsal")
 # The validators pip installed next to this Python (the tools' venv).
 VENV_BIN = Path(sys.executable).parent
 # Schemas vendored in manifests/schemas/ for each CRD kind the overlays use.

@@ -91,10 +91,16 @@ pub struct Args {
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
     pub deadline: Duration,
     /// Round to queue for (`--base-url`; `--local` creates one).
-    #[arg(long)]
+    #[arg(long, env = "BENCH_ROUND")]
     pub round: Option<u32>,
-    /// Registrar credentials for the admin API, `user:password`.
-    #[arg(long, default_value = "registrar:registrar-demo")]
+    /// Registrar credentials for the admin API, `user:password` (the
+    /// rehearsal Job gives them from a Secret).
+    #[arg(
+        long,
+        env = "BENCH_ADMIN",
+        hide_env_values = true,
+        default_value = "registrar:registrar-demo"
+    )]
     pub admin: String,
     /// Seed of the data set (and of the crowd).
     #[arg(long, default_value_t = 42)]

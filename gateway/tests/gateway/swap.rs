@@ -190,3 +190,21 @@ async fn a_malformed_swap_is_a_400_with_a_reason() {
     assert!(app.sink.sent().is_empty(), "nothing published");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_change_section_form_needs_the_csrf_value() {
+    use crate::web_pages::{browser, sign_in};
+    let app = TestApp::spawn(|_| {}).await;
+    app.student("20265003", 1).await;
+    let student = browser();
+    sign_in(&app, &student, "20265003", "pw", false).await;
+    let r = student
+        .post(app.url("/swap"))
+        .form(&[("csrf", "wrong"), ("drop", "1"), ("enroll", "2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(app.sink.sent().is_empty(), "nothing published");
+    app.finish().await;
+}
