@@ -174,13 +174,6 @@ pub async fn change(
     if changes.is_empty() && body.rehearsal.is_none() {
         return Err(ApiError::Invalid("nothing to change".into()));
     }
-    if let Some(rehearsal) = body.rehearsal {
-        // Audited in its own transaction, like a schedule change.
-        if !crate::db::rehearsals::set_flag(&app.store, id, rehearsal, &actor).await? {
-            return Err(ApiError::NotFound);
-        }
-        tracing::info!(round.id = id, actor = %actor, rehearsal, "round rehearsal flag set");
-    }
     let view = if changes.is_empty() {
         let rounds = app.store.rounds().await?;
         rounds
@@ -201,6 +194,14 @@ pub async fn change(
     };
     if !changes.is_empty() {
         tracing::info!(round.id = id, actor = %actor, changes = ?changes, "round changed");
+    }
+    if let Some(rehearsal) = body.rehearsal {
+        // Audited in its own transaction, like a schedule change; after the
+        // state changes, so a refused transition leaves the flag alone.
+        if !crate::db::rehearsals::set_flag(&app.store, id, rehearsal, &actor).await? {
+            return Err(ApiError::NotFound);
+        }
+        tracing::info!(round.id = id, actor = %actor, rehearsal, "round rehearsal flag set");
     }
     let mut round = AdminRound::from(&view);
     round.rehearsal = crate::db::rehearsals::flag(&app.store, id)
