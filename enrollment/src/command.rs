@@ -5,8 +5,8 @@
 //!  "issued_at":"2026-11-21T00:00:00.000Z",
 //!  "action":{"kind":"enroll","sections":[7,9],"waitlist":false}}
 //! ```
-//! `action` is either `enroll` (one section, or a whole cart as one command)
-//! or `drop` (one section). The decoder is strict: unknown versions, unknown
+//! `action` is `enroll` (one section, or a whole cart as one command),
+//! `drop` (one section) or `leave_waitlist` (one section). The decoder is strict: unknown versions, unknown
 //! fields, empty or oversized carts and repeated sections are refused, so
 //! nothing malformed reaches the rules.
 
@@ -68,6 +68,8 @@ pub enum Action {
     },
     /// Give up the seat in one section.
     Drop { section: SectionId },
+    /// Leave the waitlist of one section (wire `leave_waitlist`).
+    LeaveWaitlist { section: SectionId },
 }
 
 impl Action {
@@ -75,15 +77,18 @@ impl Action {
     pub fn sections(&self) -> &[SectionId] {
         match self {
             Action::Enroll { sections, .. } => sections,
-            Action::Drop { section } => std::slice::from_ref(section),
+            Action::Drop { section } | Action::LeaveWaitlist { section } => {
+                std::slice::from_ref(section)
+            }
         }
     }
 
-    /// `enroll` or `drop`, as stored in outcomes.
+    /// `enroll`, `drop` or `leave_waitlist`, as stored in outcomes.
     pub fn name(&self) -> &'static str {
         match self {
             Action::Enroll { .. } => "enroll",
             Action::Drop { .. } => "drop",
+            Action::LeaveWaitlist { .. } => "leave_waitlist",
         }
     }
 }
@@ -215,6 +220,9 @@ mod tests {
             Action::Drop {
                 section: SectionId(7),
             },
+            Action::LeaveWaitlist {
+                section: SectionId(7),
+            },
         ] {
             let cmd = sample(action);
             assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
@@ -289,6 +297,40 @@ mod tests {
             Command::decode(extra.as_bytes()),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn leave_waitlist_wire_shape_is_strict() {
+        let json = |action: &str| {
+            format!(
+                r#"{{"v":1,"id":"01936f6e-8b4a-7cc0-8000-000000000001","student":1,"round":1,
+                "pass":"p","issued_at":"2026-11-21T00:00:00Z","action":{action}}}"#
+            )
+        };
+        let cmd =
+            Command::decode(json(r#"{"kind":"leave_waitlist","section":7}"#).as_bytes()).unwrap();
+        assert_eq!(
+            cmd.action,
+            Action::LeaveWaitlist {
+                section: SectionId(7)
+            }
+        );
+        assert_eq!(cmd.action.name(), "leave_waitlist");
+        assert_eq!(cmd.action.sections(), &[SectionId(7)]);
+        for bad in [
+            r#"{"kind":"leave_waitlist"}"#,
+            r#"{"kind":"leave_waitlist","section":7,"waitlist":true}"#,
+            r#"{"kind":"leave_waitlist","sections":[7]}"#,
+            r#"{"kind":"leave-waitlist","section":7}"#,
+        ] {
+            assert!(
+                matches!(
+                    Command::decode(json(bad).as_bytes()),
+                    Err(DecodeError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -13,3 +13,4 @@ mod rules;
 mod security;
 mod timeouts;
 mod waitlist;
+mod waitlist_use;
