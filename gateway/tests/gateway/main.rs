@@ -19,6 +19,7 @@ mod proxy;
 mod queue_page;
 mod rejoin;
 mod startup;
+mod waitlist;
 mod web_pages;
 
 use helpers::*;

@@ -1,4 +1,5 @@
-//! The JSON API: sign-in sessions, the queue, enrollment commands and the
+//! The JSON API: sign-in sessions, the queue, enrollment commands, the
+//! student's waitlists and the
 //! registrar's round controls. Thin handlers over [`crate::db`] and the
 //! room snapshot.
 
@@ -6,6 +7,7 @@ pub mod admin;
 pub mod commands;
 pub mod queue;
 pub mod session;
+pub mod waitlist;
 
 use crate::AppState;
 use axum::routing::{get, post};
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/enroll", post(commands::enroll))
         .route("/api/drop", post(commands::drop))
         .route("/api/commands/{id}", get(commands::outcome))
+        .route("/api/waitlist", get(waitlist::places))
+        .route("/api/waitlist/leave", post(waitlist::leave))
         .route(
             "/api/admin/rounds/{id}",
             get(admin::show).post(admin::change),
