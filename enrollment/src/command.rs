@@ -6,11 +6,12 @@
 //!  "action":{"kind":"enroll","sections":[7,9],"waitlist":false}}
 //! ```
 //! `action` is `enroll` (one section, or a whole cart as one command),
-//! `drop` (one section) or `swap` (`{"kind":"swap","drop":7,"enroll":9}`:
-//! enroll in one section and give up another in one decision, or change
-//! nothing). The decoder is strict: unknown versions, unknown fields, empty
-//! or oversized carts, repeated sections and a swap of a section for itself
-//! are refused, so nothing malformed reaches the rules.
+//! `drop` (one section), `leave_waitlist` (one section) or `swap`
+//! (`{"kind":"swap","drop":7,"enroll":9}`: enroll in one section and give up
+//! another in one decision, or change nothing). The decoder is strict:
+//! unknown versions, unknown fields, empty or oversized carts, repeated
+//! sections and a swap of a section for itself are refused, so nothing
+//! malformed reaches the rules.
 
 use crate::ids::{CommandId, RoundId, SectionId, StudentId};
 use chrono::{DateTime, Utc};
@@ -74,6 +75,8 @@ pub enum Action {
     /// as if `drop` were already given up, and if it is refused the student
     /// keeps `drop`.
     Swap { drop: SectionId, enroll: SectionId },
+    /// Leave the waitlist of one section (wire `leave_waitlist`).
+    LeaveWaitlist { section: SectionId },
 }
 
 impl Action {
@@ -84,17 +87,20 @@ impl Action {
         use std::borrow::Cow;
         match self {
             Action::Enroll { sections, .. } => Cow::Borrowed(sections),
-            Action::Drop { section } => Cow::Borrowed(std::slice::from_ref(section)),
+            Action::Drop { section } | Action::LeaveWaitlist { section } => {
+                Cow::Borrowed(std::slice::from_ref(section))
+            }
             Action::Swap { drop, enroll } => Cow::Owned(vec![*enroll, *drop]),
         }
     }
 
-    /// `enroll`, `drop` or `swap`, as stored in outcomes.
+    /// `enroll`, `drop`, `swap` or `leave_waitlist`, as stored in outcomes.
     pub fn name(&self) -> &'static str {
         match self {
             Action::Enroll { .. } => "enroll",
             Action::Drop { .. } => "drop",
             Action::Swap { .. } => "swap",
+            Action::LeaveWaitlist { .. } => "leave_waitlist",
         }
     }
 }
@@ -237,6 +243,9 @@ mod tests {
                 drop: SectionId(7),
                 enroll: SectionId(9),
             },
+            Action::LeaveWaitlist {
+                section: SectionId(7),
+            },
         ] {
             let cmd = sample(action);
             assert_eq!(Command::decode(&cmd.encode()).unwrap(), cmd);
@@ -348,6 +357,40 @@ mod tests {
             Command::decode(extra.as_bytes()),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn leave_waitlist_wire_shape_is_strict() {
+        let json = |action: &str| {
+            format!(
+                r#"{{"v":1,"id":"01936f6e-8b4a-7cc0-8000-000000000001","student":1,"round":1,
+                "pass":"p","issued_at":"2026-11-21T00:00:00Z","action":{action}}}"#
+            )
+        };
+        let cmd =
+            Command::decode(json(r#"{"kind":"leave_waitlist","section":7}"#).as_bytes()).unwrap();
+        assert_eq!(
+            cmd.action,
+            Action::LeaveWaitlist {
+                section: SectionId(7)
+            }
+        );
+        assert_eq!(cmd.action.name(), "leave_waitlist");
+        assert_eq!(&*cmd.action.sections(), &[SectionId(7)]);
+        for bad in [
+            r#"{"kind":"leave_waitlist"}"#,
+            r#"{"kind":"leave_waitlist","section":7,"waitlist":true}"#,
+            r#"{"kind":"leave_waitlist","sections":[7]}"#,
+            r#"{"kind":"leave-waitlist","section":7}"#,
+        ] {
+            assert!(
+                matches!(
+                    Command::decode(json(bad).as_bytes()),
+                    Err(DecodeError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub enum Reason {
     NotEnrolled,
     /// Waitlist: the student is already waiting for this section.
     AlreadyWaitlisted,
+    /// Leave the waitlist: the student is not waiting for this section
+    /// (never joined, already left, or already promoted or passed over).
+    NotWaitlisted,
     /// The command could not be decided (the section stayed locked, the
     /// database kept failing); nothing was changed. Stored with the
     /// outcome `failed`, never `rejected`.
@@ -53,7 +56,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for metrics and documentation.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::Malformed,
         Reason::PassInvalid,
         Reason::PassExpired,
@@ -72,6 +75,7 @@ impl Reason {
         Reason::Full,
         Reason::NotEnrolled,
         Reason::AlreadyWaitlisted,
+        Reason::NotWaitlisted,
         Reason::NotProcessed,
     ];
 
@@ -96,6 +100,7 @@ impl Reason {
             Reason::Full => "full",
             Reason::NotEnrolled => "not_enrolled",
             Reason::AlreadyWaitlisted => "already_waitlisted",
+            Reason::NotWaitlisted => "not_waitlisted",
             Reason::NotProcessed => "not_processed",
         }
     }
@@ -128,6 +133,7 @@ impl Reason {
             Reason::Full => "정원이 모두 찼습니다.",
             Reason::NotEnrolled => "신청하지 않은 분반입니다.",
             Reason::AlreadyWaitlisted => "이미 이 분반의 대기 명단에 있습니다.",
+            Reason::NotWaitlisted => "이 분반의 대기 명단에 없습니다.",
             Reason::NotProcessed => {
                 "시스템 문제로 요청을 처리하지 못했습니다. 바뀐 것은 없으니 다시 신청해 주세요."
             }
@@ -155,6 +161,7 @@ impl Reason {
             Reason::Full => "The section is full.",
             Reason::NotEnrolled => "You are not enrolled in this section.",
             Reason::AlreadyWaitlisted => "You are already on this section's waitlist.",
+            Reason::NotWaitlisted => "You are not on this section's waitlist.",
             Reason::NotProcessed => {
                 "Your request could not be processed because of a system problem. Nothing was changed; please send it again."
             }

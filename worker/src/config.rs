@@ -84,6 +84,12 @@ pub struct Config {
     /// command is recorded as failed.
     #[arg(long, env = "SLUICE_GIVE_UP_SECS", default_value_t = 60)]
     pub give_up_secs: u64,
+
+    /// How often to look for seats freed without a command (a capacity
+    /// raised, a section reopened) and give them to the waitlists; 0 turns
+    /// the sweep off.
+    #[arg(long, env = "SLUICE_FILL_INTERVAL_MS", default_value_t = 1000)]
+    pub fill_interval_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -102,6 +108,7 @@ impl std::fmt::Debug for Config {
             .field("lock_wait_secs", &self.lock_wait_secs)
             .field("txn_timeout_secs", &self.txn_timeout_secs)
             .field("give_up_secs", &self.give_up_secs)
+            .field("fill_interval_ms", &self.fill_interval_ms)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,8 @@
 //! - [`consumer`]: the lapin adapter (consume, batch, decide, ack).
 //! - [`deadletters`]: listing and replaying dead letters (`sluice-dlq`).
 //! - [`batch`]: plans a batch of deliveries into independent transactions.
+//! - [`fill`]: the sweep that gives seats freed without a command (a
+//!   capacity raised, a section reopened) to their waitlists.
 //! - [`ledger`](mod@ledger): runs a decision in a transaction with retries.
 //! - [`decide`]: the decision logic: check passes, load the world under
 //!   locks, [`decide::plan()`] (a pure function of world and commands),
@@ -23,6 +25,7 @@ pub mod config;
 pub mod consumer;
 pub mod deadletters;
 pub mod decide;
+pub mod fill;
 pub mod invariants;
 pub mod ledger;
 pub mod telemetry;
@@ -88,7 +91,19 @@ pub async fn run(
         shutdown.clone(),
     ));
     let pool = ledger.pool.clone();
-    consumer::run(config, ledger, health, shutdown).await?;
+    let sweeper = (config.fill_interval_ms > 0).then(|| {
+        tokio::spawn(fill::run(
+            ledger.clone(),
+            std::time::Duration::from_millis(config.fill_interval_ms),
+            shutdown.clone(),
+        ))
+    });
+    consumer::run(config, ledger, health, shutdown.clone()).await?;
+    if let Some(sweeper) = sweeper {
+        // The consumer stopped on shutdown; the sweep stops on it too.
+        shutdown.cancel();
+        let _ = sweeper.await;
+    }
     pool.close().await;
     match server.await {
         Ok(r) => r.context("metrics server")?,

@@ -99,3 +99,49 @@ pub async fn remove(
         .await?;
     Ok(())
 }
+
+/// The sections of the cart whose item says "join the waitlist if full".
+pub async fn waitlisted(store: &MySqlStore, student: StudentId) -> Result<Vec<u32>, StoreError> {
+    store
+        .timed(
+            sqlx::query_scalar::<_, u32>(
+                "SELECT section_id FROM cart_items WHERE student_id = ? AND waitlist",
+            )
+            .bind(student.0)
+            .fetch_all(store.pool()),
+        )
+        .await
+}
+
+/// Sets the item's "join the waitlist if full" choice. False when the
+/// section is not in the cart.
+pub async fn set_waitlist(
+    store: &MySqlStore,
+    student: StudentId,
+    section: u32,
+    waitlist: bool,
+) -> Result<bool, StoreError> {
+    // Affected rows count only changed rows: ask whether the item exists.
+    store
+        .timed(
+            sqlx::query(
+                "UPDATE cart_items SET waitlist = ? WHERE student_id = ? AND section_id = ?",
+            )
+            .bind(waitlist)
+            .bind(student.0)
+            .bind(section)
+            .execute(store.pool()),
+        )
+        .await?;
+    let present: i64 = store
+        .timed(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM cart_items WHERE student_id = ? AND section_id = ?",
+            )
+            .bind(student.0)
+            .bind(section)
+            .fetch_one(store.pool()),
+        )
+        .await?;
+    Ok(present > 0)
+}

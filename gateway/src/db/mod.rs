@@ -24,6 +24,7 @@
 //! - [`students`], [`fairness`]: a student's timeline, a round's fairness report.
 //! - [`imports`], [`exports`]: CSV imports (one transaction) and streamed exports.
 //! - [`standing`]: a student's row, completed courses and held sections.
+//! - [`waitlist`]: a student's places in line, a section's line.
 
 pub mod accounts;
 pub mod audit;
@@ -45,6 +46,7 @@ pub mod sign_in;
 pub mod standing;
 pub mod students;
 pub mod terms;
+pub mod waitlist;
 
 use chrono::{DateTime, NaiveDateTime};
 use sqlx::{MySql, MySqlPool, QueryBuilder};

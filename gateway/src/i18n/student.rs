@@ -76,6 +76,18 @@ pub fn cart_notice(code: &str, lang: Lang) -> &'static str {
             "A cart holds at most 12 sections.",
         ),
         "unknown" => lang.t("존재하지 않는 분반입니다.", "No such section."),
+        "waitlist_on" => lang.t(
+            "정원이 차 있으면 대기 명단에 올립니다.",
+            "If it is full, you will join its waitlist.",
+        ),
+        "waitlist_off" => lang.t(
+            "정원이 차 있어도 대기 명단에 올리지 않습니다.",
+            "If it is full, you will not join its waitlist.",
+        ),
+        "not_in_cart" => lang.t(
+            "장바구니에 없는 분반입니다.",
+            "That section is not in your cart.",
+        ),
         "empty" => lang.t(
             "신청할 분반이 장바구니에 없습니다.",
             "There is nothing in your cart to enroll in.",

@@ -21,6 +21,7 @@ mod rehearsal;
 mod rejoin;
 mod startup;
 mod swap;
+mod waitlist;
 mod web_pages;
 
 use helpers::*;

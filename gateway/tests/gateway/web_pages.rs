@@ -151,6 +151,8 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_value() {
     let student_forms = [
         "/cart/add".to_string(),
         "/cart/remove".into(),
+        "/cart/waitlist".into(),
+        "/waitlist/leave".into(),
         "/enroll".into(),
         "/drop".into(),
         format!("/rounds/{round}/join"),

@@ -19,13 +19,15 @@ pub(super) const WAITLIST_SPARE: usize = 3;
 /// transaction on the section goes on from there.
 pub(super) const WAITLIST_MAX: usize = 2_000;
 
-/// Locks and reads everything the live commands of `checked` need, reading
+/// Locks and reads everything the live commands of `checked` need, and the
+/// sections `fill` (to give their free seats to their lines), reading
 /// each waitlist's head `spare` entries beyond the seats that may free up.
 /// Writes nothing; the locks are held until the caller's transaction ends,
 /// so a second load in the same transaction reads the same rows.
 pub(super) async fn load(
     tx: &mut MySqlConnection,
     checked: &[Checked<'_>],
+    fill: &[SectionId],
     spare: usize,
 ) -> Result<World, DecideError> {
     let live = || checked.iter().filter(|c| c.live());
@@ -43,6 +45,7 @@ pub(super) async fn load(
             *drops_per_section.entry(freed).or_default() += 1;
         }
     }
+    section_ids.extend_from_slice(fill);
     section_ids.sort_unstable();
     section_ids.dedup();
 
@@ -66,11 +69,15 @@ pub(super) async fn load(
 
     // Commands decided before. Read after the locks: a concurrent decision of
     // the same command holds the same student lock, so it is visible now.
-    let mut qb =
-        QueryBuilder::new("SELECT DISTINCT command_id FROM command_outcomes WHERE command_id IN ");
-    push_in(&mut qb, checked.iter().map(|c| c.cmd.id.0));
-    let rows: Vec<(Uuid,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-    world.decided_before = rows.into_iter().map(|(u,)| CommandId(u)).collect();
+    // A fill has no command.
+    if !checked.is_empty() {
+        let mut qb = QueryBuilder::new(
+            "SELECT DISTINCT command_id FROM command_outcomes WHERE command_id IN ",
+        );
+        push_in(&mut qb, checked.iter().map(|c| c.cmd.id.0));
+        let rows: Vec<(Uuid,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        world.decided_before = rows.into_iter().map(|(u,)| CommandId(u)).collect();
+    }
 
     // Commands already carried by each lease (its owner is locked above).
     let leases: HashSet<Uuid> = live().filter_map(|c| c.lease).collect();
@@ -133,20 +140,46 @@ pub(super) async fn load(
         }
     }
 
-    let wants_waitlist =
-        live().any(|c| matches!(c.cmd.action, Action::Enroll { waitlist: true, .. }));
+    let wants_waitlist = live().any(|c| match &c.cmd.action {
+        Action::Enroll {
+            waitlist, options, ..
+        } => *waitlist || options.iter().any(|o| o.waitlist == Some(true)),
+        Action::LeaveWaitlist { .. } => true,
+        Action::Drop { .. } | Action::Swap { .. } => false,
+    });
     if wants_waitlist {
         let mut qb = QueryBuilder::new(
-            "SELECT section_id, student_id FROM waitlist_entries WHERE state = 'waiting' AND student_id IN ",
+            "SELECT id, section_id, student_id FROM waitlist_entries WHERE state = 'waiting' AND student_id IN ",
         );
         push_in(&mut qb, world.students.keys().map(|s| s.0));
-        let rows: Vec<(u32, u32)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        world.waiting = rows
-            .into_iter()
-            .map(|(a, b)| (SectionId(a), StudentId(b)))
-            .collect();
+        let rows: Vec<(u64, u32, u32)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        for (id, section, student) in rows {
+            let key = (SectionId(section), StudentId(student));
+            world.waiting.insert(key);
+            world.waiting_rows.insert(key, id);
+        }
     }
     Ok(world)
+}
+
+/// Open sections with a free seat and a student of an accepting round
+/// waiting, in id order, at most `limit`. No locks: a hint of where
+/// [`load`] and the plan will find seats to give.
+pub(super) async fn fillable(
+    conn: &mut MySqlConnection,
+    limit: u32,
+) -> Result<Vec<SectionId>, DecideError> {
+    let rows: Vec<(u32,)> = sqlx::query_as(
+        "SELECT s.id FROM sections s WHERE NOT s.closed AND s.enrolled < s.capacity \
+         AND EXISTS (SELECT 1 FROM waitlist_entries w JOIN rounds r ON r.id = w.round_id \
+         WHERE w.section_id = s.id AND w.state = 'waiting' AND r.state IN ('open', 'paused')) \
+         AND s.id IN (SELECT DISTINCT section_id FROM waitlist_entries WHERE state = 'waiting') \
+         ORDER BY s.id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| SectionId(id)).collect())
 }
 
 /// Locks the sections, in id order. Credits, prerequisites and meetings

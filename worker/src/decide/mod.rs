@@ -33,6 +33,10 @@
 //! read of the line (nothing is written yet and the locks stay held) and
 //! the group planned again.
 //!
+//! [`fill`] runs the same steps with no command for sections whose line
+//! waits behind a free seat ([`fillable`]): a registrar raised the
+//! capacity or reopened the section, and no student will act on it.
+//!
 //! The caller commits, then acks. Because the outcome rows (keyed by command
 //! id) commit atomically with the seat changes, a command redelivered after a
 //! crash finds itself among the commands already decided and has no second
@@ -51,7 +55,7 @@ pub use world::{Checked, Line, Round, Waiting, World};
 pub use write::record_failed;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use enrollment::{Command, CommandId, Reason};
+use enrollment::{Command, CommandId, Reason, SectionId};
 use load::{load, WAITLIST_MAX, WAITLIST_SPARE};
 use sqlx::MySqlConnection;
 use uuid::Uuid;
@@ -90,13 +94,48 @@ pub async fn decide(
     commands: &[&Command],
 ) -> Result<Vec<Decision>, DecideError> {
     let checked: Vec<Checked<'_>> = commands.iter().map(|c| check_pass(ctx, c)).collect();
+    Ok(run(tx, ctx, &checked, &[]).await?.decisions)
+}
+
+/// Gives the free seats of `sections` to their waiting students, with no
+/// command: what a capacity raised or a section reopened by a registrar
+/// needs, since no student acts then. Locks, plans and writes exactly as
+/// a command touching those sections would (promotions and skips get
+/// their outcome rows). Returns the waitlist entries resolved.
+pub async fn fill(
+    tx: &mut MySqlConnection,
+    ctx: &Context<'_>,
+    sections: &[SectionId],
+) -> Result<usize, DecideError> {
+    let planned = run(tx, ctx, &[], sections).await?;
+    Ok(planned.writes.outcomes.len())
+}
+
+/// Up to `limit` open sections, in id order, with a free seat and a
+/// student of an accepting round waiting: the sections [`fill`] has work
+/// in. Reads without locks; `fill` decides under them.
+pub async fn fillable(
+    conn: &mut MySqlConnection,
+    limit: u32,
+) -> Result<Vec<SectionId>, DecideError> {
+    load::fillable(conn, limit).await
+}
+
+/// Load, plan and write, reading longer stretches of the lines while
+/// seats would stay free with students unread.
+async fn run(
+    tx: &mut MySqlConnection,
+    ctx: &Context<'_>,
+    checked: &[Checked<'_>],
+    fill: &[SectionId],
+) -> Result<Plan, DecideError> {
     // Each waitlist entry resolved gets an outcome row of its own: its
     // command already has one (`waitlisted`).
     let mut new_id = || CommandId(Uuid::now_v7());
     let mut spare = WAITLIST_SPARE;
     loop {
-        let world = load(tx, &checked, spare).await?;
-        let planned = plan(world, &checked, ctx.now, &mut new_id);
+        let world = load(tx, checked, fill, spare).await?;
+        let planned = plan(world, checked, ctx.now, &mut new_id);
         if planned.line_cut_short && spare < WAITLIST_MAX {
             // Nothing is written yet and the locks stay held: plan again
             // with a longer read of the line.
@@ -104,7 +143,7 @@ pub async fn decide(
             continue;
         }
         write(tx, ctx, &planned.writes).await?;
-        return Ok(planned.decisions);
+        return Ok(planned);
     }
 }
 

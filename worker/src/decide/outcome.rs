@@ -12,6 +12,8 @@ pub enum Outcome {
     Waitlisted,
     /// A waiting student took a freed seat.
     Promoted,
+    /// The student left the section's waitlist.
+    LeftWaitlist,
     Rejected(Reason),
     /// The command could not be decided; nothing changed.
     Failed(Reason),
@@ -25,6 +27,7 @@ impl Outcome {
             Outcome::Dropped => "dropped",
             Outcome::Waitlisted => "waitlisted",
             Outcome::Promoted => "promoted",
+            Outcome::LeftWaitlist => "left_waitlist",
             Outcome::Rejected(_) => "rejected",
             Outcome::Failed(_) => "failed",
         }

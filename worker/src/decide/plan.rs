@@ -42,6 +42,7 @@ struct Working<'a> {
     rounds: HashMap<RoundId, Round>,
     lines: HashMap<SectionId, Line>,
     waiting: HashSet<(SectionId, StudentId)>,
+    waiting_rows: HashMap<(SectionId, StudentId), u64>,
     writes: Writes,
     touched: HashSet<SectionId>,
     line_cut_short: bool,
@@ -68,6 +69,7 @@ pub fn plan(
         mut lease_used,
         ended,
         waiting,
+        waiting_rows,
     } = world;
     let lines = lines
         .into_iter()
@@ -95,6 +97,7 @@ pub fn plan(
         rounds,
         lines,
         waiting,
+        waiting_rows,
         writes: Writes::default(),
         touched: HashSet::new(),
         line_cut_short: false,
@@ -221,12 +224,18 @@ impl Working<'_> {
             Action::Enroll {
                 sections: wanted,
                 waitlist,
-                ..
+                options,
             } => {
-                for sid in wanted {
-                    let outcome = self.enroll(c, *sid, *waitlist);
+                for (i, sid) in wanted.iter().enumerate() {
+                    // The item's own choice, else the command's.
+                    let item_waitlist =
+                        options.get(i).and_then(|o| o.waitlist).unwrap_or(*waitlist);
+                    let outcome = self.enroll(c, *sid, item_waitlist);
                     items.push((*sid, outcome));
                 }
+            }
+            Action::LeaveWaitlist { section: sid } => {
+                items.push((*sid, self.leave(cmd.student, *sid, cmd.id)));
             }
             Action::Drop { section: sid } => {
                 let outcome = self.drop_seat(cmd.student, *sid);
@@ -347,6 +356,55 @@ impl Working<'_> {
         self.touched.insert(sid);
         record_delete(&mut self.writes, student, sid);
         Outcome::Dropped
+    }
+
+    /// Takes the student out of the section's line: the entry becomes
+    /// `left`, resolved by the leaving command. A seat freed later in the
+    /// group passes over it.
+    fn leave(&mut self, student: StudentId, sid: SectionId, command: CommandId) -> Outcome {
+        if !self.sections.contains_key(&sid) {
+            return Outcome::Rejected(Reason::UnknownSection);
+        }
+        if !self.waiting.remove(&(sid, student)) {
+            return Outcome::Rejected(Reason::NotWaitlisted);
+        }
+        // Where the entry is: in a line read (then it must not be promoted
+        // later in the group), stored, or made earlier in this group.
+        let in_line = self.lines.get_mut(&sid).and_then(|line| {
+            line.entries
+                .iter_mut()
+                .find(|e| !e.done && e.student == student)
+                .map(|e| {
+                    e.done = true;
+                    e.row
+                })
+        });
+        let row = in_line
+            .or_else(|| {
+                self.waiting_rows
+                    .get(&(sid, student))
+                    .map(|id| EntryRow::Stored(*id))
+            })
+            .or_else(|| {
+                self.writes
+                    .waitlist_insert
+                    .iter()
+                    .position(|e| e.section == sid && e.student == student && e.state == "waiting")
+                    .map(EntryRow::New)
+            });
+        match row {
+            Some(EntryRow::Stored(id)) => {
+                self.writes.waitlist_resolve.push((id, "left", command));
+            }
+            Some(EntryRow::New(k)) => {
+                if let Some(new) = self.writes.waitlist_insert.get_mut(k) {
+                    new.state = "left";
+                    new.resolved_by = Some(command);
+                }
+            }
+            None => return Outcome::Rejected(Reason::NotWaitlisted),
+        }
+        Outcome::LeftWaitlist
     }
 
     /// Gives the section's free seats to the first waiting students who

@@ -50,8 +50,12 @@ pub struct World {
     /// holds a newer place.
     pub ended: HashSet<Uuid>,
     /// (section, student) of every waitlist entry still waiting, for the
-    /// students locked; read only when a live command asks for a waitlist.
+    /// students locked; read only when a live command asks for a waitlist
+    /// or leaves one.
     pub waiting: HashSet<(SectionId, StudentId)>,
+    /// The stored row id of each entry in `waiting`, so a student who
+    /// leaves a line that was not read can still be taken out of it.
+    pub waiting_rows: HashMap<(SectionId, StudentId), u64>,
 }
 
 /// What the rules need of a round.

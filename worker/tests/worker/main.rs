@@ -14,3 +14,4 @@ mod security;
 mod swap;
 mod timeouts;
 mod waitlist;
+mod waitlist_use;

@@ -22,7 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use enrollment::{Action, Command, CommandId, Reason, SectionId, StudentId};
+use enrollment::{Action, Command, CommandId, ItemOptions, Reason, SectionId, StudentId};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -34,6 +34,10 @@ pub struct EnrollBody {
     pub sections: Vec<u32>,
     #[serde(default)]
     pub waitlist: bool,
+    /// Per-item choices, parallel to `sections`, as the command carries
+    /// them: `[{"waitlist": true}, {}]`.
+    #[serde(default)]
+    pub options: Vec<ItemOptions>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +106,7 @@ pub async fn enroll(
     let action = Action::Enroll {
         sections: body.sections.into_iter().map(SectionId).collect(),
         waitlist: body.waitlist,
-        options: Vec::new(),
+        options: body.options,
     };
     submit(&app, Some(ip), &headers, &jar, action, key).await
 }
@@ -363,7 +367,7 @@ pub async fn outcome(
 
 /// The student a pass or queue token speaks for; results stay readable
 /// after the pass expired, so only the signature is checked.
-fn reader(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<StudentId> {
+pub(super) fn reader(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<StudentId> {
     if let Some((pass, _)) = pass_token(headers, jar) {
         if let Ok(c) = app.keyring.open_pass(&pass) {
             return Ok(c.student);

@@ -1,4 +1,5 @@
-//! The JSON API: sign-in sessions, the queue, enrollment commands and the
+//! The JSON API: sign-in sessions, the queue, enrollment commands, the
+//! student's waitlists and the
 //! registrar's round controls. Thin handlers over [`crate::db`] and the
 //! room snapshot.
 
@@ -7,6 +8,7 @@ pub mod commands;
 pub mod queue;
 pub mod rehearsals;
 pub mod session;
+pub mod waitlist;
 
 use crate::AppState;
 use axum::routing::{get, post};
@@ -29,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/drop", post(commands::drop))
         .route("/api/swap", post(commands::swap))
         .route("/api/commands/{id}", get(commands::outcome))
+        .route("/api/waitlist", get(waitlist::places))
+        .route("/api/waitlist/leave", post(waitlist::leave))
         .route(
             "/api/admin/rounds/{id}",
             get(admin::show).post(admin::change),

@@ -37,6 +37,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/cart", get(student::cart::page))
         .route("/cart/add", post(student::cart::add))
         .route("/cart/remove", post(student::cart::remove))
+        .route("/cart/waitlist", post(student::cart::waitlist_choice))
+        .route("/waitlist/leave", post(student::commands::leave_waitlist))
         .route("/enroll", post(student::commands::enroll))
         .route("/drop", post(student::commands::drop))
         .route("/swap", post(student::commands::swap))

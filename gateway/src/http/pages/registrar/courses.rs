@@ -4,6 +4,7 @@
 use super::{change_form, department_options, not_saved, status, terms, MsgQuery, Term};
 use crate::db::courses::Fields;
 use crate::error::{ApiError, ApiResult};
+use crate::i18n::outcomes::waitlist_state_words;
 use crate::i18n::registrar as text;
 use crate::i18n::Lang;
 use crate::web::{self, Chrome, Ctx, FieldErrors};
@@ -273,11 +274,89 @@ struct CoursePage {
     form: CourseForm,
     departments: Vec<(String, String)>,
     sections: Vec<crate::db::sections::Listed>,
+    /// Each section's waitlist, by section id.
+    waitlists: Vec<SectionLine>,
     new_section: SectionForm,
     errors: FieldErrors,
     /// Which section a section error belongs to (0: the new-section form).
     error_section: u32,
     message: Option<&'static str>,
+}
+
+/// One section's waitlist as the registrar sees it: counts per state,
+/// then the line (those waiting, in order) and those resolved.
+struct SectionLine {
+    section_id: u32,
+    waiting: i64,
+    promoted: i64,
+    skipped: i64,
+    left: i64,
+    entries: Vec<LineRow>,
+}
+
+struct LineRow {
+    /// The place in line while waiting; empty once resolved.
+    place: String,
+    number: String,
+    name: String,
+    since: String,
+    state: &'static str,
+    state_code: String,
+}
+
+/// The waitlists of a course's sections, those with no entry left out.
+async fn section_lines(
+    app: &AppState,
+    chrome: &Chrome,
+    course: u32,
+    lang: Lang,
+) -> ApiResult<Vec<SectionLine>> {
+    let counts = crate::db::waitlist::counts_of_course(&app.store, course).await?;
+    let mut ids: Vec<u32> = counts.iter().map(|(s, _, _)| *s).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut lines = Vec::with_capacity(ids.len());
+    for id in ids {
+        let n = |state: &str| {
+            counts
+                .iter()
+                .filter(|(s, st, _)| *s == id && st == state)
+                .map(|(_, _, n)| *n)
+                .sum()
+        };
+        let mut place = 0;
+        let entries = crate::db::waitlist::line(&app.store, id)
+            .await?
+            .into_iter()
+            .map(|e| {
+                let waiting = e.state == "waiting";
+                if waiting {
+                    place += 1;
+                }
+                LineRow {
+                    place: if waiting {
+                        place.to_string()
+                    } else {
+                        String::new()
+                    },
+                    number: e.student_number,
+                    name: e.name,
+                    since: chrome.at(&e.since),
+                    state: waitlist_state_words(&e.state, lang),
+                    state_code: e.state,
+                }
+            })
+            .collect();
+        lines.push(SectionLine {
+            section_id: id,
+            waiting: n("waiting"),
+            promoted: n("promoted"),
+            skipped: n("skipped"),
+            left: n("left"),
+            entries,
+        });
+    }
+    Ok(lines)
 }
 
 /// What a course's page re-shows after a refused form: the course form's
@@ -316,6 +395,7 @@ pub(super) async fn course_page(
         ..CourseForm::default()
     });
     let sections = crate::db::sections::of_course(store, id).await?;
+    let waitlists = section_lines(app, &ctx.chrome, id, lang).await?;
     let departments = department_options(&app.catalog.catalog(), lang);
     let status = status(&kept.errors);
     Ok(web::render(
@@ -325,6 +405,7 @@ pub(super) async fn course_page(
             form,
             departments,
             sections,
+            waitlists,
             new_section: kept.new_section,
             errors: kept.errors,
             error_section: kept.error_section,

@@ -1,12 +1,13 @@
 //! The cart (장바구니): the page with its warnings, computed with the
-//! worker's own rules, and the add and remove forms.
+//! worker's own rules, the lines the student waits in, and the add,
+//! remove and "join the waitlist if full" forms.
 
 use super::commands::form_key;
 use super::{current_pass, load_student, section_number, slots_of, student_form, title};
 use crate::catalog::{self, Seats, Section};
 use crate::db::{self, cart::Added};
 use crate::error::ApiResult;
-use crate::i18n::outcomes::reason_text;
+use crate::i18n::outcomes::{place_in_line, reason_text};
 use crate::i18n::student::{cart_notice, overlaps_in_cart, same_course_in_cart};
 use crate::i18n::Lang;
 use crate::web::{self, Chrome, Ctx};
@@ -43,6 +44,27 @@ struct Item {
     warnings: Vec<Warning>,
     slots: String,
     course_id: u32,
+    /// The item asks for the waitlist when full.
+    waitlist: bool,
+}
+
+/// A line the student waits in, with their place.
+pub(super) struct PlaceRow {
+    pub section_id: u32,
+    pub section: String,
+    pub place: String,
+}
+
+/// The student's places in line, in words.
+pub(super) fn place_rows(places: Vec<db::waitlist::Place>, lang: Lang) -> Vec<PlaceRow> {
+    places
+        .into_iter()
+        .map(|p| PlaceRow {
+            section_id: p.section_id,
+            section: format!("{}-{:02}", p.course_code, p.section_number),
+            place: place_in_line(p.position, p.waiting, lang),
+        })
+        .collect()
 }
 
 /// The cart's warnings, computed with the worker's own rules so that what
@@ -167,6 +189,7 @@ struct CartPage {
     cart_full: bool,
     /// The enroll and drop forms' idempotency key.
     form_key: String,
+    places: Vec<PlaceRow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +211,7 @@ fn item(s: &Section, seats: Seats, lang: Lang, warnings: Vec<Warning>) -> Item {
         warnings,
         slots: slots_of(&s.meetings),
         course_id: s.course_id,
+        waitlist: false,
     }
 }
 
@@ -227,10 +251,17 @@ pub async fn page(
         &standing.completed,
         standing.max_credits,
     );
+    let (waitlisted, places) = tokio::try_join!(
+        db::cart::waitlisted(&app.store, student),
+        db::waitlist::places(&app.store, student),
+    )?;
     let items: Vec<Item> = cart
         .iter()
         .zip(warnings)
-        .map(|((s, seats), w)| item(s, *seats, lang, w))
+        .map(|((s, seats), w)| Item {
+            waitlist: waitlisted.contains(&s.id),
+            ..item(s, *seats, lang, w)
+        })
         .collect();
     let enrolled: Vec<Item> = held
         .iter()
@@ -264,6 +295,7 @@ pub async fn page(
         rounds,
         message,
         form_key: form_key(),
+        places: place_rows(places, lang),
     };
     web::page(page)
 }
@@ -301,6 +333,43 @@ pub async fn add(
         Added::Full => "full",
     };
     Ok(back_to(&form.back, msg).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WaitlistChoiceForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub section: String,
+    /// `on` to join the waitlist when full, `off` not to.
+    #[serde(default)]
+    pub waitlist: String,
+}
+
+/// `POST /cart/waitlist`: the item's "join the waitlist if full" choice.
+pub async fn waitlist_choice(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Form(form): Form<WaitlistChoiceForm>,
+) -> ApiResult<Response> {
+    let student = student_form(&ctx, &headers, &form.csrf)?;
+    let section = section_number(&form.section)?;
+    let on = match form.waitlist.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => {
+            return Err(crate::error::ApiError::Invalid(
+                "waitlist must be on or off".into(),
+            ))
+        }
+    };
+    let msg = match db::cart::set_waitlist(&app.store, student, section, on).await? {
+        false => "not_in_cart",
+        true if on => "waitlist_on",
+        true => "waitlist_off",
+    };
+    Ok(back_to("/cart", msg).into_response())
 }
 
 /// `POST /cart/remove`

@@ -1,8 +1,10 @@
-//! The enroll, drop and swap forms: after admission, a student's cart (or
-//! one section, or a change of section) becomes a command through the
-//! API's own path.
+//! The enroll, drop, swap and leave-the-waitlist forms: after admission, a
+//! student's cart (or one section, or a change of section) becomes a
+//! command through the API's own path, each cart item with its "join the
+//! waitlist if full" choice.
 
 use super::{load_student, section_number, student_form};
+use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http::api::commands;
 use crate::http::api::queue::pass_token;
@@ -13,7 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
-use enrollment::{Action, SectionId, StudentId, MAX_CART_SECTIONS};
+use enrollment::{Action, ItemOptions, SectionId, StudentId, MAX_CART_SECTIONS};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -49,16 +51,53 @@ pub async fn enroll(
     if sections.is_empty() {
         return Ok(Redirect::to("/cart?msg=empty").into_response());
     }
+    let waitlisted = db::cart::waitlisted(&app.store, student).await?;
     send(
         &app,
         &headers,
         &jar,
         student,
         Action::Enroll {
+            options: item_options(&sections, &waitlisted),
             sections,
             waitlist: false,
-            options: Vec::new(),
         },
+        &form.idempotency_key,
+    )
+    .await
+}
+
+/// Each item's waitlist choice, parallel to `sections`; empty (the
+/// defaults, and the command's old bytes) when no item asks for a waitlist.
+pub(super) fn item_options(sections: &[SectionId], waitlisted: &[u32]) -> Vec<ItemOptions> {
+    if !sections.iter().any(|s| waitlisted.contains(&s.0)) {
+        return Vec::new();
+    }
+    sections
+        .iter()
+        .map(|s| ItemOptions {
+            alternates: Vec::new(),
+            waitlist: waitlisted.contains(&s.0).then_some(true),
+        })
+        .collect()
+}
+
+/// `POST /waitlist/leave`: leaves one section's waitlist, sent like a drop.
+pub async fn leave_waitlist(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<DropForm>,
+) -> ApiResult<Response> {
+    let student = student_form(&ctx, &headers, &form.csrf)?;
+    let section = SectionId(section_number(&form.section)?);
+    send(
+        &app,
+        &headers,
+        &jar,
+        student,
+        Action::LeaveWaitlist { section },
         &form.idempotency_key,
     )
     .await
@@ -150,4 +189,21 @@ async fn send(
     }
     let (_, axum::Json(accepted)) = commands::submit(app, None, headers, jar, action, key).await?;
     Ok(Redirect::to(&format!("/results?pending={}", accepted.command_id)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_items_that_ask_for_a_waitlist_say_so() {
+        let sections = [SectionId(1), SectionId(2)];
+        assert!(item_options(&sections, &[]).is_empty());
+        assert!(item_options(&sections, &[9]).is_empty());
+        let options = item_options(&sections, &[2]);
+        assert_eq!(
+            options.iter().map(|o| o.waitlist).collect::<Vec<_>>(),
+            vec![None, Some(true)]
+        );
+    }
 }

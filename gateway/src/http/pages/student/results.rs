@@ -1,9 +1,11 @@
 //! The results page: every decided request of the student, newest first,
-//! plus the ones still queued (live on the page).
+//! plus the ones still queued (live on the page), the promotions from a
+//! waitlist in a sentence each, and the lines the student still waits in.
 
+use super::cart::{place_rows, PlaceRow};
 use crate::db;
 use crate::error::ApiResult;
-use crate::i18n::outcomes::{action_words, outcome_words, reason_words};
+use crate::i18n::outcomes::{action_words, outcome_words, promoted_into, reason_words};
 use crate::web::{self, Chrome, Ctx};
 use crate::AppState;
 use askama::Template;
@@ -27,6 +29,9 @@ struct ResultsPage {
     chrome: Chrome,
     pending: Vec<String>,
     rows: Vec<ResultRow>,
+    /// "Promoted from the waitlist into MAT1010-01.", newest first.
+    promotions: Vec<String>,
+    places: Vec<PlaceRow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,10 +48,19 @@ pub async fn page(
     let ctx = ctx.in_section("results");
     let (student, _) = ctx.student()?;
     let lang = ctx.lang();
-    let found = db::outcomes::of_student(&app.store, student).await?;
+    let (found, places) = tokio::try_join!(
+        db::outcomes::of_student(&app.store, student),
+        db::waitlist::places(&app.store, student),
+    )?;
     let mut rows = Vec::with_capacity(found.len());
     let mut decided = Vec::new();
+    let mut promotions = Vec::new();
     for r in found {
+        if let ("promoted", Some(c), Some(n)) =
+            (r.outcome.as_str(), &r.course_code, r.section_number)
+        {
+            promotions.push(promoted_into(&format!("{c}-{n:02}"), lang));
+        }
         let id = r.command_id.map(|u| u.to_string()).unwrap_or_default();
         decided.push(id.clone());
         rows.push(ResultRow {
@@ -59,7 +73,7 @@ pub async fn page(
             },
             outcome_class: match r.outcome.as_str() {
                 "enrolled" | "dropped" | "promoted" => "good",
-                "waitlisted" => "warn",
+                "waitlisted" | "left_waitlist" => "warn",
                 _ => "bad",
             },
             outcome: outcome_words(&r.outcome, lang).to_string(),
@@ -80,5 +94,7 @@ pub async fn page(
         chrome: ctx.chrome,
         pending,
         rows,
+        promotions,
+        places: place_rows(places, lang),
     })
 }
