@@ -36,6 +36,7 @@ pub mod gateways;
 pub mod imports;
 pub mod outcome_stats;
 pub mod outcomes;
+pub mod pace;
 pub mod room;
 pub mod rounds;
 pub mod seats;
