@@ -142,3 +142,11 @@ pub const RATE_IS_AUTOMATIC: Text = text(
     "속도가 자동으로 조절되는 중입니다. 고정 속도로 바꾼 뒤 입력하세요.",
     "The pace is automatic; switch to a fixed rate to set one.",
 );
+pub const PACE_BACKLOG: Text = text("워커 처리 지연: 대기 명령", "Workers behind: backlog");
+pub const PACE_LATENCY: Text = text(
+    "워커 처리 지연: 처리 시간(ms)",
+    "Workers behind: decision latency (ms)",
+);
+pub const PACE_HEALTHY: Text = text("워커 여유: 속도 올림", "Workers keep up: climbing");
+pub const PACE_STEADY: Text = text("목표 근처: 유지", "Near the targets: holding");
+pub const PACE_UNKNOWN: Text = text("측정 불가: 유지", "Nothing measured: holding");

@@ -203,3 +203,102 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     assert!(downs >= 1.0, "{text}");
     app.finish().await;
 }
+
+/// The registrar's round page without JavaScript: the pace form switches
+/// the mode (audited), refuses bad settings next to the form, and the
+/// page shows the mode; a fixed rate is refused while the pace is automatic.
+#[tokio::test]
+async fn the_round_page_switches_the_pace_and_refuses_bad_settings() {
+    let app = TestApp::spawn(|_| {}).await;
+    let round = app.round("open", 600).await;
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = c.get(app.url("/login")).fetch_text().await;
+    let field = |html: &str| {
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", field(&login).as_str()),
+            ("kind", "staff"),
+            ("name", "registrar"),
+            ("password", "admin-pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    assert!(page.contains("id=\"pace-form\""), "{page}");
+    let csrf = field(&page);
+    let control = format!("/admin/rounds/{round}/control");
+
+    let bad = c
+        .post(app.url(&control))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("pace_mode", "auto"),
+            ("floor", "500"),
+            ("ceiling", "50"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("id=\"pace-err\""));
+    assert_eq!(show(&app, round).await["pace_mode"], "fixed");
+
+    let ok = c
+        .post(app.url(&control))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("pace_mode", "auto"),
+            ("floor", "30"),
+            ("ceiling", "900"),
+            ("target_latency_ms", "1500"),
+            ("target_backlog", "200"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let v = show(&app, round).await;
+    assert_eq!(v["pace_mode"], "auto", "{v}");
+    assert_eq!(v["pace"]["target_backlog"], 200);
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    // Korean by default: the mode shows as its range.
+    assert!(page.contains("30–900"), "{page}");
+
+    let rate = c
+        .post(app.url(&control))
+        .form(&[("csrf", csrf.as_str()), ("rate", "100")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rate.status(), 400);
+    assert!(rate.text().await.unwrap().contains("id=\"rate-err\""));
+
+    let audits = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'round.pace'")
+        .await;
+    assert_eq!(
+        audits, 1,
+        "one switch, one row; the refused ones wrote none"
+    );
+    app.finish().await;
+}

@@ -53,8 +53,8 @@ struct PaceForm {
     ceiling: String,
     target_latency_ms: String,
     target_backlog: String,
-    reason: Option<&'static str>,
-    signal: Option<u64>,
+    /// Why the rate is where it is, in the page's language, with the value.
+    reason: Option<String>,
 }
 
 async fn round_page(
@@ -123,8 +123,21 @@ async fn round_page(
             ceiling: p.settings.ceiling.to_string(),
             target_latency_ms: p.settings.target_latency_ms.to_string(),
             target_backlog: p.settings.target_backlog.to_string(),
-            reason: p.reason.map(|r| r.as_str()),
-            signal: p.signal,
+            reason: p.reason.map(|r| {
+                use waitroom::autopace::PaceReason;
+                let label = match r {
+                    PaceReason::Backlog => text::PACE_BACKLOG,
+                    PaceReason::Latency => text::PACE_LATENCY,
+                    PaceReason::Healthy => text::PACE_HEALTHY,
+                    PaceReason::Steady => text::PACE_STEADY,
+                    PaceReason::Unknown => text::PACE_UNKNOWN,
+                }
+                .get(lang);
+                match p.signal.filter(|_| r.workers_behind()) {
+                    Some(n) => format!("{label} {n}"),
+                    None => label.to_string(),
+                }
+            }),
         },
         None => PaceForm {
             auto: false,
@@ -133,7 +146,6 @@ async fn round_page(
             target_latency_ms: crate::http::api::admin::DEFAULT_TARGET_LATENCY_MS.to_string(),
             target_backlog: crate::http::api::admin::DEFAULT_TARGET_BACKLOG.to_string(),
             reason: None,
-            signal: None,
         },
     };
     let status = status(&errors);
