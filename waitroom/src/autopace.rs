@@ -170,7 +170,8 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
     };
     let (pressure, behind, signal) = worst;
     if pressure > 1.0 + BAND {
-        let factor = (1.0 / pressure).max(DECREASE).min(1.0 - BAND / 2.0);
+        // Constants, so the bounds are ordered: at most halved, at least a tenth off.
+        let factor = (1.0 / pressure).clamp(DECREASE, 1.0 - BAND / 2.0);
         let cut = (f64::from(current) * factor).floor() as u32;
         PaceStep {
             per_min: cut.clamp(floor, ceiling),

@@ -131,7 +131,10 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     assert!(v["pace"]["signal"].as_u64().unwrap() > 10, "{v}");
     assert!(v["pace"]["changed_at_ms"].as_u64().is_some());
 
-    // A waiting student sees the pace, why it changed and when.
+    // A waiting student sees the pace, why it changed and when. They join
+    // while the round is paused (a join checks a password, which may take
+    // seconds on a loaded machine; the line must still be there after).
+    app.admin(round, json!({ "action": "pause" })).await;
     for i in 0..4 {
         app.student(&format!("2026080{i}"), 2).await;
     }
@@ -145,15 +148,27 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
             .unwrap();
     }
     let token = last["token"].as_str().unwrap().to_string();
+    app.admin(round, json!({ "action": "resume" })).await;
+    app.poll_until(&token, |s| {
+        s["state"] == "waiting" && s["notice"] != "paused"
+    })
+    .await;
     let s = app.status(&token).await;
     assert_eq!(s["state"], "waiting", "{s}");
     assert_eq!(s["pace"]["mode"], "auto", "{s}");
     assert_eq!(s["pace"]["per_min"], 6, "{s}");
     assert_eq!(s["pace"]["reason"], "backlog", "{s}");
     assert_eq!(s["notice"], "workers_busy", "{s}");
-    // The estimate follows the pace: three ahead at six a minute is at
+    // The estimate follows the pace: two or three ahead at six a minute is at
     // least twenty-odd seconds, not the ceiling's fraction of a second.
     assert!(s["estimate"]["max_secs"].as_u64().unwrap() >= 24, "{s}");
+    // The queue page (no JavaScript) says it in words, with the time.
+    let html = app
+        .get(&format!("/rounds/{round}"))
+        .header("cookie", format!("sluice_queue={token}"))
+        .fetch_text()
+        .await;
+    assert!(html.contains("신청 처리가 밀려"), "{html}");
 
     // The backlog drains: the rate climbs again.
     purge(&prefix).await;
