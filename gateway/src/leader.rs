@@ -11,7 +11,10 @@
 //!
 //! Each tick the leader moves rounds along their schedule (opening shuffles
 //! the pre-queue), holds admission while RabbitMQ is unreachable (fail
-//! closed), and admits what the pacer grants in every open round.
+//! closed), and admits what the pacer grants in every open round. Every
+//! [`Leader::pace_every`] it also steps the automatic pace of the open
+//! rounds that use it ([`waitroom::autopace`]): the command backlog and the
+//! recent decision latency in, a rate within the registrar's range out.
 
 use crate::clock::now_ms;
 use crate::db::{gateways, MySqlStore};
@@ -43,6 +46,8 @@ pub struct Leader {
     pub db_timeout: Duration,
     /// Shared with `/metrics` and tests.
     pub is_leader: Arc<AtomicBool>,
+    /// The command backlog, for the automatic pace.
+    pub depth: Arc<crate::backlog::QueueDepth>,
 }
 
 impl std::fmt::Debug for Leader {
@@ -90,6 +95,7 @@ impl Leader {
             broker_ok: true,
             gateways_silent: false,
             last_probe: None,
+            last_pace: None,
         };
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -177,6 +183,14 @@ impl Leader {
             }
         }
 
+        if st
+            .last_pace
+            .is_none_or(|t: Instant| t.elapsed() >= self.pace_every())
+        {
+            st.last_pace = Some(Instant::now());
+            self.step_pace(&rounds, now).await;
+        }
+
         let elapsed = epoch.elapsed();
         let grace_ms = millis(self.grace);
         let ttl_ms = millis(self.pass_ttl);
@@ -249,6 +263,93 @@ impl Leader {
     }
 }
 
+impl Leader {
+    /// How often the automatic pace steps: ten ticks, at least a second,
+    /// so the backlog has time to answer the last step before the next.
+    pub fn pace_every(&self) -> Duration {
+        (self.tick * 10).max(Duration::from_secs(1))
+    }
+
+    /// One controller step for every open round in automatic mode. A
+    /// failed read or write leaves the rate where it was: the pace never
+    /// stops admission on its own, the floor holds.
+    async fn step_pace(&self, rounds: &[waitroom::RoundView], now: u64) {
+        let auto: Vec<_> = rounds
+            .iter()
+            .filter(|r| r.state == RoundState::Open)
+            .filter_map(|r| r.pace.map(|p| (r, p)))
+            .collect();
+        for r in rounds.iter().filter(|r| r.state != RoundState::Closed) {
+            let round = r.id.to_string();
+            metrics::gauge!("sluice_waitroom_pace_auto", "round" => round.clone())
+                .set(if r.pace.is_some() { 1.0 } else { 0.0 });
+            // Registered at zero, so a dashboard sees no gap before the first change.
+            for direction in ["down", "up"] {
+                metrics::counter!("sluice_waitroom_pace_changes_total",
+                    "round" => round.clone(), "direction" => direction)
+                .increment(0);
+            }
+        }
+        if auto.is_empty() {
+            return;
+        }
+        // One queue serves every round: one read for all of them.
+        let backlog = self.depth.read().await;
+        if let Some(b) = backlog {
+            metrics::gauge!("sluice_waitroom_pace_backlog").set(f64::from(b));
+        }
+        let since = now.saturating_sub(millis(LATENCY_WINDOW));
+        for (r, pace) in auto {
+            let latency = match crate::db::pace::recent_latencies(&self.store, r.id, since).await {
+                Ok(mut v) => waitroom::autopace::percentile(&mut v, LATENCY_QUANTILE),
+                Err(e) => {
+                    tracing::debug!(round.id = %r.id, error = %e, "pace: latency read failed");
+                    None
+                }
+            };
+            let round = r.id.to_string();
+            if let Some(l) = latency {
+                metrics::gauge!("sluice_waitroom_pace_latency_seconds", "round" => round.clone())
+                    .set(f64::from(l) / 1000.0);
+            }
+            let step = waitroom::autopace::next_pace(
+                r.admission_per_min,
+                &pace.settings,
+                waitroom::autopace::Signals {
+                    backlog,
+                    latency_ms: latency,
+                },
+            );
+            let changed = step.per_min != r.admission_per_min;
+            if let Err(e) =
+                crate::db::pace::record_step(&self.store, r.id, &step, changed, now).await
+            {
+                tracing::warn!(round.id = %r.id, error = %e, "pace step not recorded");
+                continue;
+            }
+            if changed {
+                let direction = if step.per_min < r.admission_per_min {
+                    "down"
+                } else {
+                    "up"
+                };
+                metrics::counter!("sluice_waitroom_pace_changes_total",
+                    "round" => round, "direction" => direction)
+                .increment(1);
+                tracing::info!(round.id = %r.id, from = r.admission_per_min, to = step.per_min,
+                    reason = step.reason.as_str(), signal = ?step.signal, "pace changed");
+            }
+        }
+    }
+}
+
+/// Decisions over this window make the latency signal: long enough for a
+/// few hundred decisions, short enough to see the workers recover.
+const LATENCY_WINDOW: Duration = Duration::from_secs(15);
+
+/// The latency percentile the controller holds to its target.
+const LATENCY_QUANTILE: f64 = 0.9;
+
 /// Ticks further apart than this mean admission was interrupted.
 const INTERRUPTED_AFTER: Duration = Duration::from_secs(2);
 
@@ -271,4 +372,5 @@ struct LeadState {
     /// A gateway stopped reporting without a clean stop.
     gateways_silent: bool,
     last_probe: Option<Instant>,
+    last_pace: Option<Instant>,
 }

@@ -41,6 +41,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod backlog;
 pub mod batcher;
 pub mod catalog;
 pub mod clock;
@@ -315,6 +316,11 @@ impl Gateway {
                 pass_ttl: config.pass_ttl(),
                 db_timeout: config.db_timeout(),
                 is_leader: Arc::clone(&state.is_leader),
+                depth: Arc::new(backlog::QueueDepth::new(
+                    config.connections.amqp_url.clone(),
+                    &config.amqp_prefix,
+                    std::time::Duration::from_secs(2),
+                )),
             };
             tasks.spawn(leader.run(stop.clone()));
         }

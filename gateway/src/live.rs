@@ -53,6 +53,16 @@ pub struct Sample {
     /// Gateways that reported themselves alive in the last seconds.
     pub gateways: u64,
     pub hot: Vec<HotSection>,
+    /// `fixed`, or `auto` (the leader sets `target_per_min`).
+    pub pace_mode: &'static str,
+    /// In automatic pace: the range, and why the rate is where it is.
+    pub pace_floor: Option<u32>,
+    pub pace_ceiling: Option<u32>,
+    pub pace_reason: Option<&'static str>,
+    /// The backlog (commands) or latency (ms) behind the reason.
+    pub pace_signal: Option<u64>,
+    /// When the leader last changed the rate, on the university's clock.
+    pub pace_changed_at: Option<String>,
 }
 
 /// A section many students asked for lately.
@@ -123,6 +133,15 @@ impl Live {
             admitted_per_min: room.measured_per_min,
             target_per_min: v.admission_per_min,
             max_active: v.max_active.unwrap_or(0),
+            pace_mode: if v.pace.is_some() { "auto" } else { "fixed" },
+            pace_floor: v.pace.map(|p| p.settings.floor),
+            pace_ceiling: v.pace.map(|p| p.settings.ceiling),
+            pace_reason: v.pace.and_then(|p| p.reason).map(|r| r.as_str()),
+            pace_signal: v.pace.and_then(|p| p.signal),
+            pace_changed_at: v
+                .pace
+                .and_then(|p| p.changed_at_ms)
+                .map(|ms| clock_in(app.config.time_zone, ms)),
             ..Sample::default()
         };
         if let Err(e) = ledger(&app.store, round, app, &mut s).await {

@@ -156,6 +156,15 @@
           set("s-workers", s.workers);
           set("s-gateways", s.gateways);
           set("s-total", s.admitted_total);
+          var d = live.dataset;
+          set("s-pace", s.pace_mode === "auto" ? d.lAuto + " " + s.pace_floor + "–" + s.pace_ceiling : d.lFixed);
+          if (s.pace_mode === "auto" && s.pace_reason) {
+            var label = { backlog: d.lBacklog, latency: d.lLatency, healthy: d.lHealthy, steady: d.lSteady, unknown: d.lUnknown }[s.pace_reason] || s.pace_reason;
+            var n = (s.pace_reason === "backlog" || s.pace_reason === "latency") && s.pace_signal !== null ? " " + s.pace_signal.toLocaleString() : "";
+            set("s-pace-reason", label + n + (s.pace_changed_at ? " (" + d.lChanged + " " + s.pace_changed_at + ")" : ""));
+          } else {
+            set("s-pace-reason", "–");
+          }
           set("round-state", s.state);
           set("live-at", s.at);  // the university's clock, not the browser's
           push("admitted", s.admitted_per_min);

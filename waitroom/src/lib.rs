@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`token`]: HMAC-signed queue tokens and admission passes, with key ids
 //!   so keys can rotate while both stay valid.
+//! - [`autopace`]: the automatic pace, a rate that follows the workers'
+//!   backlog and decision latency within the registrar's floor and ceiling.
 //! - [`pacing`]: the GCRA pacer that decides how many students each
 //!   admission tick may let in.
 //! - [`shuffle`]: the seeded, auditable order of the pre-queue cohort.
@@ -18,6 +20,7 @@
 // Tests may unwrap: a panic is how a test fails.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod autopace;
 pub mod estimate;
 pub mod pacing;
 pub mod room;
@@ -28,8 +31,8 @@ pub use estimate::{Estimate, RateMeter};
 pub use pacing::Pacer;
 pub use room::{
     plan_admission, AdmissionPlan, Candidate, ChangeError, Hold, InvalidTransition, JoinRefused,
-    JoinRequest, Place, RoomStore, RoundChange, RoundState, RoundView, TickInput, TickOutcome,
-    Ticket, TicketState,
+    JoinRequest, PaceView, Place, RoomStore, RoundChange, RoundState, RoundView, TickInput,
+    TickOutcome, Ticket, TicketState,
 };
 pub use shuffle::prequeue_order;
 pub use token::{Keyring, PassClaims, QueueClaims, SessionClaims, Subject, TokenError};

@@ -11,6 +11,7 @@
 //! the state in MySQL, and the decision of one admission tick
 //! ([`plan_admission`]) is a pure function tested here.
 
+use crate::autopace::{AutoPace, PaceReason};
 use enrollment::{RoundId, StudentId};
 use std::future::Future;
 
@@ -108,6 +109,22 @@ pub struct RoundView {
     /// Published once the round is open; `None` before.
     pub shuffle_seed: Option<u64>,
     pub cohort_size: u64,
+    /// Automatic pace, when the registrar chose it; `admission_per_min` is
+    /// then the rate the leader set last.
+    pub pace: Option<PaceView>,
+}
+
+/// A round's automatic pace: the registrar's settings and the leader's last
+/// decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaceView {
+    pub settings: AutoPace,
+    /// Why the rate is where it is; `None` before the leader's first step.
+    pub reason: Option<PaceReason>,
+    /// The measured value behind the reason (backlog, or latency in ms).
+    pub signal: Option<u64>,
+    /// When the leader last changed the rate.
+    pub changed_at_ms: Option<u64>,
 }
 
 impl RoundView {
@@ -319,6 +336,9 @@ pub enum RoundChange {
     Rate(u32),
     /// Cap on admitted students at once; `None` removes it.
     MaxActive(Option<u32>),
+    /// Automatic pace within these settings; `None` goes back to the fixed
+    /// rate (the rate the leader set last, unless a `Rate` comes with it).
+    Pace(Option<AutoPace>),
     /// Opens the pre-queue early.
     Prequeue,
     /// Opens the room now, shuffling the pre-queue cohort with `seed`.
@@ -342,7 +362,11 @@ impl RoundChange {
     pub fn next_state(self, from: RoundState) -> Result<RoundState, InvalidTransition> {
         use RoundState::*;
         let to = match (self, from) {
-            (RoundChange::Rate(_) | RoundChange::MaxActive(_), s) if s != Closed => s,
+            (RoundChange::Rate(_) | RoundChange::MaxActive(_) | RoundChange::Pace(_), s)
+                if s != Closed =>
+            {
+                s
+            }
             (RoundChange::Prequeue, Scheduled | Prequeue) => Prequeue,
             (RoundChange::Open { .. }, Scheduled | Prequeue) => Open,
             (RoundChange::Pause, Open | Paused) => Paused,
@@ -362,6 +386,7 @@ impl RoundChange {
         match self {
             RoundChange::Rate(_) => "round.rate",
             RoundChange::MaxActive(_) => "round.max_active",
+            RoundChange::Pace(_) => "round.pace",
             RoundChange::Prequeue => "round.prequeue",
             RoundChange::Open { .. } => "round.open",
             RoundChange::Pause => "round.pause",
@@ -563,6 +588,7 @@ mod tests {
             closes_at_ms: 300,
             shuffle_seed: None,
             cohort_size: 0,
+            pace: None,
         };
         assert!(r.admits_year(2) && !r.admits_year(1) && !r.admits_year(0) && !r.admits_year(9));
         assert_eq!(r.due_transition(50), None);

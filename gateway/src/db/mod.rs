@@ -38,6 +38,7 @@ pub mod imports;
 pub mod outcome_stats;
 pub mod outcomes;
 pub mod rehearsals;
+pub mod pace;
 pub mod room;
 pub mod rounds;
 pub mod seats;

@@ -358,6 +358,15 @@ impl MySqlStore {
                         .map_err(db)?;
                     serde_json::json!({ "max_active": cap })
                 }
+                RoundChange::Pace(settings) => {
+                    set_pace_mode(&mut tx, round, settings).await.map_err(db)?;
+                    match settings {
+                        Some(p) => serde_json::json!({ "mode": "auto", "floor": p.floor,
+                            "ceiling": p.ceiling, "target_latency_ms": p.target_latency_ms,
+                            "target_backlog": p.target_backlog }),
+                        None => serde_json::json!({ "mode": "fixed" }),
+                    }
+                }
                 RoundChange::Open { seed } => {
                     let cohort = open_round(&mut tx, round, seed, now).await.map_err(db)?;
                     serde_json::json!({ "from": state.as_str(), "cohort": cohort, "seed": seed.to_string() })
@@ -403,7 +412,9 @@ impl MySqlStore {
         let rows = sqlx::query(
             "SELECT id, name, state, eligible_years_mask, admission_per_min, max_active, \
                     serving_mark, last_order_key, admitted_total, active_count, hold_reason, \
-                    prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size \
+                    prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
+                    pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
+                    pace_target_backlog, pace_reason, pace_signal, pace_changed_at \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
         .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
@@ -411,6 +422,45 @@ impl MySqlStore {
         .await?;
         rows.iter().map(round_view).collect()
     }
+}
+
+/// Switches a round's pace mode. Going automatic brings the rate into the
+/// new range at once and forgets the last controller step (the leader
+/// explains its own); going back to fixed keeps the rate the leader set.
+async fn set_pace_mode(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    round: RoundId,
+    settings: Option<waitroom::autopace::AutoPace>,
+) -> Result<(), sqlx::Error> {
+    match settings {
+        Some(p) => {
+            sqlx::query(
+                "UPDATE rounds SET pace_mode = 'auto', pace_floor = ?, pace_ceiling = ?, \
+                 pace_target_latency_ms = ?, pace_target_backlog = ?, pace_reason = NULL, \
+                 pace_signal = NULL, admission_per_min = LEAST(GREATEST(admission_per_min, ?), ?) \
+                 WHERE id = ?",
+            )
+            .bind(p.floor)
+            .bind(p.ceiling)
+            .bind(p.target_latency_ms)
+            .bind(p.target_backlog)
+            .bind(p.floor)
+            .bind(p.ceiling)
+            .bind(round.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "UPDATE rounds SET pace_mode = 'fixed', pace_reason = NULL, pace_signal = NULL \
+                 WHERE id = ?",
+            )
+            .bind(round.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Shuffles the pre-queue cohort into keys 1..=n and opens the round.
@@ -564,7 +614,36 @@ fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
         shuffle_seed: seed
             .filter(|_| !matches!(state, RoundState::Scheduled | RoundState::Prequeue)),
         cohort_size: u64::from(cohort),
+        pace: pace_view(row)?,
     })
+}
+
+fn pace_view(row: &sqlx::mysql::MySqlRow) -> Result<Option<waitroom::PaceView>, StoreError> {
+    let mode: String = row.try_get("pace_mode")?;
+    if mode != "auto" {
+        return Ok(None);
+    }
+    let settings = waitroom::autopace::AutoPace {
+        floor: row.try_get::<Option<u32>, _>("pace_floor")?.unwrap_or(0),
+        ceiling: row.try_get::<Option<u32>, _>("pace_ceiling")?.unwrap_or(0),
+        target_latency_ms: row
+            .try_get::<Option<u32>, _>("pace_target_latency_ms")?
+            .unwrap_or(1),
+        target_backlog: row
+            .try_get::<Option<u32>, _>("pace_target_backlog")?
+            .unwrap_or(1),
+    };
+    let reason: Option<String> = row.try_get("pace_reason")?;
+    Ok(Some(waitroom::PaceView {
+        settings,
+        reason: reason
+            .as_deref()
+            .and_then(waitroom::autopace::PaceReason::parse),
+        signal: row.try_get("pace_signal")?,
+        changed_at_ms: row
+            .try_get::<Option<NaiveDateTime>, _>("pace_changed_at")?
+            .map(from_datetime),
+    }))
 }
 
 fn parse_round_state(s: String) -> Result<RoundState, StoreError> {

@@ -134,3 +134,19 @@ pub const IMPORT_DB_ERROR: Text = text(
     "데이터베이스 오류로 아무것도 가져오지 않았습니다. 잠시 후 다시 시도하세요.",
     "A database error stopped the import; nothing was imported. Try again shortly.",
 );
+pub const PACE_INVALID: Text = text(
+    "자동 속도에는 0 이상 1,000,000 이하의 최저·최고 속도(최저 ≤ 최고)와 0보다 큰 목표값이 필요합니다.",
+    "Automatic pace needs a floor and a ceiling between 0 and 1,000,000 a minute (floor ≤ ceiling) and targets above zero.",
+);
+pub const RATE_IS_AUTOMATIC: Text = text(
+    "속도가 자동으로 조절되는 중입니다. 고정 속도로 바꾼 뒤 입력하세요.",
+    "The pace is automatic; switch to a fixed rate to set one.",
+);
+pub const PACE_BACKLOG: Text = text("워커 처리 지연: 대기 명령", "Workers behind: backlog");
+pub const PACE_LATENCY: Text = text(
+    "워커 처리 지연: 처리 시간(ms)",
+    "Workers behind: decision latency (ms)",
+);
+pub const PACE_HEALTHY: Text = text("워커 여유: 속도 올림", "Workers keep up: climbing");
+pub const PACE_STEADY: Text = text("목표 근처: 유지", "Near the targets: holding");
+pub const PACE_UNKNOWN: Text = text("측정 불가: 유지", "Nothing measured: holding");

@@ -15,6 +15,7 @@ mod hostile;
 mod limits;
 mod metrics;
 mod outages;
+mod pace;
 mod proxy;
 mod queue_page;
 mod rehearsal;

@@ -25,6 +25,56 @@ pub struct ChangeBody {
     pub action: Option<AdminAction>,
     /// Marks the round as a rehearsal (rehearsal runs may target it) or not.
     pub rehearsal: Option<bool>,
+    /// Switches between the fixed rate and the automatic pace.
+    pub pace: Option<PaceBody>,
+}
+
+/// `{"mode": "fixed"}`, or `{"mode": "auto", "floor": 60, "ceiling": 3000,
+/// "target_latency_ms": 2000, "target_backlog": 500}` (targets optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaceBody {
+    pub mode: PaceMode,
+    pub floor: Option<u32>,
+    pub ceiling: Option<u32>,
+    pub target_latency_ms: Option<u32>,
+    pub target_backlog: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaceMode {
+    Fixed,
+    Auto,
+}
+
+/// Targets used when the registrar names none: a decision within two
+/// seconds, and no more than half a minute of work waiting at 1,000
+/// commands a minute.
+pub const DEFAULT_TARGET_LATENCY_MS: u32 = 2_000;
+pub const DEFAULT_TARGET_BACKLOG: u32 = 500;
+
+impl PaceBody {
+    /// The change this body asks for, or why it cannot be.
+    pub fn change(&self) -> Result<RoundChange, String> {
+        match self.mode {
+            PaceMode::Fixed => Ok(RoundChange::Pace(None)),
+            PaceMode::Auto => {
+                let (Some(floor), Some(ceiling)) = (self.floor, self.ceiling) else {
+                    return Err("automatic pace needs a floor and a ceiling".into());
+                };
+                let settings = waitroom::autopace::AutoPace {
+                    floor,
+                    ceiling,
+                    target_latency_ms: self.target_latency_ms.unwrap_or(DEFAULT_TARGET_LATENCY_MS),
+                    target_backlog: self.target_backlog.unwrap_or(DEFAULT_TARGET_BACKLOG),
+                }
+                .validate()
+                .map_err(|e| e.to_string())?;
+                Ok(RoundChange::Pace(Some(settings)))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -69,6 +119,22 @@ pub struct AdminRound {
     pub cohort_size: u64,
     /// Rehearsal runs may target this round.
     pub rehearsal: bool,
+    /// `fixed`, or `auto` with `pace` set.
+    pub pace_mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<AdminPace>,
+}
+
+/// The automatic pace as the registrar sees it.
+#[derive(Debug, Serialize)]
+pub struct AdminPace {
+    pub floor: u32,
+    pub ceiling: u32,
+    pub target_latency_ms: u32,
+    pub target_backlog: u32,
+    pub reason: Option<waitroom::autopace::PaceReason>,
+    pub signal: Option<u64>,
+    pub changed_at_ms: Option<u64>,
 }
 
 impl From<&RoundView> for AdminRound {
@@ -88,8 +154,54 @@ impl From<&RoundView> for AdminRound {
             cohort_size: v.cohort_size,
             // Not part of the room's view: filled in from the round row.
             rehearsal: false,
+            pace_mode: if v.pace.is_some() { "auto" } else { "fixed" },
+            pace: v.pace.map(|p| AdminPace {
+                floor: p.settings.floor,
+                ceiling: p.settings.ceiling,
+                target_latency_ms: p.settings.target_latency_ms,
+                target_backlog: p.settings.target_backlog,
+                reason: p.reason,
+                signal: p.signal,
+                changed_at_ms: p.changed_at_ms,
+            }),
         }
     }
+}
+
+/// A fixed rate cannot be set while the leader sets it, unless the same
+/// request goes back to fixed first.
+pub async fn check_rate_allowed(
+    app: &AppState,
+    round: RoundId,
+    changes: &[RoundChange],
+) -> ApiResult<()> {
+    let mut auto = None;
+    let mut sets_rate = false;
+    for c in changes {
+        match c {
+            RoundChange::Pace(p) => auto = Some(p.is_some()),
+            RoundChange::Rate(_) => sets_rate = true,
+            _ => {}
+        }
+    }
+    if !sets_rate {
+        return Ok(());
+    }
+    let auto = match auto {
+        Some(a) => a,
+        None => app
+            .store
+            .rounds()
+            .await?
+            .iter()
+            .any(|r| r.id == round && r.pace.is_some()),
+    };
+    if auto {
+        return Err(ApiError::Conflict(
+            "the pace is automatic: switch to the fixed rate to set one".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The acting registrar: a signed-in admin session with the registrar role
@@ -168,12 +280,18 @@ pub async fn change(
     if let Some(cap) = body.max_active {
         changes.push(RoundChange::MaxActive((cap > 0).then_some(cap)));
     }
+    if let Some(pace) = &body.pace {
+        // Before a rate in the same request: going back to fixed and
+        // naming the rate to hold is one change.
+        changes.insert(0, pace.change().map_err(ApiError::Invalid)?);
+    }
     if let Some(action) = body.action {
         changes.push(action.change());
     }
     if changes.is_empty() && body.rehearsal.is_none() {
         return Err(ApiError::Invalid("nothing to change".into()));
     }
+    check_rate_allowed(&app, RoundId(id), &changes).await?;
     let view = if changes.is_empty() {
         let rounds = app.store.rounds().await?;
         rounds

@@ -44,6 +44,7 @@ pub struct Texts {
     pub held: &'static str,
     pub unavailable: &'static str,
     pub slowed: &'static str,
+    pub workers_busy: &'static str,
     pub seats_busy: &'static str,
     pub returned: &'static str,
     pub admitted: &'static str,
@@ -75,6 +76,7 @@ const KO: Texts = Texts {
     held: "시스템 점검으로 입장이 잠시 멈췄습니다. 순서는 그대로 유지됩니다.",
     unavailable: "대기실 상태를 확인할 수 없습니다. 순서는 그대로 유지됩니다.",
     slowed: "관리자가 입장 속도를 낮춰 예상 시간이 늘었습니다.",
+    workers_busy: "신청 처리가 밀려 입장 속도가 자동으로 낮아졌습니다. 예상 시간은 바뀐 속도를 따릅니다. 변경 시각:",
     seats_busy: "동시 이용 인원이 가득 차, 다른 학생이 마치는 대로 입장합니다.",
     returned: "자리를 비운 사이 순서가 지나갔지만, 돌아오셨으므로 순서를 지켜 드립니다. 곧 입장합니다.",
     admitted: "입장했습니다! 수강신청을 진행하세요.",
@@ -106,6 +108,7 @@ const EN: Texts = Texts {
     held: "Admission is held during a system problem. Your place is kept.",
     unavailable: "The waiting room cannot be reached right now. Your place is kept.",
     slowed: "The admission rate was lowered, so the estimate grew.",
+    workers_busy: "The pace slowed down automatically because the workers are busy; the estimate follows it. Changed at",
     seats_busy: "Every slot is in use; you will be let in as others finish.",
     returned: "Your turn came while you were away; you came back in time, so it is kept. You will be let in shortly.",
     admitted: "You're in! Go ahead and register.",
@@ -141,7 +144,7 @@ struct QueuePage {
     ahead: String,
     estimate: String,
     progress_pct: u32,
-    message: Option<&'static str>,
+    message: Option<String>,
     opens_in: String,
     refresh_secs: u64,
     poll_ms: u64,
@@ -287,7 +290,16 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         Phase::Expired => "expired",
         Phase::Closed => "closed",
     };
+    let workers_busy = s.pace.and_then(|p| p.changed_at_ms).map(|ms| {
+        let at = i64::try_from(ms)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.with_timezone(&chrome.tz).format("%H:%M %Z").to_string())
+            .unwrap_or_default();
+        format!("{} {at}", t.workers_busy)
+    });
     let message = match (s.state, s.notice) {
+        (_, Some(queue::Notice::WorkersBusy)) => workers_busy.as_deref(),
         (_, Some(queue::Notice::Paused)) => Some(t.paused),
         (_, Some(queue::Notice::Held)) => Some(t.held),
         (_, Some(queue::Notice::Unavailable)) => Some(t.unavailable),
@@ -330,7 +342,7 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         ahead: s.ahead.map(|p| p.to_string()).unwrap_or_else(|| "–".into()),
         estimate,
         progress_pct: (s.progress.unwrap_or(0.0) * 100.0).round() as u32,
-        message,
+        message: message.map(str::to_string),
         opens_in,
         refresh_secs: s.poll_after_ms.div_ceil(1000),
         poll_ms: s.poll_after_ms,

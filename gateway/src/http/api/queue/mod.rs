@@ -70,7 +70,52 @@ pub enum Notice {
     /// The student's turn passed while they were away; they came back
     /// within the reclaim window and are admitted at the next tick.
     Returned,
+    /// The automatic pace lowered the rate lately because the workers are
+    /// behind; `pace` says when and why.
+    WorkersBusy,
 }
+
+/// A round's automatic pace as the student sees it: the rate the estimate
+/// follows, and when and why it last changed.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PaceInfo {
+    pub mode: &'static str,
+    pub per_min: u32,
+    pub floor: u32,
+    pub ceiling: u32,
+    /// `backlog`, `latency`, `healthy`, `steady` or `unknown`; absent before
+    /// the leader's first step.
+    pub reason: Option<waitroom::autopace::PaceReason>,
+    /// The backlog (commands) or the latency (ms) behind the reason.
+    pub signal: Option<u64>,
+    pub changed_at_ms: Option<u64>,
+}
+
+impl PaceInfo {
+    /// The pace of `view`, when automatic.
+    pub fn of(view: &waitroom::RoundView) -> Option<PaceInfo> {
+        view.pace.map(|p| PaceInfo {
+            mode: "auto",
+            per_min: view.admission_per_min,
+            floor: p.settings.floor,
+            ceiling: p.settings.ceiling,
+            reason: p.reason,
+            signal: p.signal,
+            changed_at_ms: p.changed_at_ms,
+        })
+    }
+
+    /// Whether the rate went down lately because the workers are behind.
+    pub fn workers_busy(&self, now_ms: u64) -> bool {
+        self.reason.is_some_and(|r| r.workers_behind())
+            && self
+                .changed_at_ms
+                .is_some_and(|t| now_ms.saturating_sub(t) < WORKERS_BUSY_SHOWN_MS)
+    }
+}
+
+/// How long a lowered automatic pace is explained on the queue page.
+const WORKERS_BUSY_SHOWN_MS: u64 = 300_000;
 
 /// The answer to join and status.
 #[derive(Debug, Clone, Serialize)]
@@ -96,6 +141,9 @@ pub struct Status {
     pub pass: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass_expires_at_ms: Option<u64>,
+    /// The automatic pace, on rounds that use it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace: Option<PaceInfo>,
 }
 
 /// Credentials for joining without a session (apps); with a session
@@ -283,6 +331,7 @@ async fn resolve(
         token: None,
         pass: None,
         pass_expires_at_ms: None,
+        pace: PaceInfo::of(view),
     };
     // Re-signing costs an HMAC, a cookie and bytes on every poll; a token
     // is renewed only when new, when it learns its place in the shuffled
@@ -399,6 +448,8 @@ async fn resolve(
         Some(Notice::Held)
     } else if room.saturated() {
         Some(Notice::SeatsBusy)
+    } else if status.pace.is_some_and(|p| p.workers_busy(now)) {
+        Some(Notice::WorkersBusy)
     } else if room.slowed {
         Some(Notice::Slowed)
     } else {

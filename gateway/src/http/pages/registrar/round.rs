@@ -44,6 +44,19 @@ struct RoundPage {
     message: Option<&'static str>,
     /// Rehearsal runs may target this round.
     rehearsal: bool,
+    pace: PaceForm,
+}
+
+/// The pace form's values: the round's, or what the registrar sent back.
+#[derive(Debug, Default, Clone)]
+struct PaceForm {
+    auto: bool,
+    floor: String,
+    ceiling: String,
+    target_latency_ms: String,
+    target_backlog: String,
+    /// Why the rate is where it is, in the page's language, with the value.
+    reason: Option<String>,
 }
 
 async fn round_page(
@@ -102,6 +115,44 @@ async fn round_page(
     let rehearsal = crate::db::rehearsals::flag(&app.store, id)
         .await?
         .unwrap_or(false);
+    let view = app
+        .store
+        .rounds()
+        .await?
+        .into_iter()
+        .find(|v| v.id == RoundId(id));
+    let pace = match view.and_then(|v| v.pace) {
+        Some(p) => PaceForm {
+            auto: true,
+            floor: p.settings.floor.to_string(),
+            ceiling: p.settings.ceiling.to_string(),
+            target_latency_ms: p.settings.target_latency_ms.to_string(),
+            target_backlog: p.settings.target_backlog.to_string(),
+            reason: p.reason.map(|r| {
+                use waitroom::autopace::PaceReason;
+                let label = match r {
+                    PaceReason::Backlog => text::PACE_BACKLOG,
+                    PaceReason::Latency => text::PACE_LATENCY,
+                    PaceReason::Healthy => text::PACE_HEALTHY,
+                    PaceReason::Steady => text::PACE_STEADY,
+                    PaceReason::Unknown => text::PACE_UNKNOWN,
+                }
+                .get(lang);
+                match p.signal.filter(|_| r.workers_behind()) {
+                    Some(n) => format!("{label} {n}"),
+                    None => label.to_string(),
+                }
+            }),
+        },
+        None => PaceForm {
+            auto: false,
+            floor: (r.admission_per_min / 10).max(1).to_string(),
+            ceiling: r.admission_per_min.max(1).to_string(),
+            target_latency_ms: crate::http::api::admin::DEFAULT_TARGET_LATENCY_MS.to_string(),
+            target_backlog: crate::http::api::admin::DEFAULT_TARGET_BACKLOG.to_string(),
+            reason: None,
+        },
+    };
     let status = status(&errors);
     Ok(web::render(
         RoundPage {
@@ -119,6 +170,7 @@ async fn round_page(
             errors,
             audit,
             message,
+            pace,
         },
         status,
     ))
@@ -145,6 +197,61 @@ pub struct ControlForm {
     pub rate: Option<String>,
     pub max_active: Option<String>,
     pub action: Option<String>,
+    /// `fixed` or `auto`, with the range and targets for `auto`.
+    pub pace_mode: Option<String>,
+    pub floor: Option<String>,
+    pub ceiling: Option<String>,
+    pub target_latency_ms: Option<String>,
+    pub target_backlog: Option<String>,
+}
+
+/// The pace change a control form asks for; a wrong field is an error
+/// under `pace`.
+fn pace_change(
+    lang: crate::i18n::Lang,
+    form: &ControlForm,
+    errors: &mut FieldErrors,
+) -> Option<RoundChange> {
+    use crate::http::api::admin::{PaceBody, PaceMode};
+    let mode = match form.pace_mode.as_deref()? {
+        "fixed" => PaceMode::Fixed,
+        "auto" => PaceMode::Auto,
+        _ => {
+            errors.add("pace", text::PACE_INVALID.get(lang));
+            return None;
+        }
+    };
+    let num = |v: &Option<String>| -> Result<Option<u32>, ()> {
+        match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse::<u32>().map(Some).map_err(|_| ()),
+        }
+    };
+    let body = match (
+        num(&form.floor),
+        num(&form.ceiling),
+        num(&form.target_latency_ms),
+        num(&form.target_backlog),
+    ) {
+        (Ok(floor), Ok(ceiling), Ok(target_latency_ms), Ok(target_backlog)) => PaceBody {
+            mode,
+            floor,
+            ceiling,
+            target_latency_ms,
+            target_backlog,
+        },
+        _ => {
+            errors.add("pace", text::PACE_INVALID.get(lang));
+            return None;
+        }
+    };
+    match body.change() {
+        Ok(c) => Some(c),
+        Err(_) => {
+            errors.add("pace", text::PACE_INVALID.get(lang));
+            None
+        }
+    }
 }
 
 /// `POST /admin/rounds/{id}/control`: rate, max-active, or a state change.
@@ -159,6 +266,9 @@ pub async fn control(
     let lang = ctx.lang();
     let mut errors = FieldErrors::default();
     let mut changes = Vec::new();
+    if let Some(change) = pace_change(lang, &form, &mut errors) {
+        changes.push(change);
+    }
     if let Some(v) = form.rate.as_deref() {
         if let Some(rate) = parse_rate(lang, v, &mut errors) {
             changes.push(RoundChange::Rate(rate));
@@ -181,6 +291,12 @@ pub async fn control(
         errors.add("rate", text::NOTHING_TO_CHANGE.get(lang));
     }
     if !errors.is_empty() {
+        return round_page(&app, ctx, id, errors, None, None).await;
+    }
+    if let Err(ApiError::Conflict(_)) =
+        crate::http::api::admin::check_rate_allowed(&app, RoundId(id), &changes).await
+    {
+        errors.add("rate", text::RATE_IS_AUTOMATIC.get(lang));
         return round_page(&app, ctx, id, errors, None, None).await;
     }
     match app

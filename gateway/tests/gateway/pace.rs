@@ -1,0 +1,319 @@
+//! The automatic pace on the real stack: the leader reads the real
+//! RabbitMQ command queue (filled here with no worker running) and moves
+//! the admission rate within the registrar's floor and ceiling.
+
+use crate::helpers::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Publishes `n` messages to the command queue under `prefix`, as commands
+/// nobody consumes (no worker runs in this test).
+async fn fill_queue(prefix: &str, n: usize) {
+    let conn = broker::connect(AMQP, "sluice-test-backlog", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let queue = broker::Topology::new(prefix).commands_queue;
+    for i in 0..n {
+        channel
+            .basic_publish(
+                "",
+                &queue,
+                lapin::options::BasicPublishOptions::default(),
+                format!("backlog {i}").as_bytes(),
+                lapin::BasicProperties::default(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+async fn purge(prefix: &str) {
+    let conn = broker::connect(AMQP, "sluice-test-backlog", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let queue = broker::Topology::new(prefix).commands_queue;
+    channel
+        .queue_purge(&queue, lapin::options::QueuePurgeOptions::default())
+        .await
+        .unwrap();
+}
+
+async fn show(app: &TestApp, round: enrollment::RoundId) -> Value {
+    app.client
+        .get(app.url(&format!("/api/admin/rounds/{round}")))
+        .basic_auth("registrar", Some("admin-pw"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the admin view until `cond`, checking on every read that the rate
+/// never leaves [floor, ceiling].
+async fn until(
+    app: &TestApp,
+    round: enrollment::RoundId,
+    floor: u64,
+    ceiling: u64,
+    cond: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let v = show(app, round).await;
+        let rate = v["admission_per_min"].as_u64().unwrap();
+        assert!(
+            (floor..=ceiling).contains(&rate),
+            "rate {rate} left [{floor}, {ceiling}]: {v}"
+        );
+        if cond(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "last view: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
+    let app = TestApp::spawn_with_broker(|_| {}).await;
+    let prefix = app.prefix.clone().unwrap();
+    let round = app.round("open", 600).await;
+
+    // Bad settings are refused with a clear message, not stored.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/admin/rounds/{round}")))
+        .basic_auth("registrar", Some("admin-pw"))
+        .json(&json!({ "pace": { "mode": "auto", "floor": 100, "ceiling": 10 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("floor"));
+
+    let v = app
+        .admin(
+            round,
+            json!({ "pace": { "mode": "auto", "floor": 6, "ceiling": 3000,
+                               "target_backlog": 10, "target_latency_ms": 60000 } }),
+        )
+        .await;
+    assert_eq!(v["pace_mode"], "auto", "{v}");
+    assert_eq!(v["pace"]["floor"], 6);
+
+    // A fixed rate cannot be set while the leader sets it.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/admin/rounds/{round}")))
+        .basic_auth("registrar", Some("admin-pw"))
+        .json(&json!({ "admission_per_min": 50 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    // No backlog, no decisions: the workers keep up, the rate climbs to
+    // the ceiling.
+    let v = until(&app, round, 6, 3000, |v| v["admission_per_min"] == 3000).await;
+    assert_eq!(v["pace"]["reason"], "healthy", "{v}");
+
+    // Commands pile up with no worker: the rate falls to the floor.
+    fill_queue(&prefix, 200).await;
+    let v = until(&app, round, 6, 3000, |v| v["admission_per_min"] == 6).await;
+    assert_eq!(v["pace"]["reason"], "backlog", "{v}");
+    // Above the target of 10 (the queue may still be filling).
+    assert!(v["pace"]["signal"].as_u64().unwrap() > 10, "{v}");
+    assert!(v["pace"]["changed_at_ms"].as_u64().is_some());
+
+    // A waiting student sees the pace, why it changed and when. They join
+    // while the round is paused (a join checks a password, which may take
+    // seconds on a loaded machine; the line must still be there after).
+    app.admin(round, json!({ "action": "pause" })).await;
+    for i in 0..4 {
+        app.student(&format!("2026080{i}"), 2).await;
+    }
+    let mut last = Value::Null;
+    for i in 0..4 {
+        last = app
+            .join(round, &format!("2026080{i}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+    }
+    let token = last["token"].as_str().unwrap().to_string();
+    app.admin(round, json!({ "action": "resume" })).await;
+    app.poll_until(&token, |s| {
+        s["state"] == "waiting" && s["notice"] != "paused"
+    })
+    .await;
+    let s = app.status(&token).await;
+    assert_eq!(s["state"], "waiting", "{s}");
+    assert_eq!(s["pace"]["mode"], "auto", "{s}");
+    assert_eq!(s["pace"]["per_min"], 6, "{s}");
+    assert_eq!(s["pace"]["reason"], "backlog", "{s}");
+    assert_eq!(s["notice"], "workers_busy", "{s}");
+    // The estimate follows the pace: two or three ahead at six a minute is at
+    // least twenty-odd seconds, not the ceiling's fraction of a second.
+    assert!(s["estimate"]["max_secs"].as_u64().unwrap() >= 24, "{s}");
+    // The queue page (no JavaScript) says it in words, with the time.
+    let html = app
+        .get(&format!("/rounds/{round}"))
+        .header("cookie", format!("sluice_queue={token}"))
+        .fetch_text()
+        .await;
+    assert!(html.contains("신청 처리가 밀려"), "{html}");
+
+    // The backlog drains: the rate climbs again.
+    purge(&prefix).await;
+    let v = until(&app, round, 6, 3000, |v| {
+        v["admission_per_min"].as_u64().unwrap() > 300
+    })
+    .await;
+    assert_eq!(v["pace"]["reason"], "healthy", "{v}");
+
+    // Back to fixed with a rate of the registrar's choosing.
+    let v = app
+        .admin(
+            round,
+            json!({ "pace": { "mode": "fixed" }, "admission_per_min": 120 }),
+        )
+        .await;
+    assert_eq!(v["pace_mode"], "fixed");
+    assert_eq!(v["admission_per_min"], 120);
+
+    // Switching modes is audited; the leader's own steps are not.
+    let modes: Vec<(String,)> = sqlx::query_as(
+        "SELECT CAST(JSON_UNQUOTE(JSON_EXTRACT(detail, '$.mode')) AS CHAR) FROM audit_log \
+         WHERE action = 'round.pace' AND actor = 'registrar' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let modes: Vec<&str> = modes.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(modes, ["auto", "fixed"]);
+    let text = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let downs: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("sluice_waitroom_pace_changes_total{")
+                && l.contains("direction=\"down\"")
+                && l.contains(&format!("round=\"{round}\""))
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(downs >= 1.0, "{text}");
+    app.finish().await;
+}
+
+/// The registrar's round page without JavaScript: the pace form switches
+/// the mode (audited), refuses bad settings next to the form, and the
+/// page shows the mode; a fixed rate is refused while the pace is automatic.
+#[tokio::test]
+async fn the_round_page_switches_the_pace_and_refuses_bad_settings() {
+    let app = TestApp::spawn(|_| {}).await;
+    let round = app.round("open", 600).await;
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = c.get(app.url("/login")).fetch_text().await;
+    let field = |html: &str| {
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf", field(&login).as_str()),
+            ("kind", "staff"),
+            ("name", "registrar"),
+            ("password", "admin-pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    assert!(page.contains("id=\"pace-form\""), "{page}");
+    let csrf = field(&page);
+    let control = format!("/admin/rounds/{round}/control");
+
+    let bad = c
+        .post(app.url(&control))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("pace_mode", "auto"),
+            ("floor", "500"),
+            ("ceiling", "50"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("id=\"pace-err\""));
+    assert_eq!(show(&app, round).await["pace_mode"], "fixed");
+
+    let ok = c
+        .post(app.url(&control))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("pace_mode", "auto"),
+            ("floor", "30"),
+            ("ceiling", "900"),
+            ("target_latency_ms", "1500"),
+            ("target_backlog", "200"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let v = show(&app, round).await;
+    assert_eq!(v["pace_mode"], "auto", "{v}");
+    assert_eq!(v["pace"]["target_backlog"], 200);
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    // Korean by default: the mode shows as its range.
+    assert!(page.contains("30–900"), "{page}");
+
+    let rate = c
+        .post(app.url(&control))
+        .form(&[("csrf", csrf.as_str()), ("rate", "100")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rate.status(), 400);
+    assert!(rate.text().await.unwrap().contains("id=\"rate-err\""));
+
+    let audits = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_log WHERE action = 'round.pace'")
+        .await;
+    assert_eq!(
+        audits, 1,
+        "one switch, one row; the refused ones wrote none"
+    );
+    app.finish().await;
+}

@@ -1,0 +1,72 @@
+// The automatic pace from the registrar's pages: a round of its own (the
+// demo round is shared), opened, switched to automatic pace; the live view
+// names the mode and the reason. Takes STUDENTS[10..12].
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { BASE, STUDENTS, page, shot, signIn } from "./lib.mjs";
+
+const [STUDENT] = STUDENTS.slice(10, 13);
+
+// A datetime-local value on Seoul's clock (UTC+9, no daylight saving).
+const seoul = (ms) => new Date(ms + 9 * 3600_000).toISOString().slice(0, 16);
+
+test("a registrar switches a round to automatic pace and the live view says why", async () => {
+  const p = await page();
+  await signIn(p, "registrar", "registrar-demo", true);
+  await p.waitForURL(/\/admin/);
+  await p.goto(`${BASE}/admin`);
+  const name = `Pace round ${Date.now()}`;
+  const now = Date.now();
+  await p.getByLabel("Name", { exact: true }).fill(name);
+  await p.getByLabel(/Class years/).fill("1-4");
+  await p.getByLabel(/Pre-queue opens/).fill(seoul(now + 86_400_000));
+  await p.getByLabel(/Room opens/).fill(seoul(now + 2 * 86_400_000));
+  await p.getByLabel(/Closes/).fill(seoul(now + 3 * 86_400_000));
+  await p.getByLabel("Admissions per minute").fill("600");
+  await p.getByRole("button", { name: "Create" }).click();
+  await p.waitForURL(/\/admin\/rounds\/\d+$/);
+  const id = p.url().match(/rounds\/(\d+)/)[1];
+  await p.getByRole("button", { name: "Open now" }).click();
+  await p.waitForURL(/msg=saved/);
+
+  // Bad settings: a message next to the form, not an error page.
+  await p.locator("#pace-auto").check();
+  await p.getByLabel("Floor (per minute)").fill("500");
+  await p.getByLabel("Ceiling (per minute)").fill("50");
+  await p.getByRole("button", { name: "Apply pace" }).click();
+  await p.waitForSelector("#pace-err");
+
+  await p.locator("#pace-auto").check();
+  await p.getByLabel("Floor (per minute)").fill("30");
+  await p.getByLabel("Ceiling (per minute)").fill("900");
+  await p.getByRole("button", { name: "Apply pace" }).click();
+  await p.waitForURL(/msg=saved/);
+  // The live view shows the mode at once and, after the leader's first
+  // step, why the rate is where it is (the worker keeps up: climbing).
+  await p.waitForFunction(() => /Automatic pace 30–900/.test(document.getElementById("s-pace")?.textContent || ""), null, { timeout: 15_000 });
+  await p.waitForFunction(() => /Workers keep up|Near the targets|Workers behind/.test(document.getElementById("s-pace-reason")?.textContent || ""), null, { timeout: 20_000 });
+  const audit = await p.locator("section[aria-labelledby=audit-h] tbody tr").first().textContent();
+  assert.match(audit, /round\.pace/);
+  assert.match(audit, /auto/);
+  await shot(p, "pace-admin-round");
+
+  // A student waiting in that round sees the pace on the status API.
+  const s = await page();
+  await signIn(s, STUDENT);
+  await s.waitForURL((u) => !u.pathname.startsWith("/login"));
+  const joined = await s.evaluate(async ([base, round]) => {
+    const csrf = (await (await fetch(`${base}/api/session`)).json()).csrf;
+    const r = await fetch(`${base}/api/rounds/${round}/join`, {
+      method: "POST", headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: "{}",
+    });
+    return { status: r.status, body: await r.json() };
+  }, [BASE, id]);
+  assert.equal(joined.status, 200, JSON.stringify(joined.body));
+  const st = joined.body;
+  assert.ok(["waiting", "admitted"].includes(st.state), JSON.stringify(st));
+  if (st.state === "waiting") {
+    assert.equal(st.pace.mode, "auto", JSON.stringify(st));
+  }
+  await s.context().close();
+  await p.context().close();
+});

@@ -1,0 +1,367 @@
+//! The automatic pace: an admission rate that follows the workers.
+//!
+//! In automatic mode the registrar sets a floor, a ceiling and targets for
+//! the command backlog (messages waiting in RabbitMQ) and the decision
+//! latency (issued to decided). Every few seconds the leader feeds what it
+//! measured into [`next_pace`], which answers the rate to admit at and why.
+//!
+//! The controller is additive-increase, multiplicative-decrease with a dead
+//! band, the shape TCP uses for the same problem (an unknown, moving
+//! capacity downstream):
+//!
+//! - the *pressure* is the worse of backlog / target and latency / target;
+//! - above `1 + BAND` the workers are behind: the rate is cut to
+//!   `rate × max(DECREASE, 1 / pressure)` (at most halved per step), never
+//!   below the floor;
+//! - below `1 - BAND` they keep up: the rate climbs by a tenth of
+//!   (ceiling − floor) per step, never above the ceiling;
+//! - inside the band, and whenever nothing could be measured, it holds.
+//!
+//! Cutting fast and climbing slowly is what keeps it from oscillating: one
+//! bad reading costs one cut, and the climb back is gentle enough for the
+//! backlog to show before the rate overshoots again.
+
+use serde::Serialize;
+
+/// The dead band around the target, as a fraction of it.
+pub const BAND: f64 = 0.2;
+/// The deepest cut in one step: the rate is at most halved at once.
+pub const DECREASE: f64 = 0.5;
+/// Steps from the floor to the ceiling when the workers keep up.
+pub const CLIMB_STEPS: u32 = 10;
+
+/// What the registrar chose for a round in automatic mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AutoPace {
+    /// Admissions per minute never go below this (the round keeps moving).
+    pub floor: u32,
+    /// ... nor above this.
+    pub ceiling: u32,
+    /// Decision latency (issued to decided) to hold, in milliseconds.
+    pub target_latency_ms: u32,
+    /// Commands waiting in the queue to hold.
+    pub target_backlog: u32,
+}
+
+/// Why settings were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AutoPaceError {
+    #[error("the floor must be at most the ceiling")]
+    FloorAboveCeiling,
+    #[error("the ceiling must be between 1 and 1000000 a minute")]
+    Ceiling,
+    #[error("the targets must be above zero")]
+    Target,
+}
+
+impl AutoPace {
+    /// Checks the settings an admin sent.
+    pub fn validate(self) -> Result<AutoPace, AutoPaceError> {
+        if self.ceiling == 0 || self.ceiling > 1_000_000 {
+            return Err(AutoPaceError::Ceiling);
+        }
+        if self.floor > self.ceiling {
+            return Err(AutoPaceError::FloorAboveCeiling);
+        }
+        if self.target_latency_ms == 0 || self.target_backlog == 0 {
+            return Err(AutoPaceError::Target);
+        }
+        Ok(self)
+    }
+}
+
+/// What the leader measured this step; `None` when it could not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Signals {
+    /// Commands ready in the queue.
+    pub backlog: Option<u32>,
+    /// A high percentile of decision latency over the last window, in ms.
+    pub latency_ms: Option<u32>,
+}
+
+/// Why the rate is where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaceReason {
+    /// The backlog is above its target (the value is the backlog).
+    Backlog,
+    /// Decisions take longer than the target (the value is the latency, ms).
+    Latency,
+    /// The workers keep up: climbing, or at the ceiling.
+    Healthy,
+    /// Near the targets: holding.
+    Steady,
+    /// Nothing could be measured: holding.
+    Unknown,
+}
+
+impl PaceReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaceReason::Backlog => "backlog",
+            PaceReason::Latency => "latency",
+            PaceReason::Healthy => "healthy",
+            PaceReason::Steady => "steady",
+            PaceReason::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<PaceReason> {
+        [
+            PaceReason::Backlog,
+            PaceReason::Latency,
+            PaceReason::Healthy,
+            PaceReason::Steady,
+            PaceReason::Unknown,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Whether this reason means the workers are behind.
+    pub fn workers_behind(self) -> bool {
+        matches!(self, PaceReason::Backlog | PaceReason::Latency)
+    }
+}
+
+/// One step of the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaceStep {
+    pub per_min: u32,
+    pub reason: PaceReason,
+    /// The measured value behind the reason (backlog or latency in ms).
+    pub signal: Option<u64>,
+}
+
+/// The next admission rate from the `current` one, within the floor and
+/// ceiling of `settings`, given what was measured.
+pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceStep {
+    let (floor, ceiling) = (settings.floor, settings.ceiling.max(settings.floor));
+    let current = current.clamp(floor, ceiling);
+    let backlog = signals
+        .backlog
+        .map(|b| (f64::from(b) / f64::from(settings.target_backlog.max(1)), b));
+    let latency = signals.latency_ms.map(|l| {
+        (
+            f64::from(l) / f64::from(settings.target_latency_ms.max(1)),
+            l,
+        )
+    });
+    // The worse of the two pressures decides, and names the reason.
+    let worst = match (backlog, latency) {
+        (None, None) => {
+            return PaceStep {
+                per_min: current,
+                reason: PaceReason::Unknown,
+                signal: None,
+            }
+        }
+        (Some((p, b)), None) => (p, PaceReason::Backlog, u64::from(b)),
+        (None, Some((p, l))) => (p, PaceReason::Latency, u64::from(l)),
+        (Some((pb, b)), Some((pl, l))) => {
+            if pb >= pl {
+                (pb, PaceReason::Backlog, u64::from(b))
+            } else {
+                (pl, PaceReason::Latency, u64::from(l))
+            }
+        }
+    };
+    let (pressure, behind, signal) = worst;
+    if pressure > 1.0 + BAND {
+        // Constants, so the bounds are ordered: at most halved, at least a tenth off.
+        let factor = (1.0 / pressure).clamp(DECREASE, 1.0 - BAND / 2.0);
+        let cut = (f64::from(current) * factor).floor() as u32;
+        PaceStep {
+            per_min: cut.clamp(floor, ceiling),
+            reason: behind,
+            signal: Some(signal),
+        }
+    } else if pressure < 1.0 - BAND {
+        let step = ((ceiling - floor) / CLIMB_STEPS).max(1);
+        PaceStep {
+            per_min: current.saturating_add(step).min(ceiling),
+            reason: PaceReason::Healthy,
+            signal: Some(signal),
+        }
+    } else {
+        PaceStep {
+            per_min: current,
+            reason: PaceReason::Steady,
+            signal: Some(signal),
+        }
+    }
+}
+
+/// The `q`-quantile (0..=1, nearest rank) of `samples`; `None` when empty.
+/// The controller looks at a high percentile, not the mean: a tenth of the
+/// students waiting long is what the workers being behind looks like.
+pub fn percentile(samples: &mut [u32], q: f64) -> Option<u32> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let rank = ((samples.len() as f64) * q.clamp(0.0, 1.0)).ceil() as usize;
+    Some(samples[rank.saturating_sub(1).min(samples.len() - 1)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const S: AutoPace = AutoPace {
+        floor: 60,
+        ceiling: 6_000,
+        target_latency_ms: 2_000,
+        target_backlog: 500,
+    };
+
+    fn sig(backlog: u32, latency_ms: u32) -> Signals {
+        Signals {
+            backlog: Some(backlog),
+            latency_ms: Some(latency_ms),
+        }
+    }
+
+    #[test]
+    fn a_growing_backlog_brings_the_rate_down_to_the_floor_never_below() {
+        let mut rate = 6_000;
+        let mut seen = vec![rate];
+        for i in 0..40u32 {
+            let step = next_pace(rate, &S, sig(1_000 + i * 1_000, 0));
+            assert_eq!(step.reason, PaceReason::Backlog);
+            assert!(step.per_min <= rate, "never up while behind");
+            rate = step.per_min;
+            seen.push(rate);
+        }
+        assert_eq!(rate, S.floor);
+        assert!(seen.iter().all(|&r| r >= S.floor));
+        // It got there quickly: a few cuts, not forty.
+        let steps_to_floor = seen.iter().position(|&r| r == S.floor).unwrap();
+        assert!(steps_to_floor <= 10, "{seen:?}");
+    }
+
+    #[test]
+    fn healthy_workers_let_it_climb_to_the_ceiling_and_stay() {
+        let mut rate = S.floor;
+        for _ in 0..30 {
+            let step = next_pace(rate, &S, sig(0, 100));
+            assert_eq!(step.reason, PaceReason::Healthy);
+            assert!(step.per_min >= rate);
+            rate = step.per_min;
+        }
+        assert_eq!(rate, S.ceiling);
+        assert_eq!(next_pace(rate, &S, sig(0, 100)).per_min, S.ceiling);
+    }
+
+    #[test]
+    fn a_steady_input_near_the_target_holds_the_rate() {
+        let mut rate = 1_234;
+        for _ in 0..50 {
+            let step = next_pace(rate, &S, sig(500, 2_100));
+            assert_eq!(step.reason, PaceReason::Steady);
+            assert_eq!(step.per_min, rate, "no oscillation on a steady input");
+            rate = step.per_min;
+        }
+    }
+
+    #[test]
+    fn slow_decisions_cut_the_rate_even_with_no_backlog() {
+        let step = next_pace(3_000, &S, sig(0, 10_000));
+        assert_eq!(step.reason, PaceReason::Latency);
+        assert_eq!(step.signal, Some(10_000));
+        assert_eq!(step.per_min, 1_500, "at most halved in one step");
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<u32> = (1..=100).rev().collect();
+        assert_eq!(percentile(&mut v, 0.9), Some(90));
+        assert_eq!(percentile(&mut v, 1.0), Some(100));
+        assert_eq!(percentile(&mut [7], 0.9), Some(7));
+        assert_eq!(percentile(&mut [], 0.9), None);
+    }
+
+    #[test]
+    fn nothing_measured_holds_and_says_so() {
+        let step = next_pace(900, &S, Signals::default());
+        assert_eq!(step.per_min, 900);
+        assert_eq!(step.reason, PaceReason::Unknown);
+    }
+
+    #[test]
+    fn a_rate_outside_the_range_is_brought_into_it_first() {
+        assert_eq!(next_pace(10, &S, sig(500, 2_000)).per_min, S.floor);
+        assert_eq!(next_pace(1_000_000, &S, sig(500, 2_000)).per_min, S.ceiling);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(S.validate().is_ok());
+        let bad = AutoPace {
+            floor: 10,
+            ceiling: 5,
+            ..S
+        };
+        assert_eq!(bad.validate(), Err(AutoPaceError::FloorAboveCeiling));
+        let zero = AutoPace { ceiling: 0, ..S };
+        assert_eq!(zero.validate(), Err(AutoPaceError::Ceiling));
+        let target = AutoPace {
+            target_backlog: 0,
+            ..S
+        };
+        assert_eq!(target.validate(), Err(AutoPaceError::Target));
+        for r in [
+            PaceReason::Backlog,
+            PaceReason::Latency,
+            PaceReason::Healthy,
+            PaceReason::Steady,
+            PaceReason::Unknown,
+        ] {
+            assert_eq!(PaceReason::parse(r.as_str()), Some(r));
+        }
+    }
+
+    /// Workers that decide `capacity` commands a minute, fed by admissions
+    /// (one command each): the backlog settles near its target instead of
+    /// growing without bound, and the rate stays in range throughout.
+    #[test]
+    fn in_a_closed_loop_the_backlog_stays_bounded() {
+        let capacity = 1_200.0_f64; // per minute
+        let step_secs = 2.0;
+        let mut backlog = 0.0_f64;
+        let mut rate = S.ceiling;
+        let mut peak_late = 0.0_f64;
+        for i in 0..600 {
+            let inflow = f64::from(rate) * step_secs / 60.0;
+            let outflow = capacity * step_secs / 60.0;
+            backlog = (backlog + inflow - outflow).max(0.0);
+            rate = next_pace(rate, &S, sig(backlog as u32, 0)).per_min;
+            assert!((S.floor..=S.ceiling).contains(&rate));
+            if i > 300 {
+                peak_late = peak_late.max(backlog);
+            }
+        }
+        assert!(
+            peak_late < f64::from(S.target_backlog) * 4.0,
+            "backlog kept near its target: peak {peak_late}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn always_within_floor_and_ceiling(
+            current in 0u32..2_000_000,
+            floor in 0u32..5_000,
+            span in 1u32..100_000,
+            backlog in proptest::option::of(0u32..1_000_000),
+            latency in proptest::option::of(0u32..1_000_000),
+        ) {
+            let s = AutoPace { floor, ceiling: floor + span, target_latency_ms: 1_000, target_backlog: 100 };
+            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency });
+            prop_assert!(step.per_min >= s.floor && step.per_min <= s.ceiling);
+        }
+    }
+}
