@@ -336,7 +336,7 @@ const RESULT_POLL_MS: (u64, u64) = (750, 1_500);
     get,
     path = "/api/commands/{id}",
     tag = "commands",
-    params(("id" = String, Path, description = "The command id (a UUID)")),
+    params(("id" = String, Path, format = Uuid, description = "The command id (a UUID)")),
     security(("pass" = []), ("pass_cookie" = []), ("queue_token" = []), ("queue_cookie" = [])),
     responses(
         (status = 200, description = "`queued`, or `decided` with its items", body = Outcome),
