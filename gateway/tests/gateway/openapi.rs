@@ -101,3 +101,32 @@ fn every_operation_declares_its_errors_with_the_error_body() {
         );
     }
 }
+
+/// Bounds the handlers enforce are in the document, so that generated
+/// clients and the fuzzer send what the gateway takes (found by fuzzing
+/// with schemathesis's request-side checks: each was documented wider
+/// than the handler accepts).
+#[test]
+fn the_document_states_the_bounds_the_handlers_enforce() {
+    let doc = serde_json::to_value(gateway::http::api::openapi::spec()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let sections = &schemas["EnrollBody"]["properties"]["sections"];
+    assert_eq!(sections["minItems"], 1, "{sections}");
+    assert_eq!(sections["maxItems"], 12, "{sections}");
+    let rate = &schemas["ChangeBody"]["properties"]["admission_per_min"];
+    assert_eq!(rate["maximum"], 1_000_000, "{rate}");
+    let params = doc["paths"]["/api/catalog"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["schema"]
+            .clone()
+    };
+    assert_eq!(param("per_page")["maximum"], 100);
+    assert_eq!(param("page")["minimum"], 1);
+    assert_eq!(param("credits")["maximum"], 12);
+    assert_eq!(param("q")["maxLength"], 100);
+}

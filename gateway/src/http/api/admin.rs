@@ -23,7 +23,7 @@ use waitroom::{RoomStore, RoundChange, RoundState, RoundView};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeBody {
-    /// At most 1000000.
+    #[schema(maximum = 1_000_000)]
     pub admission_per_min: Option<u32>,
     /// 0 removes the cap.
     pub max_active: Option<u32>,

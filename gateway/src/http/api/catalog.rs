@@ -29,22 +29,29 @@ const MAX_PER_PAGE: usize = 100;
 #[into_params(parameter_in = Query)]
 pub struct CatalogQuery {
     /// Words matched against course code, titles (ko/en) and instructor.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// A department code such as `CSE`.
+    #[param(max_length = 16, pattern = "^[A-Za-z0-9]*$")]
     pub dept: Option<String>,
     /// A weekday: 1-7 (1 = Monday), `mon`, `월`, ...
     pub day: Option<String>,
     /// Meetings start at or after this time (`HH:MM`).
+    #[param(pattern = "^[0-9]{1,2}(:[0-9]{2})?$")]
     pub from: Option<String>,
     /// Meetings end at or before this time (`HH:MM`).
+    #[param(pattern = "^[0-9]{1,2}(:[0-9]{2})?$")]
     pub to: Option<String>,
     /// Credits, 0-12.
+    #[param(value_type = Option<u8>, minimum = 0, maximum = 12)]
     pub credits: Option<String>,
     /// Any value but `0`, `false` or empty: only sections with a free seat.
     pub open: Option<String>,
     /// 1-based page, at most 10000.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10_000)]
     pub page: Option<String>,
     /// Results per page, 1-100 (20 unless given).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
 }
 

@@ -36,6 +36,7 @@ use waitroom::{PassClaims, RoundState};
 #[serde(deny_unknown_fields)]
 pub struct EnrollBody {
     /// 1-12 distinct section ids, decided in order.
+    #[schema(min_items = 1, max_items = 12)]
     pub sections: Vec<u32>,
     /// Join a full section's waitlist instead of being refused.
     #[serde(default)]
