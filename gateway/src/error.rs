@@ -83,10 +83,13 @@ pub const REJECTED_REASONS: &[&str] = &[
 ];
 
 /// The JSON body of every error.
-#[derive(Debug, serde::Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: String,
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// Stable and machine-readable: clients branch on it.
+    #[schema(value_type = String, example = "invalid_request")]
+    pub code: &'static str,
+    /// For people: what went wrong and what to do.
+    pub message: String,
 }
 
 impl ApiError {
@@ -215,7 +218,7 @@ impl IntoResponse for ApiError {
             | ApiError::NotConfirmed { retry_after } => Some(*retry_after),
             _ => None,
         };
-        let body = Body {
+        let body = ApiErrorBody {
             code: self.code(),
             message: self.to_string(),
         };

@@ -261,8 +261,9 @@ pub async fn admin_login(
     })
 }
 
-/// `POST /api/session` body.
-#[derive(Debug, Deserialize)]
+/// `POST /api/session` body: `student_number` or `username`, with
+/// `password`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     pub student_number: Option<String>,

@@ -54,6 +54,7 @@ pub struct StudentResult {
     pub outcome: String,
     pub reason: Option<String>,
     pub decided_at: NaiveDateTime,
+    pub section_id: Option<u32>,
     /// The course code and section number, while the section exists.
     pub course_code: Option<String>,
     pub section_number: Option<u16>,
@@ -65,6 +66,7 @@ type ResultRow = (
     String,
     Option<String>,
     NaiveDateTime,
+    Option<u32>,
     Option<String>,
     Option<u16>,
 );
@@ -78,7 +80,7 @@ pub async fn of_student(
         .timed(
             sqlx::query_as(
                 "SELECT o.command_id, o.action, o.outcome, o.reason, o.decided_at, \
-                        c.code, s.number \
+                        o.section_id, c.code, s.number \
                  FROM command_outcomes o \
                  LEFT JOIN sections s ON s.id = o.section_id \
                  LEFT JOIN courses c ON c.id = s.course_id \
@@ -91,13 +93,14 @@ pub async fn of_student(
     Ok(rows
         .into_iter()
         .map(
-            |(id, action, outcome, reason, decided_at, course_code, section_number)| {
+            |(id, action, outcome, reason, decided_at, section_id, course_code, section_number)| {
                 StudentResult {
                     command_id: uuid::Uuid::from_slice(&id).ok(),
                     action,
                     outcome,
                     reason,
                     decided_at,
+                    section_id,
                     course_code,
                     section_number,
                 }

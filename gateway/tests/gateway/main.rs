@@ -8,12 +8,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod app_api;
 mod auth;
 mod field;
 mod helpers;
 mod hostile;
 mod limits;
 mod metrics;
+mod openapi;
 mod outages;
 mod pace;
 mod proxy;

@@ -6,6 +6,9 @@
 
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::api::openapi::responses::{
+    BadRequest, Conflict, Forbidden, Internal, JsonBodyErrors, NotFound, TooMany, Unavailable,
+};
 use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -13,12 +16,14 @@ use axum::http::{header, HeaderMap};
 use axum::Json;
 use enrollment::RoundId;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use waitroom::room::ChangeError;
 use waitroom::{RoomStore, RoundChange, RoundState, RoundView};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeBody {
+    #[schema(maximum = 1_000_000)]
     pub admission_per_min: Option<u32>,
     /// 0 removes the cap.
     pub max_active: Option<u32>,
@@ -77,7 +82,7 @@ impl PaceBody {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdminAction {
     Prequeue,
@@ -103,10 +108,12 @@ impl AdminAction {
 }
 
 /// A round as the registrar sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminRound {
+    #[schema(value_type = u32)]
     pub id: RoundId,
     pub name: String,
+    #[schema(value_type = crate::http::api::openapi::schemas::RoundStateDoc)]
     pub state: RoundState,
     pub admission_per_min: u32,
     pub max_active: u32,
@@ -114,6 +121,7 @@ pub struct AdminRound {
     pub waiting: u64,
     pub admitted_total: u64,
     pub active: u32,
+    #[schema(value_type = Option<String>)]
     pub hold: Option<&'static str>,
     pub shuffle_seed: Option<String>,
     pub cohort_size: u64,
@@ -240,6 +248,23 @@ pub(super) async fn registrar(
 }
 
 /// `GET /api/admin/rounds/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/admin/rounds/{id}",
+    tag = "admin",
+    params(("id" = u32, Path, description = "The round's id")),
+    security(("registrar_basic" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The round as the registrar sees it", body = AdminRound),
+        BadRequest,
+        (status = 401, description = "Wrong or unreadable Basic credentials (`bad_credentials`; with a `WWW-Authenticate` challenge)", body = crate::error::ApiErrorBody),
+        Forbidden,
+        NotFound,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn show(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -259,7 +284,30 @@ pub async fn show(
     Ok(Json(round))
 }
 
-/// `POST /api/admin/rounds/{id}`
+/// `POST /api/admin/rounds/{id}`: changes the rate, the cap or the state,
+/// audit-logged.
+#[utoipa::path(
+    post,
+    path = "/api/admin/rounds/{id}",
+    tag = "admin",
+    params(
+        ("id" = u32, Path, description = "The round's id"),
+        ("X-CSRF-Token" = Option<String>, Header, description = "The session's `csrf` value (session cookie only)"),
+    ),
+    security(("registrar_basic" = []), ("session" = [])),
+    request_body = ChangeBody,
+    responses(
+        (status = 200, description = "The round after the change", body = AdminRound),
+        JsonBodyErrors,
+        (status = 401, description = "Wrong or unreadable Basic credentials (`bad_credentials`; with a `WWW-Authenticate` challenge)", body = crate::error::ApiErrorBody),
+        Forbidden,
+        NotFound,
+        Conflict,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn change(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -16,6 +16,9 @@
 use super::queue::{pass_token, queue_token};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
+use crate::http::api::openapi::responses::{
+    BadRequest, Conflict, Forbidden, Internal, JsonBodyErrors, TooMany, Unauthorized, Unavailable,
+};
 use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -26,12 +29,16 @@ use enrollment::{Action, Command, CommandId, ItemOptions, Reason, SectionId, Stu
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+use utoipa::ToSchema;
 use waitroom::{PassClaims, RoundState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollBody {
+    /// 1-12 distinct section ids, decided in order.
+    #[schema(min_items = 1, max_items = 12)]
     pub sections: Vec<u32>,
+    /// Join a full section's waitlist instead of being refused.
     #[serde(default)]
     pub waitlist: bool,
     /// Per-item choices, parallel to `sections`, as the command carries
@@ -40,7 +47,7 @@ pub struct EnrollBody {
     pub options: Vec<ItemOptions>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropBody {
     pub section: u32,
@@ -53,6 +60,17 @@ pub struct DropBody {
 pub struct SwapBody {
     pub drop: u32,
     pub enroll: u32,
+}
+
+/// The `Idempotency-Key` header, as the document describes it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Makes retries of one request one command: 1-128 visible ASCII
+    /// characters, no spaces.
+    #[param(rename = "Idempotency-Key", pattern = "^[!-~]{1,128}$")]
+    #[serde(rename = "Idempotency-Key")]
+    pub key: Option<String>,
 }
 
 /// The header a client sends to make retries of one request one command.
@@ -88,13 +106,32 @@ fn bad_idempotency_key() -> ApiError {
     ApiError::Invalid("Idempotency-Key must be 1-128 visible ASCII characters, no spaces".into())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
+    #[schema(value_type = String, format = Uuid)]
     pub command_id: CommandId,
     pub status_url: String,
 }
 
-/// `POST /api/enroll`
+/// `POST /api/enroll`: an admitted student's enroll command.
+#[utoipa::path(
+    post,
+    path = "/api/enroll",
+    tag = "commands",
+    security(("pass" = []), ("pass_cookie" = [])),
+    params(IdempotencyKey),
+    request_body = EnrollBody,
+    responses(
+        (status = 202, description = "Confirmed by the broker; the worker decides it", body = Accepted),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn enroll(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -111,7 +148,25 @@ pub async fn enroll(
     submit(&app, Some(ip), &headers, &jar, action, key).await
 }
 
-/// `POST /api/drop`
+/// `POST /api/drop`: an admitted student's drop command.
+#[utoipa::path(
+    post,
+    path = "/api/drop",
+    tag = "commands",
+    security(("pass" = []), ("pass_cookie" = [])),
+    params(IdempotencyKey),
+    request_body = DropBody,
+    responses(
+        (status = 202, description = "Confirmed by the broker; the worker decides it", body = Accepted),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn drop(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -287,20 +342,24 @@ fn verified_pass(app: &AppState, pass: &str) -> ApiResult<PassClaims> {
 }
 
 /// One decided item of a command.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Item {
     pub section: Option<u32>,
     pub action: String,
     pub outcome: String,
     pub reason: Option<String>,
+    #[schema(value_type = Option<String>)]
     pub message_ko: Option<&'static str>,
+    #[schema(value_type = Option<String>)]
     pub message_en: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Outcome {
+    #[schema(value_type = String, format = Uuid)]
     pub command_id: CommandId,
     /// `queued` until the worker recorded the outcome, then `decided`.
+    #[schema(value_type = String)]
     pub state: &'static str,
     pub items: Vec<Item>,
     /// While `queued`: when to ask again. Clients that follow it spread
@@ -314,6 +373,21 @@ const RESULT_POLL_MS: (u64, u64) = (750, 1_500);
 
 /// `GET /api/commands/{id}`: the outcome once the worker recorded it. Only
 /// the student who sent the command may read it.
+#[utoipa::path(
+    get,
+    path = "/api/commands/{id}",
+    tag = "commands",
+    params(("id" = String, Path, format = Uuid, description = "The command id (a UUID)")),
+    security(("pass" = []), ("pass_cookie" = []), ("queue_token" = []), ("queue_cookie" = [])),
+    responses(
+        (status = 200, description = "`queued`, or `decided` with its items", body = Outcome),
+        BadRequest,
+        Unauthorized,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn outcome(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -7,6 +7,10 @@
 
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::http::api::openapi::responses::{
+    BadRequest, Conflict, Forbidden, Internal, JsonBodyErrors, NotFound, TooMany, Unauthorized,
+    Unavailable,
+};
 use crate::http::extract::{same_origin, ClientIp, JsonBody};
 use crate::rooms::Room;
 use crate::AppState;
@@ -18,6 +22,7 @@ use enrollment::{RoundId, StudentId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 use waitroom::estimate::{self, Estimate};
 mod tokens;
 
@@ -36,7 +41,7 @@ const RENEW_AFTER_MS: u64 = 60_000;
 const DECIDED_CAP: usize = 200_000;
 
 /// Where a student stands, as the API and the queue page show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The room is not open yet; the place is held.
@@ -54,7 +59,7 @@ pub enum Phase {
 }
 
 /// Why the page shows a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Notice {
     /// An admin paused admission.
@@ -118,13 +123,15 @@ impl PaceInfo {
 const WORKERS_BUSY_SHOWN_MS: u64 = 300_000;
 
 /// The answer to join and status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Status {
     pub state: Phase,
+    #[schema(value_type = u32)]
     pub round: RoundId,
     pub round_name: String,
     pub position: Option<u64>,
     pub ahead: Option<u64>,
+    #[schema(value_type = Option<crate::http::api::openapi::schemas::EstimateDoc>)]
     pub estimate: Option<Estimate>,
     pub progress: Option<f64>,
     pub notice: Option<Notice>,
@@ -148,14 +155,33 @@ pub struct Status {
 
 /// Credentials for joining without a session (apps); with a session
 /// cookie the body may be `{}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinBody {
     pub student_number: Option<String>,
     pub password: Option<String>,
 }
 
-/// `POST /api/rounds/{id}/join`
+/// `POST /api/rounds/{id}/join`: takes (or keeps) the student's place.
+#[utoipa::path(
+    post,
+    path = "/api/rounds/{id}/join",
+    tag = "queue",
+    params(("id" = u32, Path, description = "The round's id")),
+    security((), ("session" = [])),
+    request_body(content = JoinBody, description = "Credentials, or `{}` with a session cookie"),
+    responses(
+        (status = 200, description = "Where the student stands; the queue token (and pass) cookies are set", body = Status),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn join(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -244,7 +270,20 @@ pub async fn join_as(app: &AppState, round: RoundId, student: auth::Student) -> 
     resolve(app, room, claims, now).await
 }
 
-/// `GET /api/queue/status`
+/// `GET /api/queue/status`: where the holder of a queue token stands.
+#[utoipa::path(
+    get,
+    path = "/api/queue/status",
+    tag = "queue",
+    security(("queue_token" = []), ("queue_cookie" = [])),
+    responses(
+        (status = 200, description = "Where the student stands", body = Status),
+        Unauthorized,
+        NotFound,
+        TooMany,
+        Unavailable,
+    )
+)]
 pub async fn status(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -635,12 +674,32 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Whether a place was given up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Left {
+    /// False when there was no place to give up.
+    pub left: bool,
+}
+
 /// `POST /api/queue/leave`: gives up the place (or ends the admission).
+#[utoipa::path(
+    post,
+    path = "/api/queue/leave",
+    tag = "queue",
+    security(("queue_token" = []), ("queue_cookie" = []), ("pass" = []), ("pass_cookie" = [])),
+    responses(
+        (status = 200, description = "The place is given up; the cookies are removed", body = Left),
+        Unauthorized,
+        Forbidden,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn leave(
     State(app): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-) -> ApiResult<(CookieJar, Json<serde_json::Value>)> {
+) -> ApiResult<(CookieJar, Json<Left>)> {
     let now = crate::clock::now_ms();
     let from_header = headers.contains_key(QUEUE_HEADER) || headers.contains_key(PASS_HEADER);
     if !from_header {
@@ -658,7 +717,7 @@ pub async fn leave(
     let jar = jar
         .remove(Cookie::build(QUEUE_COOKIE).path("/"))
         .remove(Cookie::build(PASS_COOKIE).path("/"));
-    Ok((jar, Json(serde_json::json!({ "left": left }))))
+    Ok((jar, Json(Left { left })))
 }
 
 /// Gives up `student`'s place in `round`.
@@ -689,10 +748,12 @@ pub fn holder(
 }
 
 /// A round's public facts, including the shuffle seed once published.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoundInfo {
+    #[schema(value_type = u32)]
     pub id: RoundId,
     pub name: String,
+    #[schema(value_type = crate::http::api::openapi::schemas::RoundStateDoc)]
     pub state: RoundState,
     pub prequeue_at_ms: u64,
     pub opens_at_ms: u64,
@@ -703,10 +764,23 @@ pub struct RoundInfo {
     pub cohort_size: u64,
     /// Decimal string: JavaScript cannot hold every u64 as a number.
     pub shuffle_seed: Option<String>,
+    #[schema(value_type = String)]
     pub shuffle_algorithm: &'static str,
 }
 
 /// `GET /api/rounds/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/rounds/{id}",
+    tag = "queue",
+    params(("id" = u32, Path, description = "The round's id")),
+    responses(
+        (status = 200, description = "The round's public facts", body = RoundInfo),
+        BadRequest,
+        NotFound,
+        Unavailable,
+    )
+)]
 pub async fn round(State(app): State<AppState>, Path(id): Path<u32>) -> ApiResult<Json<RoundInfo>> {
     let snapshot = app.rooms.snapshot();
     let room = snapshot

@@ -1,0 +1,54 @@
+//! Schemas of the values the API shows from the pure crates (`waitroom`,
+//! `enrollment`), written here so those crates stay free of HTTP
+//! concerns. Each mirrors its type's serde shape; the document test
+//! (`gateway/tests/gateway/openapi.rs`) and the fuzzer check the answers
+//! against them.
+
+// Never built: these types only describe the JSON of others.
+#![allow(dead_code)]
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Where a round is in its life.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = RoundState)]
+pub enum RoundStateDoc {
+    Scheduled,
+    Prequeue,
+    Open,
+    Paused,
+    Closed,
+}
+
+/// Who a session belongs to (`t` tells which).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "t", rename_all = "snake_case")]
+#[schema(as = Subject)]
+pub enum SubjectDoc {
+    Student {
+        /// The student's id.
+        #[serde(rename = "s")]
+        id: u32,
+        #[serde(rename = "y")]
+        class_year: u8,
+    },
+    Admin {
+        #[serde(rename = "a")]
+        id: u32,
+        #[serde(rename = "n")]
+        username: String,
+        /// `registrar`, `ops` or `viewer`.
+        #[serde(rename = "o")]
+        role: String,
+    },
+}
+
+/// A wait-time range in whole seconds.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Estimate)]
+pub struct EstimateDoc {
+    pub min_secs: u64,
+    pub max_secs: u64,
+}
