@@ -36,7 +36,7 @@ pub(super) async fn load(
     let mut drops_per_section: HashMap<SectionId, usize> = HashMap::new();
     for c in live() {
         student_ids.push(c.cmd.student);
-        section_ids.extend_from_slice(c.cmd.action.sections());
+        section_ids.extend(c.cmd.action.every_section());
         if let Action::Drop { section } = c.cmd.action {
             *drops_per_section.entry(section).or_default() += 1;
         }

@@ -137,12 +137,12 @@ pub fn plan(
                     (Some(round), Some(st)) => command_level(round, st, c, &lease_used),
                 },
             );
-        let items = match whole {
+        let items: Vec<Item> = match whole {
             Some(reason) => cmd
                 .action
                 .sections()
                 .iter()
-                .map(|s| (*s, Outcome::Rejected(reason)))
+                .map(|s| Item::first(*s, Outcome::Rejected(reason)))
                 .collect(),
             None => {
                 if let Some(lease) = c.lease {
@@ -151,23 +151,24 @@ pub fn plan(
                 w.decide(c)
             }
         };
-        for (i, (sid, outcome)) in items.iter().enumerate() {
+        for (i, it) in items.iter().enumerate() {
             w.writes.outcomes.push(OutcomeRow {
                 command: cmd.id,
                 item: u16::try_from(i).unwrap_or(u16::MAX),
                 student: cmd.student,
                 round: cmd.round,
-                section: *sid,
+                section: it.section,
                 action,
-                outcome: *outcome,
+                outcome: it.outcome,
                 lease: c.lease,
                 issued_at: cmd.issued_at,
+                choice: it.choice,
             });
         }
         decisions.push(Decision {
             command: cmd.id,
             action,
-            items,
+            items: items.iter().map(|it| (it.section, it.outcome)).collect(),
             replayed: false,
         });
     }
@@ -211,10 +212,31 @@ fn command_level(
     None
 }
 
+/// How one item of a command was decided.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// The section the outcome is about: the one enrolled in, or the first
+    /// choice when none was.
+    section: SectionId,
+    outcome: Outcome,
+    /// 0 for the first choice, k for the item's k-th alternate.
+    choice: u8,
+}
+
+impl Item {
+    fn first(section: SectionId, outcome: Outcome) -> Item {
+        Item {
+            section,
+            outcome,
+            choice: 0,
+        }
+    }
+}
+
 impl Working<'_> {
     /// Decides each section of a command that passed the command-level
-    /// checks: one outcome per section, in order.
-    fn decide(&mut self, c: &Checked<'_>) -> Vec<(SectionId, Outcome)> {
+    /// checks: one outcome per item, in order.
+    fn decide(&mut self, c: &Checked<'_>) -> Vec<Item> {
         let cmd = c.cmd;
         let mut items = Vec::new();
         match &cmd.action {
@@ -223,20 +245,57 @@ impl Working<'_> {
                 waitlist,
                 ..
             } => {
-                for sid in wanted {
-                    let outcome = self.enroll(c, *sid, *waitlist);
-                    items.push((*sid, outcome));
+                for (i, sid) in wanted.iter().enumerate() {
+                    let alternates = cmd.action.alternates(i);
+                    items.push(self.enroll_item(c, *sid, alternates, *waitlist));
                 }
             }
             Action::Drop { section: sid } => {
                 let outcome = self.drop_seat(cmd.student, *sid);
-                items.push((*sid, outcome));
+                items.push(Item::first(*sid, outcome));
                 if outcome == Outcome::Dropped {
                     self.promote(*sid);
                 }
             }
         }
         items
+    }
+
+    /// One cart item: the first choice, then each alternate in order, until
+    /// one is enrolled. When none is, the outcome is the first choice's:
+    /// its reason, or, when it was full and the student asked for the
+    /// waitlist, a place on the first choice's waitlist, taken only after
+    /// every alternate was tried (a free seat elsewhere beats a place in
+    /// line).
+    fn enroll_item(
+        &mut self,
+        c: &Checked<'_>,
+        first: SectionId,
+        alternates: &[SectionId],
+        waitlist: bool,
+    ) -> Item {
+        if alternates.is_empty() {
+            return Item::first(first, self.enroll(c, first, waitlist));
+        }
+        let first_outcome = self.enroll(c, first, false);
+        if first_outcome == Outcome::Enrolled {
+            return Item::first(first, first_outcome);
+        }
+        for (k, alt) in alternates.iter().enumerate() {
+            if self.enroll(c, *alt, false) == Outcome::Enrolled {
+                return Item {
+                    section: *alt,
+                    outcome: Outcome::Enrolled,
+                    choice: u8::try_from(k + 1).unwrap_or(u8::MAX),
+                };
+            }
+        }
+        if waitlist && first_outcome == Outcome::Rejected(Reason::Full) {
+            // Nothing changed since the first try: it is full again, and
+            // this time the student joins its line.
+            return Item::first(first, self.enroll(c, first, true));
+        }
+        Item::first(first, first_outcome)
     }
 
     fn enroll(&mut self, c: &Checked<'_>, sid: SectionId, waitlist: bool) -> Outcome {
@@ -369,6 +428,7 @@ impl Working<'_> {
                 outcome,
                 lease: None,
                 issued_at: self.now,
+                choice: 0,
             });
         }
         if rules::check_seat(section).is_ok() && line.more {
