@@ -8,7 +8,7 @@ pub mod queue;
 pub mod session;
 
 use crate::AppState;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 /// Every JSON API route.
@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/rounds/{id}/join", post(queue::join))
         .route("/api/queue/status", get(queue::status))
         .route("/api/queue/leave", post(queue::leave))
+        .route("/api/queue/cart", get(queue::cart::show))
+        .route("/api/queue/auto-send", put(queue::cart::set))
         .route("/api/enroll", post(commands::enroll))
         .route("/api/drop", post(commands::drop))
         .route("/api/commands/{id}", get(commands::outcome))

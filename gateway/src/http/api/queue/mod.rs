@@ -19,6 +19,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use waitroom::estimate::{self, Estimate};
+pub mod cart;
 mod tokens;
 
 pub use tokens::{
@@ -96,6 +97,26 @@ pub struct Status {
     pub pass: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass_expires_at_ms: Option<u64>,
+    /// Once admitted, for a student who opted in to send their cart at
+    /// admission: the command to follow (sent, or about to be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_send: Option<AutoSendCommand>,
+}
+
+/// The command a student's cart is sent as at admission.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoSendCommand {
+    pub command_id: enrollment::CommandId,
+    pub status_url: String,
+}
+
+impl AutoSendCommand {
+    pub fn new(command_id: enrollment::CommandId) -> AutoSendCommand {
+        AutoSendCommand {
+            command_id,
+            status_url: format!("/api/commands/{command_id}"),
+        }
+    }
 }
 
 /// Credentials for joining without a session (apps); with a session
@@ -283,6 +304,7 @@ async fn resolve(
         token: None,
         pass: None,
         pass_expires_at_ms: None,
+        auto_send: None,
     };
     // Re-signing costs an HMAC, a cookie and bytes on every poll; a token
     // is renewed only when new, when it learns its place in the shuffled
@@ -347,6 +369,13 @@ async fn resolve(
                             // A join that finds the student admitted (a
                             // second device) needs a token to poll with.
                             status.token = renewal(&claims);
+                            if let Some(pass) = &status.pass {
+                                status.auto_send = crate::autosend::on_admitted(
+                                    app, t.seq, t.round, t.student, pass,
+                                )
+                                .await
+                                .map(AutoSendCommand::new);
+                            }
                         }
                         return Ok(status);
                     }
