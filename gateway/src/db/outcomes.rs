@@ -14,6 +14,9 @@ pub struct CommandItem {
     pub outcome: String,
     /// A reason code when the item was refused.
     pub reason: Option<String>,
+    /// 0 for the item's first choice, k when `section_id` is its k-th
+    /// alternate.
+    pub choice: u8,
 }
 
 /// The items of `command`, if it is `student`'s and decided (empty while
@@ -23,10 +26,10 @@ pub async fn of_command(
     command: CommandId,
     student: StudentId,
 ) -> Result<Vec<CommandItem>, StoreError> {
-    let rows: Vec<(Option<u32>, String, String, Option<String>)> = store
+    let rows: Vec<(Option<u32>, String, String, Option<String>, u8)> = store
         .timed(
             sqlx::query_as(
-                "SELECT section_id, action, outcome, reason FROM command_outcomes \
+                "SELECT section_id, action, outcome, reason, choice FROM command_outcomes \
                  WHERE command_id = ? AND student_id = ? ORDER BY item",
             )
             .bind(command.0)
@@ -36,12 +39,15 @@ pub async fn of_command(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(section_id, action, outcome, reason)| CommandItem {
-            section_id,
-            action,
-            outcome,
-            reason,
-        })
+        .map(
+            |(section_id, action, outcome, reason, choice)| CommandItem {
+                section_id,
+                action,
+                outcome,
+                reason,
+                choice,
+            },
+        )
         .collect())
 }
 
@@ -57,6 +63,8 @@ pub struct StudentResult {
     /// The course code and section number, while the section exists.
     pub course_code: Option<String>,
     pub section_number: Option<u16>,
+    /// 0 for the first choice, k for the item's k-th alternate.
+    pub choice: u8,
 }
 
 type ResultRow = (
@@ -67,6 +75,7 @@ type ResultRow = (
     NaiveDateTime,
     Option<String>,
     Option<u16>,
+    u8,
 );
 
 /// The student's 200 most recently decided items, newest first.
@@ -78,7 +87,7 @@ pub async fn of_student(
         .timed(
             sqlx::query_as(
                 "SELECT o.command_id, o.action, o.outcome, o.reason, o.decided_at, \
-                        c.code, s.number \
+                        c.code, s.number, o.choice \
                  FROM command_outcomes o \
                  LEFT JOIN sections s ON s.id = o.section_id \
                  LEFT JOIN courses c ON c.id = s.course_id \
@@ -91,7 +100,7 @@ pub async fn of_student(
     Ok(rows
         .into_iter()
         .map(
-            |(id, action, outcome, reason, decided_at, course_code, section_number)| {
+            |(id, action, outcome, reason, decided_at, course_code, section_number, choice)| {
                 StudentResult {
                     command_id: uuid::Uuid::from_slice(&id).ok(),
                     action,
@@ -100,6 +109,7 @@ pub async fn of_student(
                     decided_at,
                     course_code,
                     section_number,
+                    choice,
                 }
             },
         )

@@ -34,6 +34,10 @@ pub struct EnrollBody {
     pub sections: Vec<u32>,
     #[serde(default)]
     pub waitlist: bool,
+    /// Per-item choices parallel to `sections` (alternates to try in
+    /// order); absent: none.
+    #[serde(default)]
+    pub options: Vec<enrollment::ItemOptions>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,7 +97,7 @@ pub async fn enroll(
     let action = Action::Enroll {
         sections: body.sections.into_iter().map(SectionId).collect(),
         waitlist: body.waitlist,
-        options: Vec::new(),
+        options: body.options,
     };
     submit(&app, Some(ip), &headers, &jar, action, key).await
 }
@@ -255,6 +259,9 @@ pub struct Item {
     pub reason: Option<String>,
     pub message_ko: Option<&'static str>,
     pub message_en: Option<&'static str>,
+    /// 0 when `section` is the item's first choice, k when it is its k-th
+    /// alternate.
+    pub choice: u8,
 }
 
 #[derive(Debug, Serialize)]
@@ -307,6 +314,7 @@ pub async fn outcome(
                 reason: i.reason,
                 message_ko: known.map(Reason::message_ko),
                 message_en: known.map(Reason::message_en),
+                choice: i.choice,
             }
         })
         .collect();

@@ -3,6 +3,7 @@
 //! room snapshot.
 
 pub mod admin;
+pub mod cart;
 pub mod commands;
 pub mod queue;
 pub mod session;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/queue/leave", post(queue::leave))
         .route("/api/queue/cart", get(queue::cart::show))
         .route("/api/queue/auto-send", put(queue::cart::set))
+        .route("/api/cart/alternates", put(cart::set))
         .route("/api/enroll", post(commands::enroll))
         .route("/api/drop", post(commands::drop))
         .route("/api/commands/{id}", get(commands::outcome))

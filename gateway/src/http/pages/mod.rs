@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/rounds/{id}", get(queue::queue))
         .route("/rounds/{id}/join", post(queue::join))
         .route("/rounds/{id}/leave", post(queue::leave))
+        .route("/rounds/{id}/auto-send", post(queue::auto_send))
         .route(
             "/login",
             get(student::login::form).post(student::login::login),
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/cart", get(student::cart::page))
         .route("/cart/add", post(student::cart::add))
         .route("/cart/remove", post(student::cart::remove))
+        .route("/cart/alternates", post(student::cart::alternates))
         .route("/enroll", post(student::commands::enroll))
         .route("/drop", post(student::commands::drop))
         .route("/results", get(student::results::page))

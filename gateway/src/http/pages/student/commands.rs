@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
-use enrollment::{Action, SectionId, StudentId, MAX_CART_SECTIONS};
+use enrollment::{Action, SectionId, StudentId};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -36,31 +36,24 @@ pub async fn enroll(
     Form(form): Form<EnrollForm>,
 ) -> ApiResult<Response> {
     let student = student_form(&ctx, &headers, &form.csrf)?;
-    let sections: Vec<SectionId> = if form.section.trim().is_empty() {
-        let me = load_student(&app, student).await?;
-        me.to_enroll()
-            .take(MAX_CART_SECTIONS)
-            .map(SectionId)
-            .collect()
+    let action = if form.section.trim().is_empty() {
+        // The whole cart, each item with its alternates, built as the
+        // admission-time sender builds it.
+        let (me, items) = tokio::try_join!(load_student(&app, student), async {
+            Ok(crate::db::cart::items(&app.store, student).await?)
+        })?;
+        crate::cart::enroll_action(&items, &me.standing.enrolled, false)
     } else {
-        vec![SectionId(section_number(&form.section)?)]
-    };
-    if sections.is_empty() {
-        return Ok(Redirect::to("/cart?msg=empty").into_response());
-    }
-    send(
-        &app,
-        &headers,
-        &jar,
-        student,
-        Action::Enroll {
-            sections,
+        Some(Action::Enroll {
+            sections: vec![SectionId(section_number(&form.section)?)],
             waitlist: false,
             options: Vec::new(),
-        },
-        &form.idempotency_key,
-    )
-    .await
+        })
+    };
+    let Some(action) = action else {
+        return Ok(Redirect::to("/cart?msg=empty").into_response());
+    };
+    send(&app, &headers, &jar, student, action, &form.idempotency_key).await
 }
 
 #[derive(Debug, Deserialize)]
