@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod cart_at_admission;
 mod field;
 mod helpers;
 mod hostile;
