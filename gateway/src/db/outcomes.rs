@@ -19,6 +19,9 @@ pub struct CommandItem {
     pub choice: u8,
 }
 
+/// (section, action, outcome, reason, choice) as stored.
+type ItemRow = (Option<u32>, String, String, Option<String>, u8);
+
 /// The items of `command`, if it is `student`'s and decided (empty while
 /// it is still queued, or when it is someone else's).
 pub async fn of_command(
@@ -26,7 +29,7 @@ pub async fn of_command(
     command: CommandId,
     student: StudentId,
 ) -> Result<Vec<CommandItem>, StoreError> {
-    let rows: Vec<(Option<u32>, String, String, Option<String>, u8)> = store
+    let rows: Vec<ItemRow> = store
         .timed(
             sqlx::query_as(
                 "SELECT section_id, action, outcome, reason, choice FROM command_outcomes \
