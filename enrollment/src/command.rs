@@ -94,6 +94,30 @@ impl Action {
         }
     }
 
+    /// Every section the action may decide: the first choices, then each
+    /// item's alternates. Workers lock and group by these.
+    pub fn every_section(&self) -> impl Iterator<Item = SectionId> + '_ {
+        let alternates = match self {
+            Action::Enroll { options, .. } => options.as_slice(),
+            _ => &[],
+        };
+        let firsts = self.sections().into_owned();
+        firsts
+            .into_iter()
+            .chain(alternates.iter().flat_map(|o| o.alternates.iter().copied()))
+    }
+
+    /// The alternates of item `i`, in the order they are tried.
+    pub fn alternates(&self, i: usize) -> &[SectionId] {
+        match self {
+            Action::Enroll { options, .. } => options
+                .get(i)
+                .map(|o| o.alternates.as_slice())
+                .unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
     /// `enroll`, `drop`, `swap` or `leave_waitlist`, as stored in outcomes.
     pub fn name(&self) -> &'static str {
         match self {

@@ -134,6 +134,9 @@ pub struct Found {
 pub struct CatalogCache {
     catalog: RwLock<Arc<Catalog>>,
     seats: RwLock<Arc<HashMap<u32, Seats>>>,
+    /// Students waiting on each section's waitlist (sections without a
+    /// line are absent), refreshed with the seats.
+    waitlists: RwLock<Arc<HashMap<u32, u32>>>,
     reload: Notify,
     loaded: std::sync::atomic::AtomicBool,
 }
@@ -184,6 +187,16 @@ impl CatalogCache {
         }
     }
 
+    /// Students waiting on `section`'s waitlist, as of the last seat
+    /// refresh.
+    pub fn waiting_of(&self, section: u32) -> u32 {
+        let lines = match self.waitlists.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        };
+        lines.get(&section).copied().unwrap_or(0)
+    }
+
     /// Seats of `section` (zeros when unknown).
     pub fn seats_of(&self, section: u32) -> Seats {
         self.seats().get(&section).copied().unwrap_or_default()
@@ -218,12 +231,34 @@ impl CatalogCache {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    fn publish_seats(&self, seats: HashMap<u32, Seats>) {
+    fn publish_seats(&self, seats: HashMap<u32, Seats>, waitlists: HashMap<u32, u32>) {
         let seats = Arc::new(seats);
         match self.seats.write() {
             Ok(mut g) => *g = seats,
             Err(p) => *p.into_inner() = seats,
         }
+        let waitlists = Arc::new(waitlists);
+        match self.waitlists.write() {
+            Ok(mut g) => *g = waitlists,
+            Err(p) => *p.into_inner() = waitlists,
+        }
+    }
+}
+
+impl Catalog {
+    /// A catalog of `sections`, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests(sections: Vec<Section>) -> Catalog {
+        let mut c = Catalog {
+            sections: Vec::new(),
+            by_id: HashMap::new(),
+            departments: Vec::new(),
+        };
+        for s in sections {
+            c.by_id.insert(s.id, c.sections.len());
+            c.sections.push(Arc::new(s));
+        }
+        c
     }
 }
 
@@ -269,7 +304,9 @@ async fn load_all(store: &MySqlStore, cache: &CatalogCache) -> Result<(), crate:
 }
 
 async fn load_seats(store: &MySqlStore, cache: &CatalogCache) -> Result<(), crate::db::StoreError> {
-    cache.publish_seats(db_catalog::seats(store).await?);
+    let (seats, waitlists) =
+        tokio::try_join!(db_catalog::seats(store), db_catalog::waitlists(store))?;
+    cache.publish_seats(seats, waitlists);
     Ok(())
 }
 

@@ -21,7 +21,9 @@
 //! - [`rooms`], [`batcher`], [`liveness`], [`leader`], [`heartbeat`]: the
 //!   waiting room as this gateway serves it: the snapshot polls read, joins
 //!   and liveness written in bulk, leadership and the admission tick.
-//! - [`publish`]: confirmed command publishing to RabbitMQ.
+//! - [`publish`]: confirmed command publishing to RabbitMQ; [`autosend`]
+//!   sends an opted-in student's cart the moment they are admitted, and
+//!   [`cart`] builds the cart's one enroll command (with alternates).
 //! - [`catalog`], [`seats`], [`live`], [`csv_import`]: the in-memory course
 //!   catalog, seats left in the hottest sections, the registrar's live view,
 //!   and CSV parsing and validation (pure; its writes are in `db`).
@@ -42,7 +44,9 @@
 
 pub mod auth;
 pub mod backlog;
+pub mod autosend;
 pub mod batcher;
+pub mod cart;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -121,6 +125,11 @@ pub struct App {
     pub live: live::Live,
     /// Commands this gateway accepted per admission pass.
     pub pass_use: http::api::commands::PassUse,
+    /// Admitted tickets (by seq) this gateway knows opted in to send their
+    /// cart at admission, or not.
+    pub auto_sends: DashMap<u64, bool>,
+    /// Cart sends started by polls (the leader's task sends the rest).
+    pub auto_send_polls: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for App {
@@ -215,6 +224,8 @@ impl Gateway {
             catalog: Arc::default(),
             live: live::Live::default(),
             pass_use: http::api::commands::PassUse::default(),
+            auto_sends: DashMap::new(),
+            auto_send_polls: Arc::new(Semaphore::new(autosend::POLL_SENDS)),
             store,
             config,
         });
@@ -298,6 +309,7 @@ impl Gateway {
             Arc::clone(&state.catalog),
             stop.clone(),
         ));
+        tasks.spawn(autosend::run(Arc::clone(&state), stop.clone()));
         tasks.spawn(limits::sweep(Arc::clone(&state.limits), stop.clone()));
         tasks.spawn(throttle::sweep(Arc::clone(&state.store), stop.clone()));
         tasks.spawn(heartbeat::run(

@@ -56,6 +56,9 @@ pub fn describe() {
     for action in ["enroll", "drop"] {
         metrics::counter!("sluice_commands_accepted_total", "action" => action).increment(0);
     }
+    for result in ["sent", "not_confirmed", "empty", "expired"] {
+        metrics::counter!("sluice_auto_send_total", "result" => result).increment(0);
+    }
     for reason in PUBLISH_FAILURES {
         metrics::counter!("sluice_publish_failures_total", "reason" => *reason).increment(0);
     }

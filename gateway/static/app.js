@@ -49,6 +49,41 @@
     next(parseInt(cfg.dataset.pollMs, 10));
   }
 
+  // --- Queue page: the cart's seats and the cart sent at admission. ---
+  // Reloads (the server renders the warning or the outcome) when a section
+  // in the cart fills or the sent cart's outcome is decided.
+  function queueCart() {
+    var box = $("queue-cart");
+    if (!box) { return; }
+    var command = box.dataset.command;
+    if (command) {
+      var look = function () {
+        fetch("/api/commands/" + command, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (o) {
+            if (o && o.state === "decided") { location.reload(); return; }
+            setTimeout(look, jitter((o && o.poll_after_ms) || 1500));
+          })
+          .catch(function () { setTimeout(look, jitter(3000)); });
+      };
+      setTimeout(look, 500);
+      return;
+    }
+    var every = parseInt(box.dataset.pollMs || "0", 10);
+    if (!every) { return; }
+    var shown = box.dataset.filled || "";
+    var seats = function () {
+      fetch("/api/queue/cart", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (c) {
+          if (c && c.filled.join(" ") !== shown) { location.reload(); return; }
+          setTimeout(seats, jitter((c && c.poll_after_ms) || every));
+        })
+        .catch(function () { setTimeout(seats, jitter(every * 2)); });
+    };
+    setTimeout(seats, jitter(every));
+  }
+
   // --- Course search: warn before adding what would conflict. ---
   function parseSlots(text) {
     return (text || "").split(" ").filter(Boolean).map(function (t) {

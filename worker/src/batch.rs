@@ -56,11 +56,11 @@ pub fn plan(commands: &[&Command], min_txn: usize) -> Plan {
         } else {
             by_student.insert(cmd.student, i);
         }
-        for s in cmd.action.sections().iter() {
-            if let Some(&j) = by_section.get(s) {
+        for s in cmd.action.every_section() {
+            if let Some(&j) = by_section.get(&s) {
                 uf.union(i, j);
             } else {
-                by_section.insert(*s, i);
+                by_section.insert(s, i);
             }
         }
     }

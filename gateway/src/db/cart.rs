@@ -100,6 +100,89 @@ pub async fn remove(
     Ok(())
 }
 
+/// One cart item with the alternates its student named for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartItem {
+    pub section: u32,
+    /// Sections of the same course to try, in order, when `section` is
+    /// refused.
+    pub alternates: Vec<u32>,
+    /// Join the first choice's waitlist when every choice is full.
+    pub waitlist: bool,
+}
+
+/// The cart's items with their alternates, in the order they were added.
+pub async fn items(store: &MySqlStore, student: StudentId) -> Result<Vec<CartItem>, StoreError> {
+    let rows: Vec<(u32, String, bool)> = store
+        .timed(
+            sqlx::query_as(
+                "SELECT section_id, alternates, waitlist FROM cart_items WHERE student_id = ? \
+                 ORDER BY added_at, section_id",
+            )
+            .bind(student.0)
+            .fetch_all(store.pool()),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(section, alternates, waitlist)| CartItem {
+            section,
+            alternates: parse_alternates(&alternates),
+            waitlist,
+        })
+        .collect())
+}
+
+/// The stored list: ids separated by commas. Anything else is skipped
+/// rather than failing the whole cart (the list is only ever written by
+/// [`set_alternates`]).
+fn parse_alternates(text: &str) -> Vec<u32> {
+    text.split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+/// Sets the alternates of the cart item `section` (already checked by the
+/// caller: same course, distinct, few enough). False when the item is not
+/// in the cart.
+pub async fn set_alternates(
+    store: &MySqlStore,
+    student: StudentId,
+    section: u32,
+    alternates: &[u32],
+) -> Result<bool, StoreError> {
+    let text = alternates
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let found: i64 = store
+        .timed(
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM cart_items WHERE student_id = ? AND section_id = ?",
+            )
+            .bind(student.0)
+            .bind(section)
+            .fetch_one(store.pool()),
+        )
+        .await?;
+    if found == 0 {
+        return Ok(false);
+    }
+    store
+        .timed(
+            sqlx::query(
+                "UPDATE cart_items SET alternates = ? WHERE student_id = ? AND section_id = ?",
+            )
+            .bind(text)
+            .bind(student.0)
+            .bind(section)
+            .execute(store.pool()),
+        )
+        .await?;
+    Ok(true)
+}
+
 /// The sections of the cart whose item says "join the waitlist if full".
 pub async fn waitlisted(store: &MySqlStore, student: StudentId) -> Result<Vec<u32>, StoreError> {
     store
@@ -144,4 +227,14 @@ pub async fn set_waitlist(
         )
         .await?;
     Ok(present > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stored_alternates_parse_in_order_and_skip_junk() {
+        assert_eq!(super::parse_alternates("9,3, 12"), vec![9, 3, 12]);
+        assert_eq!(super::parse_alternates(""), Vec::<u32>::new());
+        assert_eq!(super::parse_alternates("4,x,5"), vec![4, 5]);
+    }
 }

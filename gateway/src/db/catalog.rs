@@ -79,6 +79,23 @@ pub async fn seats(store: &MySqlStore) -> Result<HashMap<u32, Seats>, StoreError
     Ok(seats)
 }
 
+/// How many students wait on each section's waitlist.
+pub async fn waitlists(store: &MySqlStore) -> Result<HashMap<u32, u32>, StoreError> {
+    let rows: Vec<(u32, i64)> = store
+        .timed(
+            sqlx::query_as(
+                "SELECT section_id, COUNT(*) FROM waitlist_entries \
+                 WHERE state = 'waiting' GROUP BY section_id",
+            )
+            .fetch_all(store.pool()),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, n)| (s, u32::try_from(n).unwrap_or(u32::MAX)))
+        .collect())
+}
+
 /// The whole catalog.
 pub async fn load(store: &MySqlStore) -> Result<CatalogRows, StoreError> {
     let pool = store.pool();

@@ -9,6 +9,7 @@
 //!
 //! # Modules
 //! - [`accounts`]: students' and admins' sign-in rows and admin standing.
+//! - [`auto_send`]: "send my cart when I am admitted" opt-ins.
 //! - [`cart`]: a student's cart (장바구니).
 //! - [`catalog`]: the course catalog and seats the pages' cache holds.
 //! - [`gateways`]: gateway heartbeats and the admission leadership lock.
@@ -28,6 +29,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod auto_send;
 pub mod cart;
 pub mod catalog;
 pub mod courses;

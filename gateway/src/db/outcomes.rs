@@ -14,7 +14,13 @@ pub struct CommandItem {
     pub outcome: String,
     /// A reason code when the item was refused.
     pub reason: Option<String>,
+    /// 0 for the item's first choice, k when `section_id` is its k-th
+    /// alternate.
+    pub choice: u8,
 }
+
+/// (section, action, outcome, reason, choice) as stored.
+type ItemRow = (Option<u32>, String, String, Option<String>, u8);
 
 /// The items of `command`, if it is `student`'s and decided (empty while
 /// it is still queued, or when it is someone else's).
@@ -23,10 +29,10 @@ pub async fn of_command(
     command: CommandId,
     student: StudentId,
 ) -> Result<Vec<CommandItem>, StoreError> {
-    let rows: Vec<(Option<u32>, String, String, Option<String>)> = store
+    let rows: Vec<ItemRow> = store
         .timed(
             sqlx::query_as(
-                "SELECT section_id, action, outcome, reason FROM command_outcomes \
+                "SELECT section_id, action, outcome, reason, choice FROM command_outcomes \
                  WHERE command_id = ? AND student_id = ? ORDER BY item",
             )
             .bind(command.0)
@@ -36,12 +42,15 @@ pub async fn of_command(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(section_id, action, outcome, reason)| CommandItem {
-            section_id,
-            action,
-            outcome,
-            reason,
-        })
+        .map(
+            |(section_id, action, outcome, reason, choice)| CommandItem {
+                section_id,
+                action,
+                outcome,
+                reason,
+                choice,
+            },
+        )
         .collect())
 }
 
@@ -58,6 +67,8 @@ pub struct StudentResult {
     /// The course code and section number, while the section exists.
     pub course_code: Option<String>,
     pub section_number: Option<u16>,
+    /// 0 for the first choice, k for the item's k-th alternate.
+    pub choice: u8,
 }
 
 type ResultRow = (
@@ -69,6 +80,7 @@ type ResultRow = (
     Option<u32>,
     Option<String>,
     Option<u16>,
+    u8,
 );
 
 /// The student's 200 most recently decided items, newest first.
@@ -80,7 +92,7 @@ pub async fn of_student(
         .timed(
             sqlx::query_as(
                 "SELECT o.command_id, o.action, o.outcome, o.reason, o.decided_at, \
-                        o.section_id, c.code, s.number \
+                        o.section_id, c.code, s.number, o.choice \
                  FROM command_outcomes o \
                  LEFT JOIN sections s ON s.id = o.section_id \
                  LEFT JOIN courses c ON c.id = s.course_id \
@@ -93,7 +105,17 @@ pub async fn of_student(
     Ok(rows
         .into_iter()
         .map(
-            |(id, action, outcome, reason, decided_at, section_id, course_code, section_number)| {
+            |(
+                id,
+                action,
+                outcome,
+                reason,
+                decided_at,
+                section_id,
+                course_code,
+                section_number,
+                choice,
+            )| {
                 StudentResult {
                     command_id: uuid::Uuid::from_slice(&id).ok(),
                     action,
@@ -103,6 +125,7 @@ pub async fn of_student(
                     section_id,
                     course_code,
                     section_number,
+                    choice,
                 }
             },
         )

@@ -98,3 +98,12 @@ mod tests {
         );
     }
 }
+
+/// "enrolled in alternate 03": the words for a seat taken in an alternate
+/// section (`number`, when the section still exists).
+pub fn alternate_words(number: Option<u16>, lang: Lang) -> String {
+    match number {
+        Some(n) => format!("{} {n:02}", lang.t("대체 분반", "alternate")),
+        None => lang.t("대체 분반", "alternate").to_string(),
+    }
+}

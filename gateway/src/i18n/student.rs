@@ -92,6 +92,22 @@ pub fn cart_notice(code: &str, lang: Lang) -> &'static str {
             "신청할 분반이 장바구니에 없습니다.",
             "There is nothing in your cart to enroll in.",
         ),
+        "alternates" => lang.t(
+            "대체 분반을 저장했습니다. 1지망이 안 되면 순서대로 시도합니다.",
+            "Alternates saved. If your first choice fails, they are tried in order.",
+        ),
+        "alt_other_course" => lang.t(
+            "대체 분반은 같은 과목의 다른 분반이어야 합니다.",
+            "An alternate must be another section of the same course.",
+        ),
+        "alt_repeated" => lang.t(
+            "같은 분반을 두 번 고를 수 없습니다.",
+            "A section can be named only once.",
+        ),
+        "alt_not_in_cart" => lang.t(
+            "장바구니에 없는 분반입니다.",
+            "That section is not in your cart.",
+        ),
         _ => "",
     }
 }

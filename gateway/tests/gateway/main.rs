@@ -10,6 +10,7 @@
 
 mod app_api;
 mod auth;
+mod cart_at_admission;
 mod field;
 mod helpers;
 mod hostile;

@@ -38,7 +38,7 @@ pub(super) async fn load(
     let mut drops_per_section: HashMap<SectionId, usize> = HashMap::new();
     for c in live() {
         student_ids.push(c.cmd.student);
-        section_ids.extend_from_slice(&c.cmd.action.sections());
+        section_ids.extend(c.cmd.action.every_section());
         // A swap may free its dropped seat like a drop does, so that
         // section's line is read too.
         if let Action::Drop { section: freed } | Action::Swap { drop: freed, .. } = c.cmd.action {

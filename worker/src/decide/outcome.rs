@@ -46,7 +46,8 @@ impl Outcome {
 pub struct Decision {
     pub command: CommandId,
     pub action: &'static str,
-    /// One entry per section of the command, in order; empty for a replay.
+    /// One entry per item of the command, in order, naming the section
+    /// decided (an alternate, when one was enrolled); empty for a replay.
     pub items: Vec<(SectionId, Outcome)>,
     /// The command had been decided before (a redelivery): nothing written.
     pub replayed: bool,
@@ -94,6 +95,9 @@ pub struct OutcomeRow {
     pub outcome: Outcome,
     pub lease: Option<Uuid>,
     pub issued_at: DateTime<Utc>,
+    /// Which of the item's choices `section` is: 0 the first, k its k-th
+    /// alternate.
+    pub choice: u8,
 }
 
 /// A waitlist entry made by this group, written with the state it ends in.

@@ -140,12 +140,12 @@ pub fn plan(
                     (Some(round), Some(st)) => command_level(round, st, c, &lease_used),
                 },
             );
-        let items = match whole {
+        let items: Vec<Item> = match whole {
             Some(reason) => cmd
                 .action
                 .sections()
                 .iter()
-                .map(|s| (*s, Outcome::Rejected(reason)))
+                .map(|s| Item::first(*s, Outcome::Rejected(reason)))
                 .collect(),
             None => {
                 if let Some(lease) = c.lease {
@@ -154,23 +154,24 @@ pub fn plan(
                 w.decide(c)
             }
         };
-        for (i, (sid, outcome)) in items.iter().enumerate() {
+        for (i, it) in items.iter().enumerate() {
             w.writes.outcomes.push(OutcomeRow {
                 command: cmd.id,
                 item: u16::try_from(i).unwrap_or(u16::MAX),
                 student: cmd.student,
                 round: cmd.round,
-                section: *sid,
+                section: it.section,
                 action,
-                outcome: *outcome,
+                outcome: it.outcome,
                 lease: c.lease,
                 issued_at: cmd.issued_at,
+                choice: it.choice,
             });
         }
         decisions.push(Decision {
             command: cmd.id,
             action,
-            items,
+            items: items.iter().map(|it| (it.section, it.outcome)).collect(),
             replayed: false,
         });
     }
@@ -214,10 +215,31 @@ fn command_level(
     None
 }
 
+/// How one item of a command was decided.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// The section the outcome is about: the one enrolled in, or the first
+    /// choice when none was.
+    section: SectionId,
+    outcome: Outcome,
+    /// 0 for the first choice, k for the item's k-th alternate.
+    choice: u8,
+}
+
+impl Item {
+    fn first(section: SectionId, outcome: Outcome) -> Item {
+        Item {
+            section,
+            outcome,
+            choice: 0,
+        }
+    }
+}
+
 impl Working<'_> {
     /// Decides each section of a command that passed the command-level
-    /// checks: one outcome per section, in order.
-    fn decide(&mut self, c: &Checked<'_>) -> Vec<(SectionId, Outcome)> {
+    /// checks: one outcome per item, in order.
+    fn decide(&mut self, c: &Checked<'_>) -> Vec<Item> {
         let cmd = c.cmd;
         let mut items = Vec::new();
         match &cmd.action {
@@ -230,24 +252,24 @@ impl Working<'_> {
                     // The item's own choice, else the command's.
                     let item_waitlist =
                         options.get(i).and_then(|o| o.waitlist).unwrap_or(*waitlist);
-                    let outcome = self.enroll(c, *sid, item_waitlist);
-                    items.push((*sid, outcome));
+                    let alternates = cmd.action.alternates(i);
+                    items.push(self.enroll_item(c, *sid, alternates, item_waitlist));
                 }
             }
             Action::LeaveWaitlist { section: sid } => {
-                items.push((*sid, self.leave(cmd.student, *sid, cmd.id)));
+                items.push(Item::first(*sid, self.leave(cmd.student, *sid, cmd.id)));
             }
             Action::Drop { section: sid } => {
                 let outcome = self.drop_seat(cmd.student, *sid);
-                items.push((*sid, outcome));
+                items.push(Item::first(*sid, outcome));
                 if outcome == Outcome::Dropped {
                     self.promote(*sid);
                 }
             }
             Action::Swap { drop, enroll } => {
                 let (gained, given_up) = self.swap(c, *drop, *enroll);
-                items.push((*enroll, gained));
-                items.push((*drop, given_up));
+                items.push(Item::first(*enroll, gained));
+                items.push(Item::first(*drop, given_up));
                 if given_up == Outcome::Dropped {
                     self.promote(*drop);
                 }
@@ -295,6 +317,43 @@ impl Working<'_> {
         }
         let given_up = self.drop_seat(cmd.student, drop);
         (Outcome::Enrolled, given_up)
+    }
+
+    /// One cart item: the first choice, then each alternate in order, until
+    /// one is enrolled. When none is, the outcome is the first choice's:
+    /// its reason, or, when it was full and the student asked for the
+    /// waitlist, a place on the first choice's waitlist, taken only after
+    /// every alternate was tried (a free seat elsewhere beats a place in
+    /// line).
+    fn enroll_item(
+        &mut self,
+        c: &Checked<'_>,
+        first: SectionId,
+        alternates: &[SectionId],
+        waitlist: bool,
+    ) -> Item {
+        if alternates.is_empty() {
+            return Item::first(first, self.enroll(c, first, waitlist));
+        }
+        let first_outcome = self.enroll(c, first, false);
+        if first_outcome == Outcome::Enrolled {
+            return Item::first(first, first_outcome);
+        }
+        for (k, alt) in alternates.iter().enumerate() {
+            if self.enroll(c, *alt, false) == Outcome::Enrolled {
+                return Item {
+                    section: *alt,
+                    outcome: Outcome::Enrolled,
+                    choice: u8::try_from(k + 1).unwrap_or(u8::MAX),
+                };
+            }
+        }
+        if waitlist && first_outcome == Outcome::Rejected(Reason::Full) {
+            // Nothing changed since the first try: it is full again, and
+            // this time the student joins its line.
+            return Item::first(first, self.enroll(c, first, true));
+        }
+        Item::first(first, first_outcome)
     }
 
     fn enroll(&mut self, c: &Checked<'_>, sid: SectionId, waitlist: bool) -> Outcome {
@@ -476,6 +535,7 @@ impl Working<'_> {
                 outcome,
                 lease: None,
                 issued_at: self.now,
+                choice: 0,
             });
         }
         if rules::check_seat(section).is_ok() && line.more {

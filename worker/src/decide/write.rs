@@ -116,7 +116,7 @@ async fn insert_outcomes(
     for chunk in outcomes.chunks(CHUNK) {
         let mut qb = QueryBuilder::new(
             "INSERT INTO command_outcomes (command_id, item, student_id, round_id, section_id, action, \
-             outcome, reason, lease_id, issued_at, decided_at, decided_by) ",
+             outcome, reason, lease_id, issued_at, decided_at, decided_by, choice) ",
         );
         qb.push_values(chunk, |mut b, o| {
             b.push_bind(o.command.0)
@@ -130,7 +130,8 @@ async fn insert_outcomes(
                 .push_bind(o.lease)
                 .push_bind(storable(o.issued_at, ctx.now))
                 .push_bind(ctx.now)
-                .push_bind(ctx.worker);
+                .push_bind(ctx.worker)
+                .push_bind(o.choice);
         });
         qb.build().execute(&mut *tx).await?;
     }
@@ -175,6 +176,7 @@ pub async fn record_failed(
                 outcome: Outcome::Failed(reason),
                 lease: None,
                 issued_at: cmd.issued_at,
+                choice: 0,
             });
         }
     }

@@ -1,10 +1,13 @@
 //! Property tests of the decision logic: random catalogs and random
-//! sequences of enroll (some asking for the waitlist), drop and swap
-//! commands from several students.
+//! sequences of enroll (some asking for the waitlist, some naming
+//! alternates for their items), drop and swap commands from several
+//! students.
 //!
 //! - A pure model, built from the same `enrollment::rules` the worker calls,
 //!   never breaks an invariant however the commands arrive, and never
-//!   leaves a seat free while a student waits for it.
+//!   leaves a seat free while a student waits for it. An item with
+//!   alternates takes the first of its choices that enrolls, and joins a
+//!   waitlist (its first choice's) only when none did.
 //! - The real worker (`Ledger::decide` on MariaDB, commands split into
 //!   random transactions) decides every command exactly as the model does,
 //!   and the database invariants hold afterwards; every waitlist ends as
@@ -13,7 +16,7 @@
 
 use crate::helpers::*;
 use enrollment::rules::{self, Meeting, SectionInfo, StudentState};
-use enrollment::{Action, Command, CourseId, Reason, SectionId, StudentId};
+use enrollment::{Action, Command, CourseId, ItemOptions, Reason, SectionId, StudentId};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use worker::decide::Outcome;
@@ -36,6 +39,9 @@ enum GenCommand {
         student: usize,
         sections: Vec<usize>,
         waitlist: bool,
+        /// Each item's alternates, in order; no section appears twice in
+        /// the command.
+        alternates: Vec<Vec<usize>>,
     },
     Drop {
         student: usize,
@@ -89,11 +95,28 @@ fn scenario() -> impl Strategy<Value = Scenario> {
                 .collect();
             let n = sections.len();
             let command = prop_oneof![
-                3 => (0..STUDENTS, proptest::collection::btree_set(0..n, 1..=3.min(n)), prop::bool::weighted(0.4))
-                    .prop_map(|(student, s, waitlist)| GenCommand::Enroll {
-                        student,
-                        sections: s.into_iter().collect(),
-                        waitlist,
+                3 => (
+                    0..STUDENTS,
+                    proptest::collection::btree_set(0..n, 1..=3.min(n)),
+                    prop::bool::weighted(0.4),
+                    proptest::collection::vec((0usize..3, 0..n), 0..=3),
+                )
+                    .prop_map(|(student, s, waitlist, raw)| {
+                        let sections: Vec<usize> = s.into_iter().collect();
+                        let mut alternates = vec![Vec::new(); sections.len()];
+                        let mut used: Vec<usize> = sections.clone();
+                        for (item, alt) in raw {
+                            if !used.contains(&alt) {
+                                used.push(alt);
+                                alternates[item % sections.len()].push(alt);
+                            }
+                        }
+                        GenCommand::Enroll {
+                            student,
+                            sections,
+                            waitlist,
+                            alternates,
+                        }
                     }),
                 1 => (0..STUDENTS, 0..n).prop_map(|(student, section)| GenCommand::Drop {
                     student,
@@ -178,32 +201,45 @@ impl Model {
         }
     }
 
-    /// One outcome per section of the command, in order.
-    fn decide(&mut self, c: &GenCommand) -> Vec<Outcome> {
+    /// One (section decided, outcome) per item of the command, in order.
+    fn decide(&mut self, c: &GenCommand) -> Vec<(usize, Outcome)> {
         match c {
             GenCommand::Enroll {
                 student,
                 sections,
                 waitlist,
+                alternates,
             } => sections
                 .iter()
-                .map(|&i| {
-                    let (st, sec) = (&mut self.students[*student], &mut self.sections[i]);
-                    match rules::check_enroll(st, sec).and_then(|()| rules::check_seat(sec)) {
-                        Ok(()) => {
-                            st.add(sec);
-                            sec.enrolled += 1;
-                            Outcome::Enrolled
-                        }
-                        Err(Reason::Full) if *waitlist => {
-                            if self.lines[i].contains(student) {
-                                Outcome::Rejected(Reason::AlreadyWaitlisted)
-                            } else {
-                                self.lines[i].push_back(*student);
-                                Outcome::Waitlisted
+                .zip(alternates)
+                .map(|(&first, alts)| {
+                    // Every choice in order, without the waitlist; the
+                    // first one that enrolls is the item's outcome.
+                    let mut first_outcome = None;
+                    for &i in std::iter::once(&first).chain(alts) {
+                        let (st, sec) = (&mut self.students[*student], &mut self.sections[i]);
+                        match rules::check_enroll(st, sec).and_then(|()| rules::check_seat(sec)) {
+                            Ok(()) => {
+                                st.add(sec);
+                                sec.enrolled += 1;
+                                return (i, Outcome::Enrolled);
+                            }
+                            Err(reason) => {
+                                first_outcome.get_or_insert(reason);
                             }
                         }
-                        Err(reason) => Outcome::Rejected(reason),
+                    }
+                    match first_outcome {
+                        Some(Reason::Full) if *waitlist => {
+                            if self.lines[first].contains(student) {
+                                (first, Outcome::Rejected(Reason::AlreadyWaitlisted))
+                            } else {
+                                self.lines[first].push_back(*student);
+                                (first, Outcome::Waitlisted)
+                            }
+                        }
+                        Some(reason) => (first, Outcome::Rejected(reason)),
+                        None => unreachable!("a refused item has a first reason"),
                     }
                 })
                 .collect(),
@@ -220,7 +256,7 @@ impl Model {
                 if outcome == Outcome::Dropped {
                     self.promote(*section);
                 }
-                vec![outcome]
+                vec![(*section, outcome)]
             }
             GenCommand::Swap {
                 student,
@@ -363,14 +399,24 @@ fn the_worker_decides_exactly_as_the_rules_say() {
             .commands
             .iter()
             .map(|c| match c {
-                GenCommand::Enroll { student, sections: wanted, waitlist } => Command::new(
+                GenCommand::Enroll { student, sections: wanted, waitlist, alternates } => Command::new(
                     students[*student],
                     cat.round,
                     pass(students[*student], cat.round),
                     Action::Enroll {
                         sections: wanted.iter().map(|&i| sections[i]).collect(),
                         waitlist: *waitlist,
-                        options: Vec::new(),
+                        options: if alternates.iter().all(Vec::is_empty) {
+                            Vec::new()
+                        } else {
+                            alternates
+                                .iter()
+                                .map(|a| ItemOptions {
+                                    alternates: a.iter().map(|&i| sections[i]).collect(),
+                                    waitlist: None,
+                                })
+                                .collect()
+                        },
                     },
                 ),
                 GenCommand::Drop { student, section } => {
@@ -403,9 +449,12 @@ fn the_worker_decides_exactly_as_the_rules_say() {
 
         let mut model = Model::new(&s);
         for (c, d) in s.commands.iter().zip(&decided) {
-            let expected = model.decide(c);
-            let got: Vec<Outcome> = d.items.iter().map(|(_, o)| *o).collect();
-            prop_assert_eq!(&got, &expected, "command {:?}", c);
+            let expected: Vec<(SectionId, Outcome)> = model
+                .decide(c)
+                .into_iter()
+                .map(|(i, o)| (sections[i], o))
+                .collect();
+            prop_assert_eq!(&d.items, &expected, "command {:?}", c);
         }
         let report = rt.block_on(worker::invariants::check(&db.pool)).unwrap();
         prop_assert!(report.holds(), "{:?}", report);

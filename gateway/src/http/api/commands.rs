@@ -42,7 +42,7 @@ pub struct EnrollBody {
     #[serde(default)]
     pub waitlist: bool,
     /// Per-item choices, parallel to `sections`, as the command carries
-    /// them: `[{"waitlist": true}, {}]`.
+    /// them: `[{"waitlist": true, "alternates": [12, 9]}, {}]`.
     #[serde(default)]
     pub options: Vec<ItemOptions>,
 }
@@ -352,6 +352,9 @@ pub struct Item {
     pub message_ko: Option<&'static str>,
     #[schema(value_type = Option<String>)]
     pub message_en: Option<&'static str>,
+    /// 0 when `section` is the item's first choice, k when it is its k-th
+    /// alternate.
+    pub choice: u8,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -421,6 +424,7 @@ pub async fn outcome(
                 reason: i.reason,
                 message_ko: known.map(Reason::message_ko),
                 message_en: known.map(Reason::message_en),
+                choice: i.choice,
             }
         })
         .collect();

@@ -11,6 +11,7 @@
 //! is missing from the document (`docs/api.md`).
 
 pub mod admin;
+pub mod alternates;
 pub mod cart;
 pub mod catalog;
 pub mod commands;
@@ -24,7 +25,7 @@ pub mod timetable;
 pub mod waitlist;
 
 use crate::AppState;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
 /// The API's routes, with the path of each kept so the document test can
@@ -60,6 +61,9 @@ pub fn routes() -> Routes {
         .route("/api/rounds/{id}/join", post(queue::join))
         .route("/api/queue/status", get(queue::status))
         .route("/api/queue/leave", post(queue::leave))
+        .route("/api/queue/cart", get(queue::cart::show))
+        .route("/api/queue/auto-send", put(queue::cart::set))
+        .route("/api/cart/alternates", put(alternates::set))
         .route("/api/enroll", post(commands::enroll))
         .route("/api/drop", post(commands::drop))
         .route("/api/swap", post(commands::swap))

@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/rounds/{id}", get(queue::queue))
         .route("/rounds/{id}/join", post(queue::join))
         .route("/rounds/{id}/leave", post(queue::leave))
+        .route("/rounds/{id}/auto-send", post(queue::auto_send))
         .route(
             "/login",
             get(student::login::form).post(student::login::login),
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/cart/remove", post(student::cart::remove))
         .route("/cart/waitlist", post(student::cart::waitlist_choice))
         .route("/waitlist/leave", post(student::commands::leave_waitlist))
+        .route("/cart/alternates", post(student::cart::alternates))
         .route("/enroll", post(student::commands::enroll))
         .route("/drop", post(student::commands::drop))
         .route("/swap", post(student::commands::swap))

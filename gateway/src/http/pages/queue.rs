@@ -150,6 +150,23 @@ struct QueuePage {
     poll_ms: u64,
     /// The CSRF value of the join form (session or pre-login cookie).
     form_csrf: String,
+    /// The cart while waiting or admitted: its seats and the opt-in.
+    cart: Option<QueueCart>,
+}
+
+/// The cart as the queue page shows it.
+struct QueueCart {
+    auto_send: bool,
+    /// `waiting`, `sent`, `empty` or `expired` once opted in.
+    auto_state: String,
+    items: Vec<crate::cart::ItemSeats>,
+    /// Sections in the cart with no seat left, for the page's script.
+    filled: String,
+    /// The sent command's id, while its outcome is awaited.
+    pending: Option<String>,
+    /// The sent command's items as decided: (section, outcome, why);
+    /// empty until decided.
+    outcomes: Vec<(String, &'static str, String)>,
 }
 
 fn texts(lang: Lang) -> &'static Texts {
@@ -192,7 +209,23 @@ pub async fn queue(
         Some(Ok(status)) if status.round == RoundId(round) => {
             let jar = queue::with_cookies(&app, jar, &status);
             let signed_in = ctx.claims.is_some();
+            let lang = ctx.lang();
             let mut page = status_page(ctx.chrome, &status);
+            if matches!(
+                status.state,
+                Phase::Prequeue | Phase::Waiting | Phase::Paused | Phase::Admitted
+            ) {
+                if let Ok((r, student)) =
+                    queue::holder(&app, &headers, &jar, crate::clock::now_ms())
+                {
+                    let sent_as = status.auto_send.as_ref().map(|a| a.command_id);
+                    page.cart = queue_cart(&app, r, student, lang, sent_as).await;
+                }
+                if page.cart.as_ref().is_some_and(|c| c.pending.is_some()) {
+                    // Without script, look again soon for the outcome.
+                    page.refresh_secs = 2;
+                }
+            }
             let jar = if signed_in {
                 jar
             } else {
@@ -266,6 +299,7 @@ fn join_page(
         refresh_secs: 0,
         poll_ms: 0,
         form_csrf,
+        cart: None,
     };
     Ok((jar, web::render(page, status)).into_response())
 }
@@ -346,7 +380,105 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         opens_in,
         refresh_secs: s.poll_after_ms.div_ceil(1000),
         poll_ms: s.poll_after_ms,
+        cart: None,
     }
+}
+
+/// The cart panel of a student waiting or admitted in `round`: the seats
+/// of each section (from the in-memory snapshot), the opt-in, and once
+/// sent at admission, the command's outcome as far as it is decided.
+async fn queue_cart(
+    app: &AppState,
+    round: RoundId,
+    student: enrollment::StudentId,
+    lang: Lang,
+    sent_as: Option<enrollment::CommandId>,
+) -> Option<QueueCart> {
+    let view = crate::http::api::queue::cart::view(app, round, student)
+        .await
+        .ok()?;
+    let mut outcomes = Vec::new();
+    let mut pending = None;
+    // Once admitted the command id is known before the send is recorded
+    // (it follows from the admission), so the outcome is looked for at once.
+    let live = matches!(view.auto_send.state.as_deref(), Some("waiting" | "sent"));
+    if let Some(id) = view.auto_send.command_id.or(sent_as.filter(|_| live)) {
+        let items = crate::db::outcomes::of_command(&app.store, id, student)
+            .await
+            .unwrap_or_default();
+        if items.is_empty() {
+            pending = Some(id.to_string());
+        }
+        let catalog = app.catalog.catalog();
+        for i in items {
+            let name = i
+                .section_id
+                .and_then(|s| catalog.section(s))
+                .map(|s| format!("{}-{:02}", s.code, s.number))
+                .unwrap_or_else(|| "–".into());
+            let mut why = crate::i18n::outcomes::reason_words(i.reason.as_deref(), lang);
+            if i.choice > 0 {
+                why = crate::i18n::outcomes::alternate_words(
+                    i.section_id
+                        .and_then(|s| catalog.section(s))
+                        .map(|s| s.number),
+                    lang,
+                );
+            }
+            outcomes.push((
+                name,
+                crate::i18n::outcomes::outcome_words(&i.outcome, lang),
+                why,
+            ));
+        }
+    }
+    Some(QueueCart {
+        auto_send: view.auto_send.on,
+        auto_state: view.auto_send.state.unwrap_or_default(),
+        filled: view
+            .filled
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        items: view.items,
+        pending,
+        outcomes,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AutoSendForm {
+    #[serde(default)]
+    pub csrf: String,
+    /// `1` to opt in, anything else to opt out.
+    #[serde(default)]
+    pub on: String,
+}
+
+/// `POST /rounds/{id}/auto-send`: the no-JS opt-in to send the cart at
+/// admission.
+pub async fn auto_send(
+    State(app): State<AppState>,
+    Path(round): Path<u32>,
+    ctx: Ctx,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(form): Form<AutoSendForm>,
+) -> ApiResult<Response> {
+    same_origin(&headers)?;
+    if ctx.claims.is_some() {
+        ctx.check_csrf(&form.csrf)?;
+    } else {
+        web::check_anon_csrf(&jar, &form.csrf)?;
+    }
+    let (r, student) = queue::holder(&app, &headers, &jar, crate::clock::now_ms())?;
+    if r != RoundId(round) {
+        return Err(ApiError::BadToken);
+    }
+    app.limits.check_student(student)?;
+    crate::http::api::queue::cart::set_as(&app, r, student, form.on.trim() == "1").await?;
+    Ok(Redirect::to(&format!("/rounds/{round}")).into_response())
 }
 
 /// The join form: a signed-in student sends only the CSRF value; anyone

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 use waitroom::estimate::{self, Estimate};
+pub mod cart;
 mod tokens;
 
 pub use tokens::{
@@ -151,6 +152,26 @@ pub struct Status {
     /// The automatic pace, on rounds that use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<PaceInfo>,
+    /// Once admitted, for a student who opted in to send their cart at
+    /// admission: the command to follow (sent, or about to be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_send: Option<AutoSendCommand>,
+}
+
+/// The command a student's cart is sent as at admission.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoSendCommand {
+    pub command_id: enrollment::CommandId,
+    pub status_url: String,
+}
+
+impl AutoSendCommand {
+    pub fn new(command_id: enrollment::CommandId) -> AutoSendCommand {
+        AutoSendCommand {
+            command_id,
+            status_url: format!("/api/commands/{command_id}"),
+        }
+    }
 }
 
 /// Credentials for joining without a session (apps); with a session
@@ -371,6 +392,7 @@ async fn resolve(
         pass: None,
         pass_expires_at_ms: None,
         pace: PaceInfo::of(view),
+        auto_send: None,
     };
     // Re-signing costs an HMAC, a cookie and bytes on every poll; a token
     // is renewed only when new, when it learns its place in the shuffled
@@ -435,6 +457,13 @@ async fn resolve(
                             // A join that finds the student admitted (a
                             // second device) needs a token to poll with.
                             status.token = renewal(&claims);
+                            if let Some(pass) = &status.pass {
+                                status.auto_send = crate::autosend::on_admitted(
+                                    app, t.seq, t.round, t.student, pass,
+                                )
+                                .await
+                                .map(AutoSendCommand::new);
+                            }
                         }
                         return Ok(status);
                     }

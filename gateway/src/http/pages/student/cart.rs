@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
 use enrollment::rules::{self, Held, SectionInfo, StudentState};
-use enrollment::{CourseId, Reason, SectionId, MAX_CART_SECTIONS};
+use enrollment::{CourseId, Reason, SectionId, MAX_ALTERNATES, MAX_CART_SECTIONS};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -44,6 +44,9 @@ struct Item {
     warnings: Vec<Warning>,
     slots: String,
     course_id: u32,
+    /// One `<select>` per alternate slot: (section, label, chosen) for
+    /// each other section of the course.
+    alternate_slots: Vec<Vec<(u32, String, bool)>>,
     /// The item asks for the waitlist when full.
     waitlist: bool,
 }
@@ -212,7 +215,44 @@ fn item(s: &Section, seats: Seats, lang: Lang, warnings: Vec<Warning>) -> Item {
         slots: slots_of(&s.meetings),
         course_id: s.course_id,
         waitlist: false,
+        alternate_slots: Vec::new(),
     }
+}
+
+/// The alternate pickers of a cart item: as many slots as there are other
+/// sections of its course (at most [`MAX_ALTERNATES`]), each listing them,
+/// with the stored choice selected.
+fn alternate_slots(
+    catalog: &catalog::Catalog,
+    app: &AppState,
+    s: &Section,
+    chosen: &[u32],
+    lang: Lang,
+) -> Vec<Vec<(u32, String, bool)>> {
+    let others: Vec<&Arc<Section>> = catalog
+        .sections
+        .iter()
+        .filter(|o| o.course_id == s.course_id && o.id != s.id)
+        .collect();
+    (0..others.len().min(MAX_ALTERNATES))
+        .map(|k| {
+            others
+                .iter()
+                .map(|o| {
+                    let seats = app.catalog.seats_of(o.id);
+                    let label = format!(
+                        "{}-{:02} ({} {}/{})",
+                        o.code,
+                        o.number,
+                        lang.t("여석", "seats"),
+                        seats.left(),
+                        seats.capacity
+                    );
+                    (o.id, label, chosen.get(k) == Some(&o.id))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// `GET /cart`
@@ -226,7 +266,9 @@ pub async fn page(
     let ctx = ctx.in_section("cart");
     let (student, class_year) = ctx.student()?;
     let lang = ctx.lang();
-    let me = load_student(&app, student).await?;
+    let (me, cart_items) = tokio::try_join!(load_student(&app, student), async {
+        Ok(db::cart::items(&app.store, student).await?)
+    },)?;
     let catalog = app.catalog.covering(&me.sections()).await;
     let held: Vec<Arc<Section>> = me
         .standing
@@ -251,16 +293,18 @@ pub async fn page(
         &standing.completed,
         standing.max_credits,
     );
-    let (waitlisted, places) = tokio::try_join!(
-        db::cart::waitlisted(&app.store, student),
-        db::waitlist::places(&app.store, student),
-    )?;
+    let places = db::waitlist::places(&app.store, student).await?;
     let items: Vec<Item> = cart
         .iter()
         .zip(warnings)
-        .map(|((s, seats), w)| Item {
-            waitlist: waitlisted.contains(&s.id),
-            ..item(s, *seats, lang, w)
+        .map(|((s, seats), w)| {
+            let mine = cart_items.iter().find(|c| c.section == s.id);
+            let chosen = mine.map(|c| c.alternates.as_slice()).unwrap_or_default();
+            Item {
+                alternate_slots: alternate_slots(&catalog, &app, s, chosen, lang),
+                waitlist: mine.is_some_and(|c| c.waitlist),
+                ..item(s, *seats, lang, w)
+            }
         })
         .collect();
     let enrolled: Vec<Item> = held
@@ -368,6 +412,47 @@ pub async fn waitlist_choice(
         false => "not_in_cart",
         true if on => "waitlist_on",
         true => "waitlist_off",
+    };
+    Ok(back_to("/cart", msg).into_response())
+}
+
+/// The alternates form: the item, and one field per slot (empty: none).
+#[derive(Debug, Deserialize)]
+pub struct AlternatesForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub section: String,
+    #[serde(default)]
+    pub alt0: String,
+    #[serde(default)]
+    pub alt1: String,
+    #[serde(default)]
+    pub alt2: String,
+    #[serde(default)]
+    pub alt3: String,
+}
+
+/// `POST /cart/alternates`: the sections to try, in order, when the
+/// item's own is refused.
+pub async fn alternates(
+    State(app): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Form(form): Form<AlternatesForm>,
+) -> ApiResult<Response> {
+    let student = student_form(&ctx, &headers, &form.csrf)?;
+    let section = section_number(&form.section)?;
+    app.limits.check_student(student)?;
+    let mut wanted = Vec::new();
+    for f in [&form.alt0, &form.alt1, &form.alt2, &form.alt3] {
+        if !f.trim().is_empty() {
+            wanted.push(section_number(f)?);
+        }
+    }
+    let msg = match crate::http::api::alternates::save(&app, student, section, &wanted).await? {
+        Ok(()) => "alternates",
+        Err(code) => code,
     };
     Ok(back_to("/cart", msg).into_response())
 }

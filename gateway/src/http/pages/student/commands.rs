@@ -39,48 +39,26 @@ pub async fn enroll(
     Form(form): Form<EnrollForm>,
 ) -> ApiResult<Response> {
     let student = student_form(&ctx, &headers, &form.csrf)?;
-    let sections: Vec<SectionId> = if form.section.trim().is_empty() {
-        let me = load_student(&app, student).await?;
-        me.to_enroll()
-            .take(MAX_CART_SECTIONS)
-            .map(SectionId)
-            .collect()
+    let action = if form.section.trim().is_empty() {
+        // The whole cart, each item with its alternates, built as the
+        // admission-time sender builds it.
+        let (me, items) = tokio::try_join!(load_student(&app, student), async {
+            Ok(crate::db::cart::items(&app.store, student).await?)
+        })?;
+        crate::cart::enroll_action(&items, &me.standing.enrolled, false)
     } else {
-        vec![SectionId(section_number(&form.section)?)]
-    };
-    if sections.is_empty() {
-        return Ok(Redirect::to("/cart?msg=empty").into_response());
-    }
-    let waitlisted = db::cart::waitlisted(&app.store, student).await?;
-    send(
-        &app,
-        &headers,
-        &jar,
-        student,
-        Action::Enroll {
-            options: item_options(&sections, &waitlisted),
-            sections,
+        Some(Action::Enroll {
+            sections: vec![SectionId(section_number(&form.section)?)],
             waitlist: false,
-        },
-        &form.idempotency_key,
-    )
-    .await
+            options: Vec::new(),
+        })
+    };
+    let Some(action) = action else {
+        return Ok(Redirect::to("/cart?msg=empty").into_response());
+    };
+    send(&app, &headers, &jar, student, action, &form.idempotency_key).await
 }
 
-/// Each item's waitlist choice, parallel to `sections`; empty (the
-/// defaults, and the command's old bytes) when no item asks for a waitlist.
-pub(super) fn item_options(sections: &[SectionId], waitlisted: &[u32]) -> Vec<ItemOptions> {
-    if !sections.iter().any(|s| waitlisted.contains(&s.0)) {
-        return Vec::new();
-    }
-    sections
-        .iter()
-        .map(|s| ItemOptions {
-            alternates: Vec::new(),
-            waitlist: waitlisted.contains(&s.0).then_some(true),
-        })
-        .collect()
-}
 
 /// `POST /waitlist/leave`: leaves one section's waitlist, sent like a drop.
 pub async fn leave_waitlist(
@@ -189,21 +167,4 @@ async fn send(
     }
     let (_, axum::Json(accepted)) = commands::submit(app, None, headers, jar, action, key).await?;
     Ok(Redirect::to(&format!("/results?pending={}", accepted.command_id)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_items_that_ask_for_a_waitlist_say_so() {
-        let sections = [SectionId(1), SectionId(2)];
-        assert!(item_options(&sections, &[]).is_empty());
-        assert!(item_options(&sections, &[9]).is_empty());
-        let options = item_options(&sections, &[2]);
-        assert_eq!(
-            options.iter().map(|o| o.waitlist).collect::<Vec<_>>(),
-            vec![None, Some(true)]
-        );
-    }
 }

@@ -5,7 +5,9 @@
 use super::cart::{place_rows, PlaceRow};
 use crate::db;
 use crate::error::ApiResult;
-use crate::i18n::outcomes::{action_words, outcome_words, promoted_into, reason_words};
+use crate::i18n::outcomes::{
+    action_words, alternate_words, outcome_words, promoted_into, reason_words,
+};
 use crate::web::{self, Chrome, Ctx};
 use crate::AppState;
 use askama::Template;
@@ -76,7 +78,15 @@ pub async fn page(
                 "waitlisted" | "left_waitlist" => "warn",
                 _ => "bad",
             },
-            outcome: outcome_words(&r.outcome, lang).to_string(),
+            outcome: if r.choice > 0 && r.outcome == "enrolled" {
+                format!(
+                    "{} ({})",
+                    outcome_words(&r.outcome, lang),
+                    alternate_words(r.section_number, lang)
+                )
+            } else {
+                outcome_words(&r.outcome, lang).to_string()
+            },
             reason: reason_words(r.reason.as_deref(), lang),
         });
     }
