@@ -105,7 +105,7 @@ pub fn check_alternates(
 }
 
 /// One section's seats as the waiting student sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SectionSeats {
     pub section: u32,
     pub code: String,
@@ -121,7 +121,7 @@ pub struct SectionSeats {
 
 /// A cart item's seats, its alternates' and, when it is full, the other
 /// sections of its course that still have seats.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ItemSeats {
     #[serde(flatten)]
     pub first: SectionSeats,

@@ -21,6 +21,7 @@ pub const MAX_REPORT_BYTES: usize = 12 * 1024;
 /// `POST /api/admin/rehearsals`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct RunRequest {
     pub round: u32,
     pub students: u32,
@@ -48,6 +49,7 @@ impl RunRequest {
 
 /// The answer to a registered run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 pub struct RunStarted {
     pub id: u64,
 }
@@ -55,16 +57,19 @@ pub struct RunStarted {
 /// `POST /api/admin/rehearsals/{id}/report`: key results, and the report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct RunReport {
     pub summary: Summary,
     /// The bench's report without its timeline, at most
     /// [`MAX_REPORT_BYTES`] when encoded.
+    #[schema(value_type = Object)]
     pub report: serde_json::Value,
 }
 
 /// What the ops panel shows of each run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Summary {
     pub joined: u64,
     pub admitted: u64,

@@ -278,9 +278,12 @@ impl Model {
                         st.add(&self.sections[*enroll]);
                         self.sections[*enroll].enrolled += 1;
                         self.promote(*drop);
-                        vec![Outcome::Enrolled, Outcome::Dropped]
+                        vec![(*enroll, Outcome::Enrolled), (*drop, Outcome::Dropped)]
                     }
-                    Err(reason) => vec![Outcome::Rejected(reason); 2],
+                    Err(reason) => vec![
+                        (*enroll, Outcome::Rejected(reason)),
+                        (*drop, Outcome::Rejected(reason)),
+                    ],
                 }
             }
         }

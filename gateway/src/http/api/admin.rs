@@ -36,7 +36,7 @@ pub struct ChangeBody {
 
 /// `{"mode": "fixed"}`, or `{"mode": "auto", "floor": 60, "ceiling": 3000,
 /// "target_latency_ms": 2000, "target_backlog": 500}` (targets optional).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaceBody {
     pub mode: PaceMode,
@@ -46,7 +46,7 @@ pub struct PaceBody {
     pub target_backlog: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaceMode {
     Fixed,
@@ -134,12 +134,14 @@ pub struct AdminRound {
 }
 
 /// The automatic pace as the registrar sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AdminPace {
     pub floor: u32,
     pub ceiling: u32,
     pub target_latency_ms: u32,
     pub target_backlog: u32,
+    /// `backlog`, `latency`, `healthy`, `steady` or `unknown`.
+    #[schema(value_type = Option<String>)]
     pub reason: Option<waitroom::autopace::PaceReason>,
     pub signal: Option<u64>,
     pub changed_at_ms: Option<u64>,

@@ -15,20 +15,36 @@ use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlternatesBody {
     pub section: u32,
     pub alternates: Vec<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Alternates {
     pub section: u32,
     pub alternates: Vec<u32>,
 }
 
 /// `PUT /api/cart/alternates`
+#[utoipa::path(
+    put,
+    path = "/api/cart/alternates",
+    tag = "student",
+    security(("session" = [])),
+    request_body = AlternatesBody,
+    responses(
+        (status = 200, description = "The item's alternates as stored", body = Alternates),
+        crate::http::api::openapi::responses::JsonBodyErrors,
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::Forbidden,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn set(
     State(app): State<AppState>,
     headers: HeaderMap,

@@ -44,6 +44,7 @@ pub struct EnrollBody {
     /// Per-item choices, parallel to `sections`, as the command carries
     /// them: `[{"waitlist": true, "alternates": [12, 9]}, {}]`.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::http::api::openapi::schemas::ItemOptionsDoc>)]
     pub options: Vec<ItemOptions>,
 }
 
@@ -55,7 +56,7 @@ pub struct DropBody {
 
 /// `{"drop":7,"enroll":9}`: give up section 7 for section 9, both or
 /// neither.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwapBody {
     pub drop: u32,
@@ -190,6 +191,24 @@ pub async fn drop(
 
 /// `POST /api/swap`: one command that enrolls in `enroll` and gives up
 /// `drop` in one decision; the outcome's item 0 is `enroll`, item 1 `drop`.
+#[utoipa::path(
+    post,
+    path = "/api/swap",
+    tag = "commands",
+    security(("pass" = []), ("pass_cookie" = [])),
+    params(IdempotencyKey),
+    request_body = SwapBody,
+    responses(
+        (status = 202, description = "Confirmed by the broker; the worker decides it", body = Accepted),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        Conflict,
+        TooMany,
+        Internal,
+        Unavailable,
+    )
+)]
 pub async fn swap(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,

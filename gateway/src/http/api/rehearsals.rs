@@ -16,6 +16,24 @@ use axum::Json;
 /// `POST /api/admin/rehearsals`: 201 with the run's id; 409
 /// `not_rehearsal` for a round not marked as a rehearsal; 400 out of
 /// bounds; 404 no such round.
+#[utoipa::path(
+    post,
+    path = "/api/admin/rehearsals",
+    tag = "admin",
+    security(("registrar_basic" = []), ("session" = [])),
+    request_body = RunRequest,
+    responses(
+        (status = 201, description = "The run is registered", body = RunStarted),
+        crate::http::api::openapi::responses::JsonBodyErrors,
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::Forbidden,
+        crate::http::api::openapi::responses::NotFound,
+        crate::http::api::openapi::responses::Conflict,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn start(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -45,6 +63,24 @@ pub async fn start(
 }
 
 /// `POST /api/admin/rehearsals/{id}/report`: stores the report once.
+#[utoipa::path(
+    post,
+    path = "/api/admin/rehearsals/{id}/report",
+    tag = "admin",
+    params(("id" = u64, Path, description = "The run's id")),
+    security(("registrar_basic" = []), ("session" = [])),
+    request_body = RunReport,
+    responses(
+        (status = 204, description = "The report is stored"),
+        crate::http::api::openapi::responses::JsonBodyErrors,
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::Forbidden,
+        crate::http::api::openapi::responses::Conflict,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn report(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,

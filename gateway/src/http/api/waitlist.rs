@@ -16,7 +16,7 @@ use serde::Serialize;
 use waitroom::Subject;
 
 /// One line the student waits in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Place {
     pub section: u32,
     pub course_code: String,
@@ -29,7 +29,7 @@ pub struct Place {
     pub since: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Places {
     pub places: Vec<Place>,
 }
@@ -44,6 +44,19 @@ fn asker(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<Stud
 }
 
 /// `GET /api/waitlist`
+#[utoipa::path(
+    get,
+    path = "/api/waitlist",
+    tag = "student",
+    security(("session" = []), ("queue_token" = []), ("queue_cookie" = []), ("pass" = []), ("pass_cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's places in line", body = Places),
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn places(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -77,6 +90,24 @@ pub async fn places(
 }
 
 /// `POST /api/waitlist/leave` with `{"section": 7}`.
+#[utoipa::path(
+    post,
+    path = "/api/waitlist/leave",
+    tag = "commands",
+    security(("pass" = []), ("pass_cookie" = [])),
+    params(super::commands::IdempotencyKey),
+    request_body = DropBody,
+    responses(
+        (status = 202, description = "Confirmed by the broker; the worker decides it", body = Accepted),
+        crate::http::api::openapi::responses::JsonBodyErrors,
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::Forbidden,
+        crate::http::api::openapi::responses::Conflict,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn leave(
     State(app): State<AppState>,
     ClientIp(ip): ClientIp,

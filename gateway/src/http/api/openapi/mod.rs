@@ -6,7 +6,10 @@
 pub mod responses;
 pub mod schemas;
 
-use super::{admin, cart, catalog, commands, enrollments, queue, results, session, timetable};
+use super::{
+    admin, alternates, cart, catalog, commands, enrollments, queue, rehearsals, results, session,
+    timetable, waitlist,
+};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
@@ -33,9 +36,15 @@ need the session's `csrf` value in `X-CSRF-Token` and a same-origin `Origin` (or
         queue::join,
         queue::status,
         queue::leave,
+        queue::cart::show,
+        queue::cart::set,
         commands::enroll,
         commands::drop,
+        commands::swap,
         commands::outcome,
+        waitlist::places,
+        waitlist::leave,
+        alternates::set,
         catalog::search,
         cart::show,
         cart::add,
@@ -45,6 +54,8 @@ need the session's `csrf` value in `X-CSRF-Token` and a same-origin `Origin` (or
         results::list,
         admin::show,
         admin::change,
+        rehearsals::start,
+        rehearsals::report,
     ),
     components(schemas(crate::error::ApiErrorBody)),
     modifiers(&SecuritySchemes),

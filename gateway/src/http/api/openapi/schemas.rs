@@ -52,3 +52,16 @@ pub struct EstimateDoc {
     pub min_secs: u64,
     pub max_secs: u64,
 }
+
+/// `enrollment::ItemOptions` as the document shows it: one cart item's
+/// choices beyond its first section.
+#[derive(Debug, ToSchema)]
+pub struct ItemOptionsDoc {
+    /// Sections of the same course to try, in order (at most 4), when the
+    /// first is refused.
+    #[schema(max_items = 4)]
+    pub alternates: Option<Vec<u32>>,
+    /// Join the first choice's waitlist when every choice is full; absent:
+    /// the command's `waitlist`.
+    pub waitlist: Option<bool>,
+}

@@ -25,19 +25,21 @@ use serde::{Deserialize, Serialize};
 pub const CART_POLL_MS: u64 = 3_000;
 
 /// The opt-in as the queue shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AutoSendState {
     pub on: bool,
     /// `waiting`, `sent`, `empty` or `expired`; absent when off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub command_id: Option<CommandId>,
 }
 
 /// `GET /api/queue/cart`
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CartView {
+    #[schema(value_type = u32)]
     pub round: RoundId,
     pub auto_send: AutoSendState,
     pub items: Vec<ItemSeats>,
@@ -96,6 +98,19 @@ fn asker(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<(Rou
 }
 
 /// `GET /api/queue/cart`
+#[utoipa::path(
+    get,
+    path = "/api/queue/cart",
+    tag = "queue",
+    security(("queue_token" = []), ("queue_cookie" = []), ("pass" = []), ("pass_cookie" = [])),
+    responses(
+        (status = 200, description = "The cart's seats and the send-at-admission choice", body = CartView),
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn show(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -106,13 +121,30 @@ pub async fn show(
     Ok(Json(view(&app, round, student).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoSendBody {
     pub on: bool,
 }
 
 /// `PUT /api/queue/auto-send` with `{"on": true}` or `{"on": false}`.
+#[utoipa::path(
+    put,
+    path = "/api/queue/auto-send",
+    tag = "queue",
+    security(("queue_token" = []), ("queue_cookie" = []), ("pass" = []), ("pass_cookie" = [])),
+    request_body = AutoSendBody,
+    responses(
+        (status = 200, description = "The choice as stored", body = AutoSendState),
+        crate::http::api::openapi::responses::JsonBodyErrors,
+        crate::http::api::openapi::responses::Unauthorized,
+        crate::http::api::openapi::responses::Forbidden,
+        crate::http::api::openapi::responses::Conflict,
+        crate::http::api::openapi::responses::TooMany,
+        crate::http::api::openapi::responses::Internal,
+        crate::http::api::openapi::responses::Unavailable,
+    )
+)]
 pub async fn set(
     State(app): State<AppState>,
     headers: HeaderMap,

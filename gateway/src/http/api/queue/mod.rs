@@ -83,7 +83,7 @@ pub enum Notice {
 
 /// A round's automatic pace as the student sees it: the rate the estimate
 /// follows, and when and why it last changed.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct PaceInfo {
     pub mode: &'static str,
     pub per_min: u32,
@@ -91,6 +91,7 @@ pub struct PaceInfo {
     pub ceiling: u32,
     /// `backlog`, `latency`, `healthy`, `steady` or `unknown`; absent before
     /// the leader's first step.
+    #[schema(value_type = Option<String>)]
     pub reason: Option<waitroom::autopace::PaceReason>,
     /// The backlog (commands) or the latency (ms) behind the reason.
     pub signal: Option<u64>,
@@ -159,8 +160,9 @@ pub struct Status {
 }
 
 /// The command a student's cart is sent as at admission.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AutoSendCommand {
+    #[schema(value_type = String, format = Uuid)]
     pub command_id: enrollment::CommandId,
     pub status_url: String,
 }
