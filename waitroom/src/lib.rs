@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`token`]: HMAC-signed queue tokens and admission passes, with key ids
-//!   so keys can rotate while both stay valid.
+//!   so keys can rotate while both stay valid; [`token::compact`] is the
+//!   compact encoding of queue claims, the payload every poll opens.
 //! - [`pacing`]: the GCRA pacer that decides how many students each
 //!   admission tick may let in.
 //! - [`shuffle`]: the seeded, auditable order of the pre-queue cohort.
