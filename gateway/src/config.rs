@@ -53,6 +53,19 @@ pub struct Config {
     #[arg(long, env = "SLUICE_PASS_KEYS", value_parser = secret)]
     pub pass_keys: Option<SecretString>,
 
+    /// How queue tokens are written: `compact` (the default; what every
+    /// poll opens, a third of the bytes and no JSON) or `json`, which
+    /// gateways older than the compact encoding also read. Set `json` while
+    /// rolling this version out over such gateways, then unset it; both
+    /// forms are always read.
+    #[arg(
+        long,
+        env = "SLUICE_QUEUE_TOKEN_FORMAT",
+        value_enum,
+        default_value = "compact"
+    )]
+    pub queue_token_format: QueueTokenFormat,
+
     /// Database connections in this gateway's pool.
     #[arg(long, env = "SLUICE_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
@@ -184,6 +197,13 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
+/// The encoding of the queue tokens a gateway writes (it reads both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueueTokenFormat {
+    Compact,
+    Json,
+}
+
 impl Config {
     /// The defaults, as if started with no flags and no environment.
     pub fn defaults() -> Config {
@@ -197,7 +217,10 @@ impl Config {
     }
 
     fn load_keyring(&self, warn: bool) -> anyhow::Result<Keyring> {
-        let ring = self.load_main_keys(warn)?;
+        let mut ring = self.load_main_keys(warn)?;
+        if self.queue_token_format == QueueTokenFormat::Json {
+            ring = ring.with_json_queue_tokens();
+        }
         // As for the worker, a mounted Secret file wins over the variable.
         let pass_keys = match waitroom::token::key_spec_from_env_file(waitroom::token::PASS_KEYS_FILE_ENV) {
             Some(spec) => Some(spec.map_err(|e| {

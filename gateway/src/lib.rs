@@ -43,8 +43,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
-pub mod backlog;
 pub mod autosend;
+pub mod backlog;
 pub mod batcher;
 pub mod cart;
 pub mod catalog;

@@ -48,8 +48,7 @@ impl RunRequest {
 }
 
 /// The answer to a registered run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunStarted {
     pub id: u64,
 }

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`token`]: HMAC-signed queue tokens and admission passes, with key ids
-//!   so keys can rotate while both stay valid.
+//!   so keys can rotate while both stay valid; [`token::compact`] is the
+//!   compact encoding of queue claims, the payload every poll opens.
 //! - [`autopace`]: the automatic pace, a rate that follows the workers'
 //!   backlog and decision latency within the registrar's floor and ceiling.
 //! - [`pacing`]: the GCRA pacer that decides how many students each

@@ -35,6 +35,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Sha256;
 use std::fmt;
 
+pub mod compact;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The longest token accepted before any work is done on it.
@@ -65,6 +67,8 @@ pub struct Keyring {
     queue: KeySet,
     pass: KeySet,
     session: KeySet,
+    /// Write queue tokens as JSON (during an upgrade) instead of compactly.
+    queue_json: bool,
 }
 
 /// The subkeys of one purpose: the first signs, all verify. Empty in a
@@ -209,6 +213,7 @@ impl Keyring {
             queue: KeySet::derive(&entries, Purpose::Queue),
             pass: KeySet::derive(&entries, Purpose::Pass),
             session: KeySet::derive(&entries, Purpose::Session),
+            queue_json: false,
         })
     }
 
@@ -222,6 +227,7 @@ impl Keyring {
             queue: KeySet::default(),
             pass: KeySet::derive(&entries, Purpose::Pass),
             session: KeySet::default(),
+            queue_json: false,
         })
     }
 
@@ -258,7 +264,11 @@ impl Keyring {
     }
 
     fn sign_claims<C: Serialize>(set: &KeySet, claims: &C) -> String {
-        let payload = B64.encode(serde_json::to_vec(claims).unwrap_or_default());
+        Self::sign_payload(set, &serde_json::to_vec(claims).unwrap_or_default())
+    }
+
+    fn sign_payload(set: &KeySet, payload: &[u8]) -> String {
+        let payload = B64.encode(payload);
         let Some(key) = set.active() else {
             // No key for this kind: a token no keyring accepts (no key has
             // an empty id).
@@ -271,7 +281,8 @@ impl Keyring {
         format!("{signed}.{tag}")
     }
 
-    fn open_claims<C: DeserializeOwned>(set: &KeySet, token: &str) -> Result<C, TokenError> {
+    /// The payload bytes of a token whose tag verifies.
+    fn open_payload(set: &KeySet, token: &str) -> Result<Vec<u8>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -283,12 +294,22 @@ impl Keyring {
         mac.update(signed.as_bytes());
         mac.verify_slice(&tag)
             .map_err(|_| TokenError::BadSignature)?;
-        let json = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
+        B64.decode(payload).map_err(|_| TokenError::Malformed)
+    }
+
+    fn open_claims<C: DeserializeOwned>(set: &KeySet, token: &str) -> Result<C, TokenError> {
+        let json = Self::open_payload(set, token)?;
         serde_json::from_slice(&json).map_err(|_| TokenError::WrongKind)
     }
 
-    /// Signs a queue token.
+    /// Signs a queue token, in the compact encoding unless this keyring
+    /// was told to write JSON ([`Keyring::with_json_queue_tokens`]).
     pub fn sign_queue(&self, claims: &QueueClaims) -> String {
+        if !self.queue_json {
+            if let Some(payload) = compact::encode_queue(claims) {
+                return Self::sign_payload(&self.queue, &payload);
+            }
+        }
         Self::sign_claims(
             &self.queue,
             &Tagged {
@@ -296,6 +317,16 @@ impl Keyring {
                 c: claims,
             },
         )
+    }
+
+    /// This keyring writing queue tokens as JSON, which every build reads:
+    /// the first step of upgrading a fleet whose pods predate the compact
+    /// encoding (see [`compact`]); the second step drops it.
+    pub fn with_json_queue_tokens(self) -> Keyring {
+        Keyring {
+            queue_json: true,
+            ..self
+        }
     }
 
     /// Signs an admission pass.
@@ -311,14 +342,21 @@ impl Keyring {
 
     /// Verifies a queue token's signature and expiry at `now_ms`.
     pub fn verify_queue(&self, token: &str, now_ms: u64) -> Result<QueueClaims, TokenError> {
-        let t: Tagged<QueueClaims> = Self::open_claims(&self.queue, token)?;
-        if t.k != Kind::Queue {
-            return Err(TokenError::WrongKind);
-        }
-        if now_ms >= t.c.exp {
+        let payload = Self::open_payload(&self.queue, token)?;
+        let claims = if payload.first() == Some(&b'{') {
+            let t: Tagged<QueueClaims> =
+                serde_json::from_slice(&payload).map_err(|_| TokenError::WrongKind)?;
+            if t.k != Kind::Queue {
+                return Err(TokenError::WrongKind);
+            }
+            t.c
+        } else {
+            compact::decode_queue(&payload).map_err(|_| TokenError::WrongKind)?
+        };
+        if now_ms >= claims.exp {
             return Err(TokenError::Expired);
         }
-        Ok(t.c)
+        Ok(claims)
     }
 
     /// Verifies a pass's signature only; the caller decides which instant
@@ -675,6 +713,34 @@ mod tests {
             ring.verify_session(&pass_token, 1_500),
             Err(TokenError::BadSignature)
         );
+    }
+
+    /// Queue tokens are written compactly, and tokens written as JSON (by
+    /// builds before the compact encoding, or during an upgrade) still
+    /// verify, so a mixed fleet never refuses a place.
+    #[test]
+    fn queue_tokens_are_compact_and_json_ones_still_verify() {
+        let ring = Keyring::from_spec(K1).unwrap();
+        let q = QueueClaims {
+            round: RoundId(3),
+            student: StudentId(2_027_000_123),
+            seq: 48_213,
+            order_key: Some(1 << 40),
+            mark_at_join: 40_000,
+            iat: 1_764_748_800_000,
+            exp: 1_764_759_600_000,
+        };
+        let compact = ring.sign_queue(&q);
+        let json = ring.clone().with_json_queue_tokens().sign_queue(&q);
+        assert!(json.split('.').nth(1).unwrap().starts_with("ey"), "{json}");
+        // The signed text fits one SHA-256 block (55 bytes with padding).
+        let signed = compact.rsplit_once('.').unwrap().0;
+        assert!(signed.len() <= 55, "{} bytes: {signed}", signed.len());
+        assert!(compact.len() < json.len());
+        for token in [&compact, &json] {
+            assert_eq!(ring.verify_queue(token, 1_764_748_800_001), Ok(q.clone()));
+            assert_eq!(ring.verify_queue(token, q.exp), Err(TokenError::Expired));
+        }
     }
 
     #[test]

@@ -59,7 +59,6 @@ pub async fn enroll(
     send(&app, &headers, &jar, student, action, &form.idempotency_key).await
 }
 
-
 /// `POST /waitlist/leave`: leaves one section's waitlist, sent like a drop.
 pub async fn leave_waitlist(
     State(app): State<AppState>,
