@@ -81,6 +81,15 @@ pub fn place_in_line(position: i64, waiting: i64, lang: Lang) -> String {
     }
 }
 
+/// "enrolled in alternate 03": the words for a seat taken in an alternate
+/// section (`number`, when the section still exists).
+pub fn alternate_words(number: Option<u16>, lang: Lang) -> String {
+    match number {
+        Some(n) => format!("{} {n:02}", lang.t("대체 분반", "alternate")),
+        None => lang.t("대체 분반", "alternate").to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,14 +105,5 @@ mod tests {
             promoted_into("MAT1010-01", Lang::En),
             "Promoted from the waitlist into MAT1010-01."
         );
-    }
-}
-
-/// "enrolled in alternate 03": the words for a seat taken in an alternate
-/// section (`number`, when the section still exists).
-pub fn alternate_words(number: Option<u16>, lang: Lang) -> String {
-    match number {
-        Some(n) => format!("{} {n:02}", lang.t("대체 분반", "alternate")),
-        None => lang.t("대체 분반", "alternate").to_string(),
     }
 }

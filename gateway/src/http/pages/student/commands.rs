@@ -4,7 +4,6 @@
 //! waitlist if full" choice.
 
 use super::{load_student, section_number, student_form};
-use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::http::api::commands;
 use crate::http::api::queue::pass_token;
@@ -15,7 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
-use enrollment::{Action, ItemOptions, SectionId, StudentId, MAX_CART_SECTIONS};
+use enrollment::{Action, SectionId, StudentId};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
