@@ -1,18 +1,18 @@
 //! The cart's alternates through the API: `PUT /api/cart/alternates` with
 //! `{"section": 7, "alternates": [9, 8]}` sets the sections of the same
-//! course to try, in order, when item 7 is refused. Signed-in students
-//! (session cookie, same origin); the check and the write are the cart
-//! page's.
+//! course to try, in order, when item 7 is refused. Signed-in students,
+//! checked like every cookie-authenticated write (same origin and the
+//! session's CSRF value in `X-CSRF-Token`); the check and the write are
+//! the cart page's.
 
+use super::cart::{both, write_allowed};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{same_origin, JsonBody};
-use crate::i18n::student::cart_notice;
-use crate::i18n::Lang;
+use crate::http::extract::JsonBody;
+use crate::session::StudentSession;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -47,15 +47,12 @@ pub struct Alternates {
 )]
 pub async fn set(
     State(app): State<AppState>,
+    me: StudentSession,
     headers: HeaderMap,
-    jar: CookieJar,
     JsonBody(body): JsonBody<AlternatesBody>,
 ) -> ApiResult<Json<Alternates>> {
-    same_origin(&headers)?;
-    let student = crate::session::current(&app, &jar)
-        .and_then(crate::session::StudentSession::from_claims)
-        .map(|s| s.student().id)
-        .ok_or(ApiError::SignInRequired)?;
+    write_allowed(&me, &headers)?;
+    let student = me.student().id;
     app.limits.check_student(student)?;
     if body.alternates.len() > enrollment::MAX_ALTERNATES {
         return Err(ApiError::Invalid(format!(
@@ -69,11 +66,7 @@ pub async fn set(
             section: body.section,
             alternates: body.alternates,
         })),
-        Err(code) => Err(ApiError::Invalid(format!(
-            "{} / {}",
-            cart_notice(code, Lang::En),
-            cart_notice(code, Lang::Ko)
-        ))),
+        Err(code) => Err(ApiError::Invalid(both(code))),
     }
 }
 

@@ -60,12 +60,13 @@ async fn cart_of(app: &AppState, me: &StudentSession) -> ApiResult<Cart> {
 }
 
 /// A cookie-authenticated write: same origin and the session's CSRF value.
-fn write_allowed(me: &StudentSession, headers: &HeaderMap) -> ApiResult<()> {
+pub(super) fn write_allowed(me: &StudentSession, headers: &HeaderMap) -> ApiResult<()> {
     same_origin(headers)?;
     check_csrf(&me.claims, headers, None)
 }
 
-fn both(code: &str) -> String {
+/// A cart notice in both languages, for an API error message.
+pub(super) fn both(code: &str) -> String {
     format!(
         "{} / {}",
         cart_notice(code, Lang::En),
