@@ -37,6 +37,8 @@ pub struct Ledger {
     pub seat_fairness_mean: Option<f64>,
     pub seat_fairness_min: Option<f64>,
     pub sections_full: u64,
+    /// Issue to decision of every command of the round (MySQL clocks).
+    pub decision_server: Option<crate::choices::Spread>,
     /// Admissions and decided commands per second since the surge started.
     #[serde(skip)]
     pub admissions_per_s: Vec<u64>,
@@ -91,8 +93,9 @@ pub async fn read(
     ledger.seats = u64::try_from(seats).unwrap_or(0);
     ledger.enrolled = u64::try_from(enrolled).unwrap_or(0);
 
-    let decided: Vec<(uuid::Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT command_id, MIN(decided_at) FROM command_outcomes WHERE round_id = ? GROUP BY command_id",
+    let decided: Vec<(uuid::Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT command_id, MIN(decided_at), MIN(issued_at) FROM command_outcomes \
+         WHERE round_id = ? GROUP BY command_id",
     )
     .bind(round)
     .fetch_all(pool)
@@ -101,6 +104,12 @@ pub async fn read(
     ledger.decided_commands = ids.len() as u64;
     ledger.lost_commands = accepted.iter().filter(|id| !ids.contains(id)).count() as u64;
     ledger.commits_per_s = per_second(decided.iter().map(|d| ms_since(d.1, start)));
+    ledger.decision_server = crate::choices::spread(
+        decided
+            .iter()
+            .map(|d| u64::try_from((d.1 - d.2).num_microseconds().unwrap_or(0)).unwrap_or(0))
+            .collect(),
+    );
 
     let outcomes: Vec<(String, i64)> = sqlx::query_as(
         "SELECT COALESCE(reason, outcome), COUNT(*) FROM command_outcomes WHERE round_id = ? GROUP BY 1",

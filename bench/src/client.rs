@@ -52,6 +52,18 @@ pub struct QueueStatus {
     /// decodes.
     #[serde(default)]
     pub notice: Option<String>,
+    /// The cart the gateway sent at admission (`--auto-send`).
+    #[serde(default)]
+    pub auto_send: Option<Accepted>,
+    /// The admission pace, as the page shows it.
+    #[serde(default)]
+    pub pace: Option<Pace>,
+}
+
+/// The pace of admission a status answer carries.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Pace {
+    pub per_min: u32,
 }
 
 /// A wait-time range in whole seconds, as the queue page shows it.
@@ -61,7 +73,7 @@ pub struct Estimate {
     pub max_secs: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Accepted {
     pub command_id: uuid::Uuid,
 }
@@ -70,6 +82,20 @@ pub struct Accepted {
 pub struct OutcomeItem {
     pub section: Option<u32>,
     pub outcome: String,
+    /// 0 when `section` is the item's first choice, k for its k-th
+    /// alternate.
+    #[serde(default)]
+    pub choice: u8,
+}
+
+/// One cart item's choices: the alternates to try in order, and whether
+/// to take a place on the waitlist when every choice is full.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ItemChoice {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub waitlist: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +151,8 @@ impl Failure {
 pub struct Identity {
     /// `sluice_session=...`, once signed in.
     pub cookie: Option<HeaderValue>,
+    /// The session's CSRF value, sent with cookie-authenticated writes.
+    pub csrf: Option<HeaderValue>,
     /// A per-student client address, sent as X-Forwarded-For so per-IP
     /// limits apply per student, as they would on the internet.
     pub forwarded_for: Option<HeaderValue>,
@@ -263,13 +291,14 @@ impl Api {
         r
     }
 
-    /// `POST /api/session`: signs in and returns the session cookie.
+    /// `POST /api/session`: signs in and returns the session cookie and
+    /// its CSRF value.
     pub async fn login(
         &self,
         who: &Identity,
         student_number: &str,
         password: &str,
-    ) -> Result<HeaderValue, Failure> {
+    ) -> Result<(HeaderValue, Option<HeaderValue>), Failure> {
         #[derive(Serialize)]
         struct Body<'a> {
             student_number: &'a str,
@@ -279,15 +308,19 @@ impl Api {
             student_number,
             password,
         });
-        let (_, headers): (serde_json::Value, _) = self.send("login", None, req).await?;
-        headers
+        let (body, headers): (serde_json::Value, _) = self.send("login", None, req).await?;
+        let csrf = body["csrf"]
+            .as_str()
+            .and_then(|v| HeaderValue::from_str(v).ok());
+        let cookie = headers
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
             .find(|v| v.starts_with(SESSION_COOKIE) && v[SESSION_COOKIE.len()..].starts_with('='))
             .and_then(|v| HeaderValue::from_str(v).ok())
-            .ok_or(Failure::Transport("no session cookie"))
+            .ok_or(Failure::Transport("no session cookie"))?;
+        Ok((cookie, csrf))
     }
 
     /// `POST /api/rounds/{id}/join` with the session cookie, or, as an app
@@ -326,21 +359,30 @@ impl Api {
             .map(|(s, _)| s)
     }
 
-    /// `POST /api/enroll` with the pass.
+    /// `POST /api/enroll` with the pass; `options` (parallel to
+    /// `sections`) only when some item has a choice.
     pub async fn enroll(
         &self,
         who: &Identity,
         pass: &str,
         sections: &[u32],
+        options: &[ItemChoice],
     ) -> Result<Accepted, Failure> {
         #[derive(Serialize)]
         struct Body<'a> {
             sections: &'a [u32],
+            #[serde(skip_serializing_if = "<[ItemChoice]>::is_empty")]
+            options: &'a [ItemChoice],
         }
+        let options = if options.iter().all(|o| *o == ItemChoice::default()) {
+            &[]
+        } else {
+            options
+        };
         let req = self
             .request(Method::POST, "/api/enroll", who)
             .header("x-pass", pass)
-            .json(&Body { sections });
+            .json(&Body { sections, options });
         self.send("enroll", Some(Latency::Enroll), req)
             .await
             .map(|(a, _)| a)
@@ -377,6 +419,58 @@ impl Api {
             .request(Method::GET, &format!("/api/commands/{id}"), who)
             .header("x-pass", pass);
         self.send("outcome", None, req).await.map(|(o, _)| o)
+    }
+
+    /// A cookie-authenticated write: the session and its CSRF value.
+    fn write(&self, method: Method, path: &str, who: &Identity) -> reqwest::RequestBuilder {
+        let r = self.request(method, path, who);
+        match &who.csrf {
+            Some(c) => r.header("x-csrf-token", c.clone()),
+            None => r,
+        }
+    }
+
+    /// `POST /api/cart`: adds a section to the student's cart, with its
+    /// waitlist choice.
+    pub async fn cart_add(
+        &self,
+        who: &Identity,
+        section: u32,
+        waitlist: bool,
+    ) -> Result<(), Failure> {
+        let req = self
+            .write(Method::POST, "/api/cart", who)
+            .json(&serde_json::json!({ "section": section, "waitlist": waitlist }));
+        self.send::<serde_json::Value>("cart", None, req)
+            .await
+            .map(|_| ())
+    }
+
+    /// `PUT /api/cart/alternates`: the item's alternates, in order.
+    pub async fn cart_alternates(
+        &self,
+        who: &Identity,
+        section: u32,
+        alternates: &[u32],
+    ) -> Result<(), Failure> {
+        let req = self
+            .write(Method::PUT, "/api/cart/alternates", who)
+            .json(&serde_json::json!({ "section": section, "alternates": alternates }));
+        self.send::<serde_json::Value>("cart", None, req)
+            .await
+            .map(|_| ())
+    }
+
+    /// `PUT /api/queue/auto-send` with the queue token: "send my cart when
+    /// I am admitted".
+    pub async fn auto_send(&self, who: &Identity, token: &str) -> Result<(), Failure> {
+        let req = self
+            .request(Method::PUT, "/api/queue/auto-send", who)
+            .header("x-queue-token", token)
+            .json(&serde_json::json!({ "on": true }));
+        self.send::<serde_json::Value>("auto-send", None, req)
+            .await
+            .map(|_| ())
     }
 
     /// `POST /api/admin/rounds/{id}` as a registrar (HTTP Basic).

@@ -9,6 +9,8 @@
 //! Times are microseconds since the start of the surge, on the bench's
 //! clock: what a student's browser would have seen.
 
+pub use crate::choices::Got;
+use crate::choices::{self, AutoSend, Choices};
 use crate::fairness;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -49,6 +51,14 @@ pub struct Journey {
     pub cart_accepted: bool,
     /// Answers with status 429.
     pub refused_429: u32,
+    /// "Send my cart when I am admitted" was stored (`--auto-send`).
+    pub auto_send: bool,
+    /// The admitted answer named the command the gateway sent.
+    pub sent_at_admission: bool,
+    /// What each item of the cart's command came to, once decided.
+    pub cart_items: Vec<Got>,
+    /// When the answer carrying that outcome arrived.
+    pub cart_decided_us: Option<u64>,
 }
 
 impl Journey {
@@ -217,6 +227,10 @@ pub struct Promises {
     pub shared_ip: Option<Group>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub own_ip: Option<Group>,
+    /// What the carts came to: first choices, alternates, waitlist places.
+    pub choices: Choices,
+    /// Carts sent at admission against carts sent by a click.
+    pub auto_send: AutoSend,
 }
 
 /// Every promise figure of a run.
@@ -237,6 +251,8 @@ pub fn measure(journeys: &[Journey], tickets: Tickets<'_>) -> Promises {
         suspended_kept_turn: suspended.filter(|j| j.kept_turn()).count() as u64,
         shared_ip: any_shared.then(|| tally(journeys.iter().filter(|j| j.shared_ip))),
         own_ip: any_shared.then(|| tally(journeys.iter().filter(|j| !j.shared_ip))),
+        choices: choices::choices(journeys),
+        auto_send: choices::auto_send(journeys),
     }
 }
 

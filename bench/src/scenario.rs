@@ -14,6 +14,7 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use schema::seed::{SeedConfig, DEMO_ADMINS, DEMO_STUDENT_PASSWORD};
 use sqlx::MySqlPool;
+use std::collections::HashMap;
 
 /// Argon2id with 256 KiB, one pass, one lane: about a millisecond. The
 /// gateway reads the parameters from the stored hash, so it verifies these
@@ -29,10 +30,30 @@ pub struct Person {
 }
 
 /// Who takes part and what they can choose from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Population {
     pub students: Vec<Person>,
     pub sections: Vec<u32>,
+    /// The course of each section in `sections` (alternates are other
+    /// sections of an item's course).
+    pub course_of: HashMap<u32, u32>,
+}
+
+impl Population {
+    /// The other sections of `section`'s course among `sections`, by id.
+    pub fn siblings(&self, section: u32) -> Vec<u32> {
+        let Some(course) = self.course_of.get(&section) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u32> = self
+            .sections
+            .iter()
+            .copied()
+            .filter(|s| *s != section && self.course_of.get(s) == Some(course))
+            .collect();
+        v.sort_unstable();
+        v
+    }
 }
 
 /// Hashes `password` with the bench's cheap parameters.
@@ -92,10 +113,14 @@ pub async fn seed_local(
         class_year,
     })
     .collect();
-    let sections = sqlx::query_scalar("SELECT id FROM sections ORDER BY id")
+    let rows: Vec<(u32, u32)> = sqlx::query_as("SELECT id, course_id FROM sections ORDER BY id")
         .fetch_all(pool)
         .await?;
-    Ok(Population { students, sections })
+    Ok(Population {
+        students,
+        sections: rows.iter().map(|r| r.0).collect(),
+        course_of: rows.into_iter().collect(),
+    })
 }
 
 /// A round for every class year of the seeded term. With `opens_in`, it
@@ -147,6 +172,12 @@ pub fn remote(config: &SeedConfig, students: usize, sections: usize) -> Populati
             .take(sections)
             .map(|s| s.id)
             .collect(),
+        course_of: catalog
+            .sections
+            .iter()
+            .take(sections)
+            .map(|s| (s.id, s.course_id))
+            .collect(),
     }
 }
 
@@ -179,5 +210,13 @@ mod tests {
         assert_eq!(p.students.len(), 100);
         assert_eq!(p.sections.len(), 50);
         assert_eq!(p.students[0].id, 1);
+        // Alternates come from the same course: the generator gives many
+        // courses more than one section.
+        let with = p.sections.iter().find(|s| !p.siblings(**s).is_empty());
+        let s = *with.expect("some course has two sections among the first 50");
+        for other in p.siblings(s) {
+            assert_ne!(other, s);
+            assert_eq!(p.course_of[&other], p.course_of[&s]);
+        }
     }
 }

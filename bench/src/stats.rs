@@ -83,6 +83,8 @@ pub struct Stats {
     /// Students who stopped polling with their place still open: their
     /// retries ran out or the run's deadline came.
     pub stopped_waiting: AtomicU64,
+    /// The admission rate the last answer carrying one said (0: none yet).
+    pub pace_per_min: AtomicU64,
     whole: [Mutex<Histogram<u64>>; KINDS],
     interval: [Mutex<Histogram<u64>>; KINDS],
     errors: Mutex<BTreeMap<String, u64>>,
@@ -100,6 +102,7 @@ impl Default for Stats {
             http_5xx: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             stopped_waiting: AtomicU64::new(0),
+            pace_per_min: AtomicU64::new(0),
             whole: std::array::from_fn(|_| Mutex::new(new_histogram())),
             interval: std::array::from_fn(|_| Mutex::new(new_histogram())),
             errors: Mutex::new(BTreeMap::new()),

@@ -9,8 +9,8 @@
 //! loop is bounded by a try count and by the run's deadline. What the
 //! student saw is kept in a [`Journey`] for the promise figures.
 
-use crate::client::{Api, Failure, Identity, Phase, QueueStatus};
-use crate::promises::{Journey, Shown};
+use crate::client::{Api, Failure, Identity, ItemChoice, OutcomeItem, Phase, QueueStatus};
+use crate::promises::{Got, Journey, Shown};
 use crate::stats::{Latency, Stats};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +63,11 @@ pub struct Plan {
     pub suspend: Option<Suspend>,
     /// Joins again when told "skipped" (always, when suspended).
     pub rejoin_skipped: bool,
+    /// Each cart item's alternates and waitlist choice, parallel to `cart`.
+    pub choices: Vec<ItemChoice>,
+    /// The cart is on the server and the student asks, while waiting, for
+    /// it to be sent at admission.
+    pub auto_send: bool,
 }
 
 /// Settings every student shares.
@@ -126,39 +131,67 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
     report.journey.joined = true;
     Stats::add(&stats.joined, 1);
     Stats::add(&stats.waiting, 1);
-    let pass = wait_for_admission(&ctx, &plan, first, &mut report.journey).await;
+    if plan.auto_send {
+        if let Some(token) = first.token.as_deref() {
+            // The queue page's "send my cart when I am admitted".
+            report.journey.auto_send = retry(&ctx, &mut report.journey, || {
+                ctx.api.auto_send(&plan.who, token)
+            })
+            .await
+            .is_some();
+        }
+    }
+    let admitted = wait_for_admission(&ctx, &plan, first, &mut report.journey).await;
     Stats::sub(&stats.waiting, 1);
-    let Some(pass) = pass else {
+    let Some((pass, sent_for_me)) = admitted.and_then(|s| Some((s.pass?, s.auto_send))) else {
         Stats::add(&stats.gave_up, 1);
         return report;
     };
     Stats::add(&stats.admitted, 1);
 
-    sleep_until_or_deadline(&ctx, Instant::now() + plan.think).await;
     let mut commands = Vec::new();
-    let sent = Instant::now();
-    if let Some(id) = submit(&ctx, &plan, &pass, Request::Enroll(&plan.cart), &mut report).await {
+    if let Some(sent) = sent_for_me {
+        // The gateway sent the cart at admission: nothing to click, only
+        // the outcome to watch. It is a command like any accepted one, so
+        // the drain and the lost-command check count it.
+        Stats::add(&stats.accepted, 1);
+        report.accepted.push(sent.command_id);
         report.journey.cart_accepted = true;
-        commands.push((id, sent));
-    }
-    if plan.double_submit {
-        // The impatient double click: the same cart again at once.
+        report.journey.sent_at_admission = true;
+        commands.push((sent.command_id, Instant::now()));
+    } else {
+        sleep_until_or_deadline(&ctx, Instant::now() + plan.think).await;
         let sent = Instant::now();
-        if let Some(id) = submit(&ctx, &plan, &pass, Request::Enroll(&plan.cart), &mut report).await
-        {
+        let cart = Request::Enroll(&plan.cart, &plan.choices);
+        if let Some(id) = submit(&ctx, &plan, &pass, cart, &mut report).await {
+            report.journey.cart_accepted = true;
             commands.push((id, sent));
+        }
+        if plan.double_submit {
+            // The impatient double click: the same cart again at once.
+            let sent = Instant::now();
+            if let Some(id) = submit(&ctx, &plan, &pass, cart, &mut report).await {
+                commands.push((id, sent));
+            }
         }
     }
     let mut enrolled_in = Vec::new();
-    for (id, sent) in commands {
+    for (k, (id, sent)) in commands.into_iter().enumerate() {
         match follow(&ctx, &plan, &pass, id, sent, &mut report.journey).await {
-            Some(sections) => enrolled_in.extend(sections),
+            Some(items) => {
+                if k == 0 {
+                    // What the cart came to, item by item.
+                    report.journey.cart_decided_us = Some(ctx.now_us());
+                    report.journey.cart_items = items.iter().map(Got::of).collect();
+                }
+                enrolled_in.extend(enrolled(&items));
+            }
             None => report.undecided += 1,
         }
     }
     if plan.drop_and_retake {
         if let Some(&section) = enrolled_in.first() {
-            for request in [Request::Drop(section), Request::Enroll(&[section])] {
+            for request in [Request::Drop(section), Request::Enroll(&[section], &[])] {
                 let sent = Instant::now();
                 let Some(id) = submit(&ctx, &plan, &pass, request, &mut report).await else {
                     break;
@@ -191,6 +224,12 @@ fn observe(ctx: &Context, j: &mut Journey, status: &QueueStatus) {
         Phase::Skipped => j.skipped = true,
         _ => {}
     }
+    if let Some(p) = status.pace {
+        ctx.api
+            .stats
+            .pace_per_min
+            .store(u64::from(p.per_min), std::sync::atomic::Ordering::Relaxed);
+    }
     if status.notice.as_deref() == Some("returned") {
         j.returned = true;
     }
@@ -205,13 +244,14 @@ fn observe(ctx: &Context, j: &mut Journey, status: &QueueStatus) {
     }
 }
 
-/// Polls until admitted; `None` when the place ended otherwise.
+/// Polls until admitted and returns the answer that said so; `None` when
+/// the place ended otherwise.
 async fn wait_for_admission(
     ctx: &Context,
     plan: &Plan,
     mut status: QueueStatus,
     j: &mut Journey,
-) -> Option<String> {
+) -> Option<QueueStatus> {
     let mut token = status.token.clone()?;
     let mut suspend = plan.suspend;
     let mut suspend_at: Option<Instant> = None;
@@ -219,7 +259,7 @@ async fn wait_for_admission(
     while Instant::now() < ctx.deadline {
         observe(ctx, j, &status);
         match status.state {
-            Phase::Admitted => return status.pass,
+            Phase::Admitted => return Some(status),
             Phase::Prequeue | Phase::Waiting | Phase::Paused => {}
             Phase::Skipped if (plan.rejoin_skipped || j.suspended) && rejoins < MAX_REJOINS => {
                 // The page says "your turn passed, join again"; the
@@ -276,7 +316,8 @@ async fn wait_for_admission(
 
 #[derive(Debug, Clone, Copy)]
 enum Request<'a> {
-    Enroll(&'a [u32]),
+    /// Sections, and their choices (parallel, or empty).
+    Enroll(&'a [u32], &'a [ItemChoice]),
     Drop(u32),
 }
 
@@ -289,7 +330,9 @@ async fn submit(
 ) -> Option<uuid::Uuid> {
     let accepted = retry(ctx, &mut report.journey, || async {
         match request {
-            Request::Enroll(sections) => ctx.api.enroll(&plan.who, pass, sections).await,
+            Request::Enroll(sections, choices) => {
+                ctx.api.enroll(&plan.who, pass, sections, choices).await
+            }
             Request::Drop(section) => ctx.api.drop_section(&plan.who, pass, section).await,
         }
     })
@@ -299,8 +342,16 @@ async fn submit(
     Some(accepted.command_id)
 }
 
-/// Polls a command until it is decided; returns the sections it enrolled
-/// in, or `None` if no outcome came before the deadline.
+/// The sections a decided command enrolled in.
+fn enrolled(items: &[OutcomeItem]) -> impl Iterator<Item = u32> + '_ {
+    items
+        .iter()
+        .filter(|i| i.outcome == "enrolled")
+        .filter_map(|i| i.section)
+}
+
+/// Polls a command until it is decided; returns its outcome items, or
+/// `None` if no outcome came before the deadline.
 async fn follow(
     ctx: &Context,
     plan: &Plan,
@@ -308,7 +359,7 @@ async fn follow(
     id: uuid::Uuid,
     sent: Instant,
     j: &mut Journey,
-) -> Option<Vec<u32>> {
+) -> Option<Vec<OutcomeItem>> {
     let mut next = Instant::now();
     let mut gap = ctx.result_poll;
     while Instant::now() < ctx.deadline {
@@ -322,14 +373,7 @@ async fn follow(
         };
         if outcome.state == "decided" {
             ctx.api.stats.record(Latency::Decision, sent.elapsed());
-            return Some(
-                outcome
-                    .items
-                    .iter()
-                    .filter(|i| i.outcome == "enrolled")
-                    .filter_map(|i| i.section)
-                    .collect(),
-            );
+            return Some(outcome.items);
         }
     }
     None

@@ -165,4 +165,81 @@ pub struct Args {
     /// do), as the page asks them to.
     #[arg(long)]
     pub rejoin_skipped: bool,
+    /// Share of students who fill their cart on the server before the day
+    /// (`POST /api/cart`) and, while waiting, ask for it to be sent the
+    /// moment they are admitted (`PUT /api/queue/auto-send`). The others
+    /// click "enroll" after admission.
+    #[arg(long, default_value_t = 0.0)]
+    pub auto_send: f64,
+    /// Alternates per cart item (0-4): other sections of the item's course,
+    /// tried in order when the first choice is refused.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=4))]
+    pub alternates: u8,
+    /// Share of students who ask for a waitlist place on every item whose
+    /// choices are all full.
+    #[arg(long, default_value_t = 0.0)]
+    pub waitlist: f64,
+    /// Automatic pace, `FLOOR:CEILING` in students per minute: the leader
+    /// sets the rate within that range from the command backlog and the
+    /// decision latency (`--rate` is then only where it starts).
+    #[arg(long, value_parser = parse_pace_range)]
+    pub auto_pace: Option<(u32, u32)>,
+    /// Decision latency the automatic pace aims at (90th percentile).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub pace_latency: Duration,
+    /// Command backlog the automatic pace aims at.
+    #[arg(long, default_value_t = 500)]
+    pub pace_backlog: u32,
+}
+
+/// `FLOOR:CEILING`, two rates in students per minute.
+fn parse_pace_range(s: &str) -> Result<(u32, u32), String> {
+    let (floor, ceiling) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected FLOOR:CEILING, got {s:?}"))?;
+    let floor: u32 = floor
+        .trim()
+        .parse()
+        .map_err(|_| format!("floor {floor:?} is not a rate"))?;
+    let ceiling: u32 = ceiling
+        .trim()
+        .parse()
+        .map_err(|_| format!("ceiling {ceiling:?} is not a rate"))?;
+    if floor == 0 || floor > ceiling {
+        return Err(format!(
+            "the floor must be at least 1 and at most the ceiling, got {floor}:{ceiling}"
+        ));
+    }
+    Ok((floor, ceiling))
+}
+
+impl Args {
+    /// The admin API's pace body for `--auto-pace`, if given.
+    pub fn pace_body(&self) -> Option<serde_json::Value> {
+        self.auto_pace.map(|(floor, ceiling)| {
+            serde_json::json!({
+                "mode": "auto",
+                "floor": floor,
+                "ceiling": ceiling,
+                "target_latency_ms": u32::try_from(self.pace_latency.as_millis()).unwrap_or(u32::MAX),
+                "target_backlog": self.pace_backlog,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pace_range;
+
+    #[test]
+    fn pace_ranges_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_pace_range("600:12000"), Ok((600, 12_000)));
+        assert!(parse_pace_range("0:10").unwrap_err().contains("floor"));
+        assert!(parse_pace_range("20:10").unwrap_err().contains("at most"));
+        assert!(parse_pace_range("600")
+            .unwrap_err()
+            .contains("FLOOR:CEILING"));
+        assert!(parse_pace_range("a:10").unwrap_err().contains("not a rate"));
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::Args;
 use crate::arrivals::Zipf;
-use crate::client::Identity;
+use crate::client::{Identity, ItemChoice};
 use crate::scenario::Population;
 use crate::student::{Plan, Suspend};
 use rand::seq::{index, SliceRandom};
@@ -36,6 +36,7 @@ pub fn plans(
         .map(|(i, person)| Plan {
             who: Identity {
                 cookie: None,
+                csrf: None,
                 forwarded_for: HeaderValue::from_str(&client_ip(i)).ok(),
             },
             student: person.id,
@@ -52,6 +53,8 @@ pub fn plans(
             think: args.think.mul_f64(rng.gen::<f64>()),
             suspend: None,
             rejoin_skipped: args.rejoin_skipped,
+            choices: Vec::new(),
+            auto_send: false,
         })
         .collect();
     // A stream of its own, so that these options leave the carts and
@@ -72,7 +75,42 @@ pub fn plans(
             });
         }
     }
+    choose(args, population, &mut plans);
     plans
+}
+
+/// Each cart item's alternates and waitlist choice, and who sends their
+/// cart at admission: a stream of its own again, so carts stay as they
+/// were.
+fn choose(args: &Args, population: &Population, plans: &mut [Plan]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed_c401_ce50_0002);
+    let waitlist = args.waitlist.clamp(0.0, 1.0);
+    let auto_send = args.auto_send.clamp(0.0, 1.0);
+    for plan in plans {
+        let wants_waitlist = rng.gen_bool(waitlist);
+        plan.auto_send = rng.gen_bool(auto_send);
+        // No section twice in one command: not another item, not an
+        // earlier item's alternate.
+        let mut taken: Vec<u32> = plan.cart.clone();
+        plan.choices = plan
+            .cart
+            .iter()
+            .map(|&section| {
+                let mut others: Vec<u32> = population
+                    .siblings(section)
+                    .into_iter()
+                    .filter(|s| !taken.contains(s))
+                    .collect();
+                others.shuffle(&mut rng);
+                others.truncate(usize::from(args.alternates));
+                taken.extend(&others);
+                ItemChoice {
+                    alternates: others,
+                    waitlist: wants_waitlist,
+                }
+            })
+            .collect();
+    }
 }
 
 /// A distinct private address per student (10.0.0.1, 10.0.0.2, ...).
@@ -108,6 +146,8 @@ mod tests {
                 })
                 .collect(),
             sections: (1..=20).collect(),
+            // Courses of four sections: 1-4, 5-8, ...
+            course_of: (1..=20).map(|s| (s, (s - 1) / 4)).collect(),
         }
     }
 
@@ -143,6 +183,53 @@ mod tests {
         let suspended = shared.iter().filter(|p| p.suspend.is_some()).count();
         assert!((200..300).contains(&suspended), "{suspended}");
         assert!(plain.iter().all(|p| p.suspend.is_none() && !p.shared_ip));
+    }
+
+    #[test]
+    fn alternates_come_from_the_items_course_and_leave_carts_alone() {
+        let people = population(300);
+        let plain = plans(&args(&[]), &mut ChaCha8Rng::seed_from_u64(7), &people, 0);
+        let chosen = plans(
+            &args(&[
+                "--alternates",
+                "2",
+                "--waitlist",
+                "0.5",
+                "--auto-send",
+                "0.3",
+            ]),
+            &mut ChaCha8Rng::seed_from_u64(7),
+            &people,
+            0,
+        );
+        assert!(plain
+            .iter()
+            .zip(&chosen)
+            .all(|(a, b)| a.cart == b.cart && a.think == b.think));
+        assert!(plain.iter().all(|p| !p.auto_send
+            && p.choices
+                .iter()
+                .all(|c| c.alternates.is_empty() && !c.waitlist)));
+        let mut named = 0;
+        for p in &chosen {
+            assert_eq!(p.choices.len(), p.cart.len());
+            let mut seen: Vec<u32> = p.cart.clone();
+            for (item, c) in p.cart.iter().zip(&p.choices) {
+                assert!(c.alternates.len() <= 2);
+                for a in &c.alternates {
+                    assert_eq!(people.course_of[a], people.course_of[item]);
+                    assert!(!seen.contains(a), "section {a} twice in one cart");
+                    seen.push(*a);
+                }
+                named += c.alternates.len();
+                assert_eq!(c.waitlist, p.choices[0].waitlist, "one choice per student");
+            }
+        }
+        assert!(named > 300, "{named}");
+        let waitlisting = chosen.iter().filter(|p| p.choices[0].waitlist).count();
+        assert!((100..200).contains(&waitlisting), "{waitlisting}");
+        let sending = chosen.iter().filter(|p| p.auto_send).count();
+        assert!((50..130).contains(&sending), "{sending}");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!    lost commands, admission order and pace, seat fairness.
 
 mod args;
+mod carts;
 mod crowd;
 mod plugin;
 mod sign_in;
@@ -309,6 +310,8 @@ async fn surge(
         }
     }
 
+    carts::fill_carts(&api, args.login_concurrency * 8, &mut plans).await?;
+
     // Phase 3: surge.
     let mut change = serde_json::json!({ "admission_per_min": args.rate });
     if args.max_active > 0 {
@@ -320,6 +323,13 @@ async fn surge(
     api.admin_change(round, admin, &change)
         .await
         .map_err(|f| anyhow::anyhow!("setting the admission rate through the admin API: {f}"))?;
+    if let Some(pace) = args.pace_body() {
+        // After the rate: the automatic pace starts from it.
+        api.admin_change(round, admin, &serde_json::json!({ "pace": pace }))
+            .await
+            .map_err(|f| anyhow::anyhow!("switching to the automatic pace: {f}"))?;
+        println!("surge: automatic pace {pace}");
+    }
     println!(
         "surge: {} students over {:?} ({:?}), admission {} /min, round {round}",
         args.students, args.over, args.shape, args.rate

@@ -30,6 +30,7 @@ pub fn mint_sessions(keys: &str, people: &[Person], plans: &mut [Plan]) -> anyho
         );
         let cookie = format!("sluice_session={}", keyring.sign_session(&claims));
         plan.who.cookie = Some(HeaderValue::from_str(&cookie).context("session cookie")?);
+        plan.who.csrf = Some(HeaderValue::from_str(&claims.csrf).context("csrf value")?);
     }
     Ok(())
 }
@@ -86,11 +87,14 @@ pub async fn sign_in(
     }
     drop(results);
     let mut failed = 0;
-    for (plan, cookie) in plans.iter_mut().zip(cookies) {
-        if cookie.is_none() {
-            failed += 1;
+    for (plan, signed) in plans.iter_mut().zip(cookies) {
+        match signed {
+            Some((cookie, csrf)) => {
+                plan.who.cookie = Some(cookie);
+                plan.who.csrf = csrf;
+            }
+            None => failed += 1,
         }
-        plan.who.cookie = cookie;
     }
     println!(
         "surge: {} signed in in {:.1} s ({failed} failed)",

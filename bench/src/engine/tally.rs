@@ -8,6 +8,33 @@ use crate::report::{self, Report, Sample, ScaleEvent};
 use crate::stats::{Latency, Stats};
 use std::time::Duration;
 
+/// The pace figures: the mode asked for, and the rates the timeline saw.
+fn pace(args: &Args, timeline: &[Sample]) -> report::PaceFigures {
+    let mut rates: Vec<u64> = timeline.iter().filter_map(|s| s.pace_per_min).collect();
+    if rates.is_empty() && args.auto_pace.is_none() {
+        // A fixed pace is not in the answers: it is the rate set.
+        rates.push(u64::from(args.rate));
+    }
+    report::PaceFigures {
+        mode: if args.auto_pace.is_some() {
+            "auto"
+        } else {
+            "fixed"
+        },
+        floor: args.auto_pace.map(|p| p.0),
+        ceiling: args.auto_pace.map(|p| p.1),
+        target_latency_ms: args
+            .auto_pace
+            .map(|_| u64::try_from(args.pace_latency.as_millis()).unwrap_or(u64::MAX)),
+        target_backlog: args.auto_pace.map(|_| args.pace_backlog),
+        rate_min: rates.iter().copied().min(),
+        rate_max: rates.iter().copied().max(),
+        rate_last: rates.last().copied(),
+        rate_changes: rates.windows(2).filter(|w| w[0] != w[1]).count() as u64,
+        queue_depth_max: timeline.iter().filter_map(|s| s.queue_depth).max(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn build_report(
     args: &Args,
@@ -56,6 +83,8 @@ pub fn build_report(
             enroll,
             decision,
         },
+        decision_server: ledger.and_then(|l| l.decision_server),
+        pace: pace(args, &timeline),
         admission_rate_target: args.rate,
         admission_rate_achieved: ledger.map(|l| l.admission_rate_achieved),
         kendall_tau: ledger.and_then(|l| l.kendall_tau),

@@ -45,6 +45,9 @@ pub struct Sample {
     pub poll_p99_ms: f64,
     pub join_p99_ms: f64,
     pub enroll_p99_ms: f64,
+    /// The admission rate the students' last answers carried (per minute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pace_per_min: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +83,12 @@ pub struct Report {
     pub enroll_p99_ms: f64,
     pub decision_p99_ms: f64,
     pub latency: Latencies,
+    /// From a command's issue at the gateway to its decision by a worker
+    /// (MySQL `decided_at - issued_at`), every command of the round: what
+    /// the automatic pace aims to hold.
+    pub decision_server: Option<crate::choices::Spread>,
+    /// How admission was paced, and what the backlog did.
+    pub pace: PaceFigures,
     pub admission_rate_target: u32,
     pub admission_rate_achieved: Option<f64>,
     pub kendall_tau: Option<f64>,
@@ -107,6 +116,30 @@ pub struct Report {
     /// (`chaos` only) the faults injected and what they did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chaos: Option<FaultSummary>,
+}
+
+/// The pace of admission over the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PaceFigures {
+    /// `fixed` or `auto`.
+    pub mode: &'static str,
+    /// (`auto`) the registrar's range and targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_latency_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_backlog: Option<u32>,
+    /// Lowest, highest and last rate the students were told (per minute).
+    pub rate_min: Option<u64>,
+    pub rate_max: Option<u64>,
+    pub rate_last: Option<u64>,
+    /// Times the rate students were told changed between two samples.
+    pub rate_changes: u64,
+    /// Most ready commands in the queue at one sample.
+    pub queue_depth_max: Option<u32>,
 }
 
 /// One scaling step of the autoscaler (`cluster` only).
@@ -202,6 +235,7 @@ pub async fn sample(
             poll_p99_ms: poll.p99_ms,
             join_p99_ms: stats.take_interval(Latency::Join).p99_ms,
             enroll_p99_ms: stats.take_interval(Latency::Enroll).p99_ms,
+            pace_per_min: Some(Stats::get(&stats.pace_per_min)).filter(|r| *r > 0),
         };
         last_requests = requests;
         if timeline.len() % 2 == 1 {
@@ -276,6 +310,17 @@ pub fn print(r: &Report) {
             p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms, p.count
         );
     }
+    if let Some(d) = &r.decision_server {
+        println!(
+            "{:<34} {:>8.1} {:>8} {:>8.1} {:>8.1} {:>9}",
+            "issue to decision (MySQL, p90)",
+            d.p50_ms,
+            format!("{:.1}", d.p90_ms),
+            d.p99_ms,
+            d.max_ms,
+            d.count
+        );
+    }
     println!();
     row(
         "admission rate target (/min)",
@@ -285,6 +330,11 @@ pub fn print(r: &Report) {
         "admission rate achieved (/min)",
         opt_f(r.admission_rate_achieved, 0),
     );
+    row(
+        &format!("pace ({}): told min / max", r.pace.mode),
+        format!("{} / {}", opt(r.pace.rate_min), opt(r.pace.rate_max)),
+    );
+    row("queue depth max", opt(r.pace.queue_depth_max));
     row("kendall tau (ticket vs admission)", opt_f(r.kendall_tau, 4));
     row(
         "seat fairness mean / min",
@@ -380,6 +430,36 @@ fn print_promises(p: &Promises) {
     }
     if let Some(g) = &p.own_ip {
         group("own ip", g);
+    }
+    let c = &p.choices;
+    row(
+        "cart items: first / alternate",
+        format!("{} / {}", c.first_choice, c.alternate),
+    );
+    row(
+        "cart items: waitlist / nothing",
+        format!("{} / {}", c.waitlisted, c.nothing),
+    );
+    let a = &p.auto_send;
+    if a.opted_in > 0 {
+        row(
+            "auto-send: opted / sent / click",
+            format!(
+                "{} / {} / {}",
+                a.opted_in, a.sent_at_admission, a.fell_back_to_click
+            ),
+        );
+        let p50 = |s: &Option<crate::choices::Spread>| {
+            s.map_or("-".to_string(), |s| format!("{:.0}", s.p50_ms))
+        };
+        row(
+            "admitted to decided p50 sent/click",
+            format!(
+                "{} / {} ms",
+                p50(&a.admitted_to_decided_sent),
+                p50(&a.admitted_to_decided_clicked)
+            ),
+        );
     }
 }
 

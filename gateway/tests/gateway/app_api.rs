@@ -299,3 +299,62 @@ async fn the_student_api_spends_the_students_budget() {
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_app_sets_each_cart_items_waitlist_choice_and_sees_its_choices() {
+    let app = TestApp::spawn(|_| {}).await;
+    app.student("20260401", 1).await;
+    let first = app.db.section("CHO1001", 1, 30).await;
+    let other = app.db.section("CHO1001", 2, 30).await;
+    let plain = app.db.section("CHO1002", 1, 30).await;
+    let (c, csrf) = student(&app, "20260401").await;
+    let r = c
+        .post(app.url("/api/cart"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "section": first, "waitlist": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(add(&app, &c, &csrf, plain).await.status(), 201);
+    let r = c
+        .put(app.url("/api/cart/alternates"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "section": first, "alternates": [other] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, cart) = get(&app, &c, "/api/cart").await;
+    assert_eq!(status, 200, "{cart}");
+    assert_eq!(
+        cart["choices"],
+        json!([
+            { "section": first, "alternates": [other], "waitlist": true },
+            { "section": plain, "alternates": [], "waitlist": false },
+        ]),
+        "{cart}"
+    );
+    // Adding an item again may change its choice; without one it stays.
+    let r = c
+        .post(app.url("/api/cart"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "section": first, "waitlist": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["choices"][0]["waitlist"], false, "{again}");
+    assert_eq!(add(&app, &c, &csrf, first).await.status(), 200);
+    let (_, cart) = get(&app, &c, "/api/cart").await;
+    assert_eq!(cart["choices"][0]["waitlist"], false, "{cart}");
+    // The stored choice is the one the cart sent at admission carries.
+    let stored: Vec<(u32, bool)> =
+        sqlx::query_as("SELECT section_id, waitlist FROM cart_items ORDER BY section_id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, vec![(first, false), (plain, false)]);
+    app.finish().await;
+}

@@ -35,6 +35,20 @@ pub struct Cart {
     pub max_credits: u8,
     /// The most sections a cart holds.
     pub max_sections: usize,
+    /// Each item's choices, in cart order: what an enroll of the cart (or
+    /// the cart sent at admission) carries with it.
+    pub choices: Vec<ItemChoices>,
+}
+
+/// One cart item's choices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemChoices {
+    pub section: u32,
+    /// Sections of the same course to try, in order, when `section` is
+    /// refused (`PUT /api/cart/alternates`).
+    pub alternates: Vec<u32>,
+    /// Take a place on the waitlist when every choice is full.
+    pub waitlist: bool,
 }
 
 /// `POST /api/cart` body.
@@ -42,6 +56,11 @@ pub struct Cart {
 #[serde(deny_unknown_fields)]
 pub struct AddBody {
     pub section: u32,
+    /// The item's "join the waitlist if full" choice; on a section already
+    /// in the cart it changes the choice, and without it the choice is
+    /// left as it was (off for a new item).
+    #[serde(default)]
+    pub waitlist: Option<bool>,
 }
 
 async fn cart_of(app: &AppState, me: &StudentSession) -> ApiResult<Cart> {
@@ -50,7 +69,18 @@ async fn cart_of(app: &AppState, me: &StudentSession) -> ApiResult<Cart> {
         .to_enroll()
         .map(|s| SectionView::new(s, app.catalog.seats_of(s.id)))
         .collect();
+    let choices = db::cart::items(&app.store, me.id)
+        .await?
+        .into_iter()
+        .filter(|i| sections.iter().any(|s| s.id == i.section))
+        .map(|i| ItemChoices {
+            section: i.section,
+            alternates: i.alternates,
+            waitlist: i.waitlist,
+        })
+        .collect();
     Ok(Cart {
+        choices,
         credits: sections.iter().map(|s| u32::from(s.credits)).sum(),
         enrolled_credits: mine.held().map(|s| u32::from(s.credits)).sum(),
         max_credits: mine.standing.max_credits,
@@ -130,6 +160,9 @@ pub async fn add(
         }
         Added::Full => return Err(ApiError::Conflict(both("full"))),
     };
+    if let Some(waitlist) = body.waitlist {
+        db::cart::set_waitlist(&app.store, me.id, body.section, waitlist).await?;
+    }
     Ok((status, Json(cart_of(&app, &me).await?)))
 }
 
