@@ -285,3 +285,140 @@ async fn an_enroll_carries_its_alternates_and_bad_ones_are_refused() {
     assert_eq!(app.sink.sent().len(), sent.len());
     app.finish().await;
 }
+
+/// A worker of this test's own, on the test's database and queues.
+fn real_worker(
+    app: &TestApp,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let mut wc = worker::config::Config::dev();
+    wc.connections.database_url = secrecy::SecretString::from(app.db.url.clone());
+    wc.connections.amqp_url = secrecy::SecretString::from(AMQP.to_string());
+    wc.queue_prefix = app.prefix.clone().unwrap();
+    wc.pass_keys = Some(WORKER_KEYS.to_string());
+    wc.name = Some("auto-send-worker".into());
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    metrics.set_nonblocking(true).unwrap();
+    let metrics = tokio::net::TcpListener::from_std(metrics).unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(worker::run(wc, metrics, stop.clone()));
+    (stop, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_filled_through_the_api_is_sent_at_admission_and_decided_by_a_real_worker() {
+    let app = TestApp::spawn_with_broker(|_| {}).await;
+    let (stop, running) = real_worker(&app);
+    let round = app.round("open", 0).await;
+    let a01 = app.db.section("AUTO300", 1, 1).await;
+    let a02 = app.db.section("AUTO300", 2, 5).await;
+    let b01 = app.db.section("AUTO400", 1, 1).await;
+    app.student("20261001", 1).await;
+    let me = app.student("20261002", 1).await;
+
+    // Someone already holds the one seat of A-01 and of B-01.
+    app.admin(round, json!({ "admission_per_min": 6000 })).await;
+    let holder = joined(&app, round, "20261001").await;
+    let s = app.poll_until(&holder, |s| s["state"] == "admitted").await;
+    let pass = s["pass"].as_str().unwrap().to_string();
+    let r = app
+        .enroll(Some(&pass), json!({ "sections": [a01, b01] }))
+        .await;
+    assert_eq!(r.status(), 202);
+    wait_until(Duration::from_secs(20), || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM enrollments")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            == 2
+    })
+    .await;
+    app.admin(round, json!({ "admission_per_min": 0 })).await;
+
+    // The cart, filled as an app does: A-01 with A-02 as its alternate,
+    // B-01 with a waitlist place if full.
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let info: Value = c
+        .post(app.url("/api/session"))
+        .json(&json!({ "student_number": "20261002", "password": "pw" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = info["csrf"].as_str().unwrap().to_string();
+    for body in [
+        json!({ "section": a01 }),
+        json!({ "section": b01, "waitlist": true }),
+    ] {
+        let r = c
+            .post(app.url("/api/cart"))
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let r = c
+        .put(app.url("/api/cart/alternates"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "section": a01, "alternates": [a02] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let token = joined(&app, round, "20261002").await;
+    assert_eq!(opt_in(&app, &token).await["state"], "waiting");
+    app.admin(round, json!({ "admission_per_min": 6000 })).await;
+    let s = app.poll_until(&token, |s| s["state"] == "admitted").await;
+    let pass = s["pass"].as_str().unwrap().to_string();
+    let url = s["auto_send"]["status_url"]
+        .as_str()
+        .expect("the command sent at admission")
+        .to_string();
+    // No click: the outcome arrives on its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let items = loop {
+        let o: Value = app
+            .get(&url)
+            .header("x-pass", &pass)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if o["state"] == "decided" {
+            break o["items"].as_array().unwrap().clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never decided: {o}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0]["section"], a02, "the alternate: {items:?}");
+    assert_eq!(items[0]["outcome"], "enrolled");
+    assert_eq!(items[0]["choice"], 1);
+    assert_eq!(items[1]["section"], b01);
+    assert_eq!(items[1]["outcome"], "waitlisted", "{items:?}");
+    let held: Vec<u32> =
+        sqlx::query_scalar("SELECT section_id FROM enrollments WHERE student_id = ?")
+            .bind(me.0)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, vec![a02]);
+    assert_eq!(auto_send_row(&app, me).await.0, "sent");
+    let report = worker::invariants::check(&app.pool).await.unwrap();
+    assert!(report.holds(), "{report:?}");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    app.finish().await;
+}
