@@ -169,25 +169,54 @@ pub async fn on_admitted(
     student: enrollment::StudentId,
     pass: &str,
 ) -> Option<CommandId> {
-    let opted = match app.auto_sends.get(&seq).map(|v| *v) {
-        Some(opted) => opted,
-        None => {
-            let _permit = app.lookups.try_acquire().ok()?;
-            let row = db::auto_send::of(&app.store, round, student).await.ok()?;
-            if app.auto_sends.len() >= 200_000 {
-                app.auto_sends.clear();
+    let known = app.auto_sends.get(&seq).map(|v| *v);
+    let opted = match known {
+        Some(settled @ (Opted::No | Opted::Sent | Opted::Nothing)) => settled,
+        // Not known yet, or not sent yet: read the row again (a send may
+        // have found the cart empty since), unless lookups are busy.
+        _ => match app.lookups.try_acquire() {
+            Err(_) => known?,
+            Ok(_permit) => {
+                let row = db::auto_send::of(&app.store, round, student).await.ok()?;
+                let opted = Opted::of(row.as_ref().map(|r| r.state.as_str()));
+                if app.auto_sends.len() >= 200_000 {
+                    app.auto_sends.clear();
+                }
+                app.auto_sends.insert(seq, opted);
+                if opted == Opted::Waiting {
+                    fallback(app, round, student);
+                }
+                opted
             }
-            app.auto_sends.insert(seq, row.is_some());
-            if row.as_ref().is_some_and(|r| r.state == "waiting") {
-                fallback(app, round, student);
-            }
-            row.is_some()
-        }
+        },
     };
-    if opted {
-        command_id(app, pass)
-    } else {
-        None
+    match opted {
+        Opted::Waiting | Opted::Sent => command_id(app, pass),
+        Opted::No | Opted::Nothing => None,
+    }
+}
+
+/// What a gateway knows of an admitted student's opt-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opted {
+    /// They did not ask.
+    No,
+    /// Not sent yet: asked again at the next poll.
+    Waiting,
+    Sent,
+    /// Nothing was sent: the cart was empty, or the admission ended first.
+    /// The student is named no command to follow, and enrolls by hand.
+    Nothing,
+}
+
+impl Opted {
+    fn of(state: Option<&str>) -> Opted {
+        match state {
+            None => Opted::No,
+            Some("waiting") => Opted::Waiting,
+            Some("sent") => Opted::Sent,
+            Some(_) => Opted::Nothing,
+        }
     }
 }
 

@@ -127,7 +127,7 @@ pub struct App {
     pub pass_use: http::api::commands::PassUse,
     /// Admitted tickets (by seq) this gateway knows opted in to send their
     /// cart at admission, or not.
-    pub auto_sends: DashMap<u64, bool>,
+    pub auto_sends: DashMap<u64, crate::autosend::Opted>,
     /// Cart sends started by polls (the leader's task sends the rest).
     pub auto_send_polls: Arc<Semaphore>,
 }

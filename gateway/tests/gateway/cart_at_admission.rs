@@ -422,3 +422,28 @@ async fn a_cart_filled_through_the_api_is_sent_at_admission_and_decided_by_a_rea
     running.await.unwrap().unwrap();
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_opted_in_empty_cart_names_no_command_once_found_empty() {
+    let app = TestApp::spawn(|_| {}).await;
+    let round = app.round("open", 0).await;
+    let st = app.student("20261101", 1).await;
+    let token = joined(&app, round, "20261101").await;
+    assert_eq!(opt_in(&app, &token).await["state"], "waiting");
+    app.admin(round, json!({ "admission_per_min": 6000 })).await;
+    app.poll_until(&token, |s| s["state"] == "admitted").await;
+    wait_until(Duration::from_secs(10), || async {
+        auto_send_row(&app, st).await.0 == "empty"
+    })
+    .await;
+    // Nothing was sent: a client told to follow a command would wait for
+    // an outcome that never comes. It is told nothing, and enrolls itself.
+    wait_until(Duration::from_secs(5), || async {
+        app.status(&token).await["auto_send"].is_null()
+    })
+    .await;
+    assert!(app.sink.sent().is_empty());
+    let cart = queue_cart(&app, &token).await;
+    assert_eq!(cart["auto_send"]["state"], "empty", "{cart}");
+    app.finish().await;
+}
