@@ -36,8 +36,8 @@ pub use pacing::Pacer;
 pub use priority::{Priority, PriorityError, PriorityMode};
 pub use room::{
     plan_admission, AdmissionPlan, Candidate, ChangeError, Hold, InvalidTransition, JoinRefused,
-    JoinRequest, PaceView, Place, RoomStore, RoundChange, RoundState, RoundView, TickInput,
-    TickOutcome, Ticket, TicketState,
+    JoinRequest, LaneView, LinePlace, PaceView, Place, RoomStore, RoundChange, RoundState,
+    RoundView, TickInput, TickOutcome, Ticket, TicketState,
 };
 pub use shuffle::prequeue_order;
 pub use token::{Keyring, PassClaims, QueueClaims, SessionClaims, Subject, TokenError};

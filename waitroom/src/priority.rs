@@ -90,11 +90,15 @@ pub enum PriorityError {
     Year(u32),
     #[error("class year {0} is in more than one group (학년 {0}이(가) 여러 그룹에 있습니다)")]
     YearTwice(u8),
-    #[error("weights are whole numbers from 1 to {MAX_WEIGHT} (가중치는 1~{MAX_WEIGHT}의 정수입니다)")]
+    #[error(
+        "weights are whole numbers from 1 to {MAX_WEIGHT} (가중치는 1~{MAX_WEIGHT}의 정수입니다)"
+    )]
     Weight,
     #[error("every group needs a weight under weighted turns, e.g. weighted:4=2/1-3=1 (가중치 방식에서는 그룹마다 가중치가 필요합니다)")]
     MissingWeight,
-    #[error("strict order takes no weights, e.g. strict:4/1-3 (순서 방식에는 가중치를 쓰지 않습니다)")]
+    #[error(
+        "strict order takes no weights, e.g. strict:4/1-3 (순서 방식에는 가중치를 쓰지 않습니다)"
+    )]
     UnexpectedWeight,
     #[error("unreadable priority {0:?}; write none, strict:4/1-3 or weighted:4=2/1-3=1 (우선순위 형식을 읽을 수 없습니다)")]
     Syntax(String),

@@ -87,12 +87,7 @@ async fn seniors_first_admits_every_senior_before_a_junior_who_clicked_earlier()
     app.admin(round, json!({ "action": "open", "admission_per_min": 0 }))
         .await;
     // Once open the policy is fixed: the lines exist.
-    let r = post(
-        &app,
-        round,
-        json!({ "priority": { "mode": "none" } }),
-    )
-    .await;
+    let r = post(&app, round, json!({ "priority": { "mode": "none" } })).await;
     assert_eq!(r.status(), 409);
 
     app.student("20261001", 1).await;
@@ -108,8 +103,11 @@ async fn seniors_first_admits_every_senior_before_a_junior_who_clicked_earlier()
     let junior2 = join_token(&app, round, "20261002").await;
 
     // Each student's place is in their own class's line; the juniors
-    // also see the seniors who go first.
-    let s = app.status(&junior).await;
+    // also see the seniors who go first (once this gateway's snapshot has
+    // every join).
+    let s = app
+        .poll_until(&junior, |s| s["priority"]["ahead_in_other_classes"] == 3)
+        .await;
     assert_eq!(s["position"], 1, "{s}");
     assert_eq!(s["priority"]["lane"], 1, "{s}");
     assert_eq!(s["priority"]["mode"], "strict", "{s}");
@@ -133,7 +131,9 @@ async fn seniors_first_admits_every_senior_before_a_junior_who_clicked_earlier()
     // While seniors remain, the junior's estimate counts them: at most 60
     // a minute, at least 0.8 s per admission before the junior's.
     let s = app
-        .poll_until(&junior2, |s| !s["estimate"].is_null() || s["state"] == "admitted")
+        .poll_until(&junior2, |s| {
+            !s["estimate"].is_null() || s["state"] == "admitted"
+        })
         .await;
     if s["state"] == "waiting" {
         let before = s["ahead"].as_u64().unwrap()
@@ -197,8 +197,13 @@ async fn weights_two_to_one_admit_in_that_proportion_each_class_in_click_order()
     }
     // The third junior: 2 ahead in the juniors' line, and the seniors get
     // two turns for each junior one: 4 of theirs come first.
-    let s = app.status(&tokens[2]).await;
+    let s = app
+        .poll_until(&tokens[2], |s| !s["priority"].is_null() && s["ahead"] == 2)
+        .await;
     assert_eq!(s["position"], 3, "{s}");
+    let s = app
+        .poll_until(&tokens[2], |s| s["priority"]["ahead_in_other_classes"] != 0)
+        .await;
     assert_eq!(s["priority"]["mode"], "weighted", "{s}");
     assert_eq!(s["priority"]["ahead_in_other_classes"], 4, "{s}");
     let s = app.status(&tokens[8]).await;
@@ -248,5 +253,93 @@ async fn a_round_without_a_policy_keeps_its_keys_and_answers() {
         keys.push(app.keyring.verify_queue(&t, now_ms()).unwrap().order_key);
     }
     assert_eq!(keys, [Some(1), Some(2), Some(3)]);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn the_round_page_sets_the_priority_and_the_fairness_report_shows_it_per_class() {
+    use crate::web_pages::{browser, sign_in};
+    let app = TestApp::spawn(|_| {}).await;
+    // One a second: the two admissions fall in different ticks.
+    let round = app.round("prequeue", 60).await;
+    let c = browser();
+    let csrf = sign_in(&app, &c, "registrar", "admin-pw", true).await;
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    assert!(page.contains("name=\"priority_groups\""), "{page}");
+    let control = app.url(&format!("/admin/rounds/{round}/control"));
+    // No CSRF value: refused, nothing changed.
+    let r = c
+        .post(&control)
+        .form(&[("priority_mode", "strict"), ("priority_groups", "4/1-3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // A bad weight: the page again, with the reason in both languages.
+    let r = c
+        .post(&control)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("priority_mode", "weighted"),
+            ("priority_groups", "4=0/1-3=1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("1 to 100") && html.contains("가중치"),
+        "{html}"
+    );
+    let r = c
+        .post(&control)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("priority_mode", "strict"),
+            ("priority_groups", "4 / 1,2,3"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let stored: Option<String> = sqlx::query_scalar("SELECT priority FROM rounds WHERE id = ?")
+        .bind(round.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some("strict:4/1-3"));
+
+    // A junior waits in the pre-queue, a senior too; at opening each
+    // cohort is shuffled in its own line and the senior goes first.
+    app.student("20261301", 1).await;
+    app.student("20264301", 4).await;
+    join_token(&app, round, "20261301").await;
+    join_token(&app, round, "20264301").await;
+    app.admin(round, json!({ "action": "open" })).await;
+    admitted_count(&app, round, 2).await;
+    let years: Vec<u8> = admissions(&app, round).await.iter().map(|a| a.0).collect();
+    assert_eq!(years[0], 4, "{years:?}");
+    // Once open the page shows the policy, fixed.
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    assert!(!page.contains("name=\"priority_groups\""));
+    assert!(page.contains("4/1-3"));
+    let report = c
+        .get(app.url(&format!("/admin/rounds/{round}/fairness")))
+        .fetch_text()
+        .await;
+    assert!(report.contains("strict:4/1-3"), "{report}");
+    assert!(report.contains("id=\"classes\""), "{report}");
+    // The shuffle of each line re-derives from the published seed.
+    assert!(
+        report.contains("tag good\">일치") || report.contains("matches"),
+        "{report}"
+    );
     app.finish().await;
 }
