@@ -37,6 +37,7 @@ mod arrivals;
 mod autoscale;
 mod callgrind;
 mod chaos;
+mod classes;
 mod client;
 mod cluster;
 mod depth;
