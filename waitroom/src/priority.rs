@@ -242,16 +242,18 @@ impl Priority {
         usize::from(self.len) + usize::from(self.named_years() != 0xFF)
     }
 
-    /// The lane (0 first) of a student in `class_year`.
+    /// The lane (0 first) of a student in `class_year`; a year outside
+    /// 1..=8 goes to the last lane.
     pub fn lane_of(&self, class_year: u8) -> u8 {
         let bit = class_year
             .checked_sub(1)
             .filter(|b| *b < 8)
             .map_or(0, |b| 1u8 << b);
+        let last = self.lanes().saturating_sub(1) as u8;
         self.named()
             .iter()
             .position(|g| g.years & bit != 0)
-            .map_or(self.len, |i| i as u8)
+            .map_or(last, |i| i as u8)
     }
 
     /// The years of lane `lane` (the last lane may be "every other year").
@@ -526,6 +528,9 @@ mod tests {
         assert_eq!(s.spec(), "strict:4/1-3");
         assert_eq!(s.lanes(), 3, "years 5-8 form the last lane");
         assert_eq!((s.lane_of(4), s.lane_of(2), s.lane_of(7)), (0, 1, 2));
+        assert_eq!(s.lane_of(0), 2, "an unknown year goes last");
+        let all = p("strict:4/1-3,5-8");
+        assert_eq!((all.lanes(), all.lane_of(0), all.lane_of(9)), (2, 1, 1));
         let w = p("weighted:4=2,1-3=1");
         assert_eq!(w, p("weighted:4=2/1,2,3=1"));
         assert_eq!(w.spec(), "weighted:4=2/1-3=1");
