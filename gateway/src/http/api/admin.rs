@@ -1,5 +1,6 @@
-//! The registrar's round controls: rate, max-active, pre-queue, open, pause,
-//! resume, close, and the rehearsal flag. Guarded by a registrar's session (or HTTP Basic for
+//! The registrar's round controls: rate, max-active, pace, priority by class
+//! year (before opening), pre-queue, open, pause, resume, close, and the
+//! rehearsal flag. Guarded by a registrar's session (or HTTP Basic for
 //! scripts), applied
 //! in one transaction with an audit-log row per change, and effective on
 //! every gateway at its next snapshot refresh (well within a second).
