@@ -330,6 +330,10 @@ async fn the_round_page_sets_the_priority_and_the_fairness_report_shows_it_per_c
         .await;
     assert!(!page.contains("name=\"priority_groups\""));
     assert!(page.contains("4/1-3"));
+    // Each line the round takes, with its years; not years 5-8 (the
+    // round is for years 1-4).
+    assert!(page.contains("<td>1-3</td>"), "{page}");
+    assert!(!page.contains("<td>5-8</td>"), "{page}");
     let report = c
         .get(app.url(&format!("/admin/rounds/{round}/fairness")))
         .fetch_text()

@@ -151,17 +151,22 @@ async fn round_page(
             })
             .unwrap_or_default(),
         editable: matches!(r.state.as_str(), "scheduled" | "prequeue"),
+        // Lines of years the round does not take (the "other years" line
+        // of a round for years 1-4, say) stay empty: not shown.
         lanes: view
             .as_ref()
-            .and_then(crate::http::api::admin::AdminPriority::of)
-            .map(|p| {
-                p.lanes
-                    .iter()
-                    .map(|l| {
-                        let mask = l.years.iter().fold(0u8, |m, y| m | 1 << (y - 1));
-                        (waitroom::priority::years_text(mask), l.weight, l.waiting)
-                    })
-                    .collect()
+            .and_then(|v| {
+                let eligible = v.eligible_years_mask;
+                crate::http::api::admin::AdminPriority::of(v).map(|p| {
+                    p.lanes
+                        .iter()
+                        .map(|l| (l.years.iter().fold(0u8, |m, y| m | 1 << (y - 1)), l))
+                        .filter(|(mask, _)| mask & eligible != 0)
+                        .map(|(mask, l)| {
+                            (waitroom::priority::years_text(mask), l.weight, l.waiting)
+                        })
+                        .collect()
+                })
             })
             .unwrap_or_default(),
     };
