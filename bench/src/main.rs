@@ -38,6 +38,7 @@ mod autoscale;
 mod callgrind;
 mod chaos;
 mod choices;
+mod classes;
 mod client;
 mod cluster;
 mod depth;

@@ -37,6 +37,7 @@
           if (s.state !== phase) { location.reload(); return; }
           if (s.position !== null) { set("position", s.position); }
           if (s.ahead !== null) { set("ahead", s.ahead); }
+          if (s.priority) { set("ahead-other", s.priority.ahead_in_other_classes); }
           set("estimate", s.estimate ? span(s.estimate.min_secs) + " – " + span(s.estimate.max_secs) : units.unknown);
           if (s.opens_in_secs !== null) { set("opens-in", span(s.opens_in_secs)); }
           var bar = $("progress");

@@ -70,3 +70,43 @@ test("a registrar switches a round to automatic pace and the live view says why"
   await s.context().close();
   await p.context().close();
 });
+
+// Priority inside a round, on a phone without JavaScript: declared on the
+// round page before it opens (a bad weight answered next to the form),
+// audit-logged, and fixed once the round opens.
+test("a registrar gives 4th years an earlier turn from the round page on a phone", async () => {
+  const p = await page({ viewport: { width: 390, height: 844 }, isMobile: true, javaScriptEnabled: false });
+  await signIn(p, "registrar", "registrar-demo", true);
+  await p.waitForURL(/\/admin/);
+  await p.goto(`${BASE}/admin`);
+  const now = Date.now();
+  await p.getByLabel("Name", { exact: true }).fill(`Priority round ${now}`);
+  await p.getByLabel(/Class years/).fill("1-4");
+  await p.getByLabel(/Pre-queue opens/).fill(seoul(now + 86_400_000));
+  await p.getByLabel(/Room opens/).fill(seoul(now + 2 * 86_400_000));
+  await p.getByLabel(/Closes/).fill(seoul(now + 3 * 86_400_000));
+  await p.getByLabel("Admissions per minute").fill("600");
+  await p.getByRole("button", { name: "Create" }).click();
+  await p.waitForURL(/\/admin\/rounds\/\d+$/);
+
+  await p.getByLabel(/By weight/).check();
+  await p.getByLabel(/Groups of class years/).fill("4=0/1-3=1");
+  await p.getByRole("button", { name: "Apply priority" }).click();
+  await p.waitForSelector("#priority-err");
+  assert.match(await p.locator("#priority-err").textContent(), /1 to 100/);
+
+  await p.getByLabel(/In order/).check();
+  await p.getByLabel(/Groups of class years/).fill("4/1-3");
+  await p.getByRole("button", { name: "Apply priority" }).click();
+  await p.waitForURL(/msg=saved/);
+  const audit = await p.locator("section[aria-labelledby=audit-h] tbody tr").first().textContent();
+  assert.match(audit, /round\.priority/);
+  assert.match(audit, /strict:4\/1-3/);
+  await shot(p, "priority-admin-round-phone");
+
+  await p.getByRole("button", { name: "Open now" }).click();
+  await p.waitForURL(/msg=saved/);
+  assert.equal(await p.locator("#priority_groups").count(), 0, "fixed once open");
+  assert.match(await p.locator("#priority-form").textContent(), /4\/1-3/);
+  await p.context().close();
+});

@@ -15,6 +15,8 @@
 //! - [`shuffle`]: the seeded, auditable order of the pre-queue cohort.
 //! - [`estimate`]: places in line, measured admission rate, wait-time
 //!   ranges and suggested poll intervals.
+//! - [`priority`]: classes of students admitted in order or by weight
+//!   inside a round: lanes, the budget split of a tick, lane estimates.
 //! - [`room`]: rounds, tickets, the admission plan of one tick and the
 //!   [`RoomStore`] trait that shared room state is kept behind.
 
@@ -24,16 +26,18 @@
 pub mod autopace;
 pub mod estimate;
 pub mod pacing;
+pub mod priority;
 pub mod room;
 pub mod shuffle;
 pub mod token;
 
 pub use estimate::{Estimate, RateMeter};
 pub use pacing::Pacer;
+pub use priority::{Priority, PriorityError, PriorityMode};
 pub use room::{
     plan_admission, AdmissionPlan, Candidate, ChangeError, Hold, InvalidTransition, JoinRefused,
-    JoinRequest, PaceView, Place, RoomStore, RoundChange, RoundState, RoundView, TickInput,
-    TickOutcome, Ticket, TicketState,
+    JoinRequest, LaneView, LinePlace, PaceView, Place, RoomStore, RoundChange, RoundState,
+    RoundView, TickInput, TickOutcome, Ticket, TicketState,
 };
 pub use shuffle::prequeue_order;
 pub use token::{Keyring, PassClaims, QueueClaims, SessionClaims, Subject, TokenError};

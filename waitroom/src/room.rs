@@ -12,6 +12,7 @@
 //! ([`plan_admission`]) is a pure function tested here.
 
 use crate::autopace::{AutoPace, PaceReason};
+use crate::priority::Priority;
 use enrollment::{RoundId, StudentId};
 use std::future::Future;
 
@@ -112,6 +113,38 @@ pub struct RoundView {
     /// Automatic pace, when the registrar chose it; `admission_per_min` is
     /// then the rate the leader set last.
     pub pace: Option<PaceView>,
+    /// Classes of students admitted in order or by weight; `None`: one line.
+    pub priority: Option<Priority>,
+    /// Each lane's line, when `priority` is set (lane 0 first); the round's
+    /// `serving_mark` and `last_order_key` are then the sums over them.
+    pub lanes: Vec<LaneView>,
+}
+
+/// One lane of a round with priority, counted inside the lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LaneView {
+    /// The lane's last key handed out.
+    pub last_key: u64,
+    /// Every ticket of the lane up to this key has been decided.
+    pub serving_mark: u64,
+}
+
+/// Where an order key stands in its own line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinePlace {
+    /// 0 without priority.
+    pub lane: u8,
+    /// The ticket's number inside its lane.
+    pub key: u64,
+    /// The lane's serving mark (the round's, without priority).
+    pub mark: u64,
+}
+
+impl LinePlace {
+    /// Whether the ticket has been decided (admitted or skipped).
+    pub fn decided(&self) -> bool {
+        self.key <= self.mark
+    }
 }
 
 /// A round's automatic pace: the registrar's settings and the leader's last
@@ -128,6 +161,35 @@ pub struct PaceView {
 }
 
 impl RoundView {
+    /// The line `order_key` is in and its place there.
+    pub fn line_place(&self, order_key: u64) -> LinePlace {
+        if self.priority.is_none() {
+            return LinePlace {
+                lane: 0,
+                key: order_key,
+                mark: self.serving_mark,
+            };
+        }
+        let (lane, key) = crate::priority::split_key(order_key);
+        LinePlace {
+            lane,
+            key,
+            mark: self
+                .lanes
+                .get(usize::from(lane))
+                .map_or(0, |l| l.serving_mark),
+        }
+    }
+
+    /// Students in line per lane (lanes beyond the round's read 0).
+    pub fn lane_waiting(&self) -> [u64; crate::priority::MAX_GROUPS] {
+        let mut out = [0; crate::priority::MAX_GROUPS];
+        for (o, l) in out.iter_mut().zip(&self.lanes) {
+            *o = l.last_key.saturating_sub(l.serving_mark);
+        }
+        out
+    }
+
     /// Whether `class_year` may join this round.
     pub fn admits_year(&self, class_year: u8) -> bool {
         (1..=8).contains(&class_year) && self.eligible_years_mask & (1 << (class_year - 1)) != 0
@@ -339,6 +401,9 @@ pub enum RoundChange {
     /// Automatic pace within these settings; `None` goes back to the fixed
     /// rate (the rate the leader set last, unless a `Rate` comes with it).
     Pace(Option<AutoPace>),
+    /// Declares (or with `None` removes) the round's priority; only before
+    /// the round opens, since the lines are formed at opening.
+    Priority(Option<Priority>),
     /// Opens the pre-queue early.
     Prequeue,
     /// Opens the room now, shuffling the pre-queue cohort with `seed`.
@@ -367,6 +432,7 @@ impl RoundChange {
             {
                 s
             }
+            (RoundChange::Priority(_), s @ (Scheduled | Prequeue)) => s,
             (RoundChange::Prequeue, Scheduled | Prequeue) => Prequeue,
             (RoundChange::Open { .. }, Scheduled | Prequeue) => Open,
             (RoundChange::Pause, Open | Paused) => Paused,
@@ -387,6 +453,7 @@ impl RoundChange {
             RoundChange::Rate(_) => "round.rate",
             RoundChange::MaxActive(_) => "round.max_active",
             RoundChange::Pace(_) => "round.pace",
+            RoundChange::Priority(_) => "round.priority",
             RoundChange::Prequeue => "round.prequeue",
             RoundChange::Open { .. } => "round.open",
             RoundChange::Pause => "round.pause",
@@ -564,6 +631,12 @@ mod tests {
         assert_eq!(RoundChange::Resume.next_state(Paused), Ok(Open));
         assert!(RoundChange::Resume.next_state(Closed).is_err());
         assert!(RoundChange::Rate(5).next_state(Closed).is_err());
+        assert_eq!(
+            RoundChange::Priority(None).next_state(Prequeue),
+            Ok(Prequeue)
+        );
+        assert!(RoundChange::Priority(None).next_state(Open).is_err());
+        assert!(RoundChange::Priority(None).next_state(Paused).is_err());
         for s in [Scheduled, Prequeue, Open, Paused, Closed] {
             assert_eq!(RoundState::parse(s.as_str()), Some(s));
         }
@@ -589,6 +662,8 @@ mod tests {
             shuffle_seed: None,
             cohort_size: 0,
             pace: None,
+            priority: None,
+            lanes: Vec::new(),
         };
         assert!(r.admits_year(2) && !r.admits_year(1) && !r.admits_year(0) && !r.admits_year(9));
         assert_eq!(r.due_transition(50), None);

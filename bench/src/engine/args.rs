@@ -6,6 +6,34 @@ use crate::flags::{parse_duration, parse_env};
 use clap::Args as ClapArgs;
 use std::time::Duration;
 
+/// A `--priority` value, validated and written canonically.
+fn parse_priority(s: &str) -> Result<String, String> {
+    match waitroom::Priority::parse(s) {
+        Ok(Some(p)) => Ok(p.spec()),
+        Ok(None) => Err("give strict:... or weighted:... (or leave --priority out)".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The admin API's body for a priority spec.
+pub fn priority_body(spec: &str) -> Option<serde_json::Value> {
+    let p = waitroom::Priority::parse(spec).ok()??;
+    let groups: Vec<serde_json::Value> = p
+        .named()
+        .iter()
+        .map(|g| {
+            let years: Vec<u8> = (1..=8).filter(|y| g.years & (1 << (y - 1)) != 0).collect();
+            match p.mode() {
+                waitroom::PriorityMode::Strict => serde_json::json!({ "years": years }),
+                waitroom::PriorityMode::Weighted => {
+                    serde_json::json!({ "years": years, "weight": g.weight })
+                }
+            }
+        })
+        .collect();
+    Some(serde_json::json!({ "mode": p.mode().as_str(), "groups": groups }))
+}
+
 /// How students sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Login {
@@ -161,6 +189,12 @@ pub struct Args {
     /// How long a suspended student stops polling.
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     pub suspend_for: Duration,
+    /// Gives classes an earlier turn: `strict:4/1-3` (4th years first) or
+    /// `weighted:4=2,1-3=1` (two turns for 4th years to one for the
+    /// others), set through the admin API before the room opens; the
+    /// report then has per-class figures under `priority`.
+    #[arg(long, value_parser = parse_priority)]
+    pub priority: Option<String>,
     /// Every student told "skipped" joins again (suspended students always
     /// do), as the page asks them to.
     #[arg(long)]

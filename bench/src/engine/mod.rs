@@ -26,7 +26,7 @@ mod plugin;
 mod sign_in;
 mod tally;
 
-pub use args::{Args, Login};
+pub use args::{priority_body, Args, Login};
 pub use plugin::{Autoscaling, Faults, Live, Publish};
 
 use crate::analysis;
@@ -177,6 +177,13 @@ async fn run(
                     .bind(round)
                     .execute(&cluster.db.pool)
                     .await?;
+            } else if args.priority.is_some() {
+                // A priority is declared before the room opens: the room
+                // waits in pre-queue and opens with the surge (phase 3).
+                sqlx::query("UPDATE rounds SET state = 'prequeue', opens_at = NOW(3) + INTERVAL 12 HOUR WHERE id = ?")
+                    .bind(round)
+                    .execute(&cluster.db.pool)
+                    .await?;
             }
             cluster.start(Role::Worker, args.workers).await?;
             cluster.start(Role::Gateway, args.gateways).await?;
@@ -319,6 +326,12 @@ async fn surge(
     }
     if schedule.opens_at.is_some() && !args.local {
         change["action"] = "prequeue".into();
+    }
+    if let Some(spec) = &args.priority {
+        change["priority"] = priority_body(spec).context("--priority")?;
+        if schedule.opens_at.is_none() && args.local {
+            change["action"] = "open".into();
+        }
     }
     api.admin_change(round, admin, &change)
         .await
@@ -472,6 +485,23 @@ async fn surge(
             reclaimed: ledger.as_ref().and_then(|l| l.reclaimed),
         },
     );
+    if let Some(p) = args
+        .priority
+        .as_deref()
+        .and_then(|s| waitroom::Priority::parse(s).ok().flatten())
+    {
+        let years = population
+            .students
+            .iter()
+            .map(|s| (s.id, s.class_year))
+            .collect();
+        report.priority = Some(crate::classes::measure(
+            &p,
+            &journeys,
+            &years,
+            ledger.as_ref().map(|l| &l.admitted_at),
+        ));
+    }
     if let (Some(faults), Some(log), Some(pool), Some(live)) = (faults, fault_log, &pool, &live) {
         report.chaos = Some(faults.judge(log, live, pool, &stats, &report).await?);
     }

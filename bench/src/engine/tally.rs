@@ -108,5 +108,6 @@ pub fn build_report(
         timeline,
         promises: promises::Promises::default(),
         chaos: None,
+        priority: None,
     }
 }

@@ -116,6 +116,9 @@ pub struct Report {
     /// (`chaos` only) the faults injected and what they did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chaos: Option<FaultSummary>,
+    /// (`--priority`) the policy and the figures of each class line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<crate::classes::Classes>,
 }
 
 /// The pace of admission over the run.

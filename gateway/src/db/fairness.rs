@@ -11,13 +11,15 @@ pub struct Round {
     pub shuffle_seed: Option<u64>,
     pub seed_published_at: Option<NaiveDateTime>,
     pub cohort_size: u32,
+    /// The declared priority (`strict:4/1-3`...), `None` for one line.
+    pub priority: Option<String>,
 }
 
 pub async fn round(store: &MySqlStore, id: u32) -> Result<Option<Round>, StoreError> {
     store
         .timed(
             sqlx::query_as(
-                "SELECT name, shuffle_seed, seed_published_at, cohort_size FROM rounds WHERE id = ?",
+                "SELECT name, shuffle_seed, seed_published_at, cohort_size, priority FROM rounds WHERE id = ?",
             )
             .bind(id)
             .fetch_optional(store.pool()),
@@ -26,14 +28,16 @@ pub async fn round(store: &MySqlStore, id: u32) -> Result<Option<Round>, StoreEr
 }
 
 /// Admitted tickets, and how many were admitted before one with a smaller
-/// order key. Ordered by key, admission times never go backwards; counting
-/// the places where they do is the check.
+/// order key in the same line. Ordered by key, admission times never go
+/// backwards inside a line; counting the places where they do is the check.
+/// (A round with priority has a line per class, its keys in a band of their
+/// own above 2^40; without, one line.)
 pub async fn admission_inversions(store: &MySqlStore, id: u32) -> Result<(i64, i64), StoreError> {
     let (admitted, inversions): (i64, Option<i64>) = store
         .timed(
             sqlx::query_as(
                 "SELECT COUNT(*), CAST(SUM(CASE WHEN prev_at > admitted_at THEN 1 ELSE 0 END) AS SIGNED) FROM ( \
-                   SELECT admitted_at, LAG(admitted_at) OVER (ORDER BY order_key) AS prev_at \
+                   SELECT admitted_at, LAG(admitted_at) OVER (PARTITION BY order_key DIV 1099511627776 ORDER BY order_key) AS prev_at \
                    FROM tickets WHERE round_id = ? AND admitted_at IS NOT NULL AND order_key IS NOT NULL) t",
             )
             .bind(id)
@@ -52,6 +56,29 @@ pub async fn prequeue_keys(
         .timed(
             sqlx::query_as(
                 "SELECT seq, order_key FROM tickets WHERE round_id = ? AND prequeue ORDER BY seq",
+            )
+            .bind(id)
+            .fetch_all(store.pool()),
+        )
+        .await
+}
+
+/// A keyed ticket of the round, for the per-class figures.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LineTicket {
+    pub order_key: u64,
+    pub prequeue: bool,
+    pub joined_at: NaiveDateTime,
+    pub admitted_at: Option<NaiveDateTime>,
+}
+
+/// Every ticket of the round that got a place in a line.
+pub async fn line_tickets(store: &MySqlStore, id: u32) -> Result<Vec<LineTicket>, StoreError> {
+    store
+        .timed(
+            sqlx::query_as(
+                "SELECT order_key, prequeue, joined_at, admitted_at FROM tickets \
+                 WHERE round_id = ? AND order_key IS NOT NULL",
             )
             .bind(id)
             .fetch_all(store.pool()),

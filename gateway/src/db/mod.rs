@@ -37,6 +37,7 @@ pub mod exports;
 pub mod fairness;
 pub mod gateways;
 pub mod imports;
+mod lanes;
 pub mod outcome_stats;
 pub mod outcomes;
 pub mod pace;

@@ -38,7 +38,7 @@ impl MySqlStore {
     ) -> Result<Vec<Result<Place, JoinRefused>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT state, serving_mark, last_order_key FROM rounds WHERE id = ? FOR UPDATE",
+            "SELECT state, serving_mark, last_order_key, priority FROM rounds WHERE id = ? FOR UPDATE",
         )
         .bind(round.0)
         .fetch_optional(&mut *tx)
@@ -55,6 +55,7 @@ impl MySqlStore {
         }
         let mark: u64 = row.try_get("serving_mark")?;
         let mut last_key: u64 = row.try_get("last_order_key")?;
+        let priority = super::lanes::parse(row.try_get("priority")?)?;
         let now_ms = reqs.iter().map(|r| r.at_ms).max().unwrap_or(0);
         let now = to_datetime(now_ms);
 
@@ -124,13 +125,31 @@ impl MySqlStore {
         }
 
         let prequeue = state == RoundState::Prequeue;
+        // With a priority each class has its own line: keys (and marks)
+        // are the lane's; without, one line, as always.
+        let mut lane_marks = Vec::new();
+        let mut keys: Vec<Option<u64>> = (1..=fresh.len() as u64)
+            .map(|i| (!prequeue).then_some(last_key + i))
+            .collect();
+        // (Pre-queue tickets have no key yet: their lane is set at opening.)
+        if let (Some(p), false) = (&priority, prequeue) {
+            let (lane_keys, marks) = super::lanes::join_keys(&mut tx, round, p, &fresh).await?;
+            keys = lane_keys.into_iter().map(Some).collect();
+            lane_marks = marks;
+        }
+        let mark_of = |key: Option<u64>| match (&priority, key) {
+            (None, _) => mark,
+            (Some(_), None) => 0,
+            (Some(_), Some(k)) => {
+                let (lane, _) = waitroom::priority::split_key(k);
+                lane_marks.get(usize::from(lane)).copied().unwrap_or(0)
+            }
+        };
         if !fresh.is_empty() {
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO tickets (round_id, student_id, order_key, prequeue, state, joined_at, last_seen_at) ",
             );
-            let first_key = last_key + 1;
-            q.push_values(fresh.iter().enumerate(), |mut b, (i, student)| {
-                let key = (!prequeue).then_some(first_key + i as u64);
+            q.push_values(fresh.iter().zip(&keys), |mut b, (student, &key)| {
                 b.push_bind(round.0)
                     .push_bind(student.0)
                     .push_bind(key)
@@ -157,7 +176,7 @@ impl MySqlStore {
             let place = if let Some(t) = kept.get(&r.student) {
                 Place {
                     ticket: t.clone(),
-                    mark_at_join: mark,
+                    mark_at_join: mark_of(t.order_key),
                     kept: true,
                 }
             } else {
@@ -166,7 +185,7 @@ impl MySqlStore {
                     .ok_or(StoreError::Corrupt("tickets.seq"))?;
                 Place {
                     ticket: t.clone(),
-                    mark_at_join: mark,
+                    mark_at_join: mark_of(t.order_key),
                     kept: false,
                 }
             };
@@ -193,8 +212,8 @@ impl MySqlStore {
     ) -> Result<TickOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT state, hold_reason, serving_mark, max_active, active_count, admission_per_min \
-             FROM rounds WHERE id = ? FOR UPDATE",
+            "SELECT state, hold_reason, serving_mark, max_active, active_count, admission_per_min, \
+             priority FROM rounds WHERE id = ? FOR UPDATE",
         )
         .bind(round.0)
         .fetch_optional(&mut *tx)
@@ -210,6 +229,7 @@ impl MySqlStore {
         // The budget was planned from a rate read before this lock; a rate
         // set to zero since then (an admin stopping admission) wins.
         let rate_now: u32 = row.try_get("admission_per_min")?;
+        let priority = super::lanes::parse(row.try_get("priority")?)?;
         let mut outcome = TickOutcome {
             serving_mark: mark,
             ..TickOutcome::default()
@@ -257,7 +277,14 @@ impl MySqlStore {
             }
         }
 
-        if budget > 0 {
+        if let (true, Some(p)) = (budget > 0, &priority) {
+            let (admits, skips, new_mark) =
+                super::lanes::plan_tick(&mut tx, round, p, budget, &input, SKIP_LOOKAHEAD).await?;
+            let now = to_datetime(input.now_ms);
+            outcome.admitted += admit(&mut tx, &admits, now, "waiting").await?;
+            outcome.skipped += skip(&mut tx, &skips, now).await?;
+            outcome.serving_mark = new_mark.max(mark);
+        } else if budget > 0 {
             let rows = sqlx::query(
                 "SELECT seq, order_key, last_seen_at FROM tickets \
                  WHERE round_id = ? AND state = 'waiting' AND order_key > ? \
@@ -285,15 +312,7 @@ impl MySqlStore {
             );
             let now = to_datetime(input.now_ms);
             outcome.admitted += admit(&mut tx, &plan.admit, now, "waiting").await?;
-            for chunk in plan.skip.chunks(CHUNK) {
-                let mut q = QueryBuilder::<MySql>::new(
-                    "UPDATE tickets SET state = 'skipped', skipped_at = ",
-                );
-                q.push_bind(now)
-                    .push(" WHERE state = 'waiting' AND seq IN ");
-                push_in(&mut q, chunk);
-                outcome.skipped += q.build().execute(&mut *tx).await?.rows_affected();
-            }
+            outcome.skipped += skip(&mut tx, &plan.skip, now).await?;
             if let Some(new_mark) = plan.mark {
                 outcome.serving_mark = new_mark.max(mark);
             }
@@ -367,8 +386,16 @@ impl MySqlStore {
                         None => serde_json::json!({ "mode": "fixed" }),
                     }
                 }
+                RoundChange::Priority(priority) => {
+                    super::lanes::set(&mut tx, round, priority)
+                        .await
+                        .map_err(db)?;
+                    serde_json::json!({ "priority": priority.map_or("none".to_string(), |p| p.spec()) })
+                }
                 RoundChange::Open { seed } => {
-                    let cohort = open_round(&mut tx, round, seed, now).await.map_err(db)?;
+                    let cohort = open_round(&mut tx, round, seed, now)
+                        .await
+                        .map_err(ChangeError::Store)?;
                     serde_json::json!({ "from": state.as_str(), "cohort": cohort, "seed": seed.to_string() })
                 }
                 RoundChange::Prequeue
@@ -414,13 +441,22 @@ impl MySqlStore {
                     serving_mark, last_order_key, admitted_total, active_count, hold_reason, \
                     prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
                     pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
-                    pace_target_backlog, pace_reason, pace_signal, pace_changed_at \
+                    pace_target_backlog, pace_reason, pace_signal, pace_changed_at, priority \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
         .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(round_view).collect()
+        let mut views: Vec<RoundView> = rows.iter().map(round_view).collect::<Result<_, _>>()?;
+        // Lanes only where a round has a priority: without one, a refresh
+        // costs what it always did.
+        if views.iter().any(|v| v.priority.is_some()) {
+            let mut lanes = super::lanes::all(&self.pool).await?;
+            for v in views.iter_mut().filter(|v| v.priority.is_some()) {
+                v.lanes = lanes.remove(&v.id.0).unwrap_or_default();
+            }
+        }
+        Ok(views)
     }
 }
 
@@ -469,19 +505,29 @@ async fn open_round(
     round: RoundId,
     seed: u64,
     now: NaiveDateTime,
-) -> Result<u64, sqlx::Error> {
-    let seqs: Vec<u64> = sqlx::query_scalar(
-        "SELECT seq FROM tickets WHERE round_id = ? AND prequeue AND state = 'waiting'",
-    )
-    .bind(round.0)
-    .fetch_all(&mut **tx)
-    .await?;
-    let order = waitroom::prequeue_order(&seqs, seed);
-    let keyed: Vec<(u64, u64)> = order
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| (s, i as u64 + 1))
-        .collect();
+) -> Result<u64, StoreError> {
+    let stored: Option<String> = sqlx::query_scalar("SELECT priority FROM rounds WHERE id = ?")
+        .bind(round.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    let keyed: Vec<(u64, u64)> = match super::lanes::parse(stored)? {
+        // Each class's cohort is shuffled inside its own line.
+        Some(p) => super::lanes::cohort_keys(tx, round, &p, seed).await?,
+        None => {
+            let seqs: Vec<u64> = sqlx::query_scalar(
+                "SELECT seq FROM tickets WHERE round_id = ? AND prequeue AND state = 'waiting'",
+            )
+            .bind(round.0)
+            .fetch_all(&mut **tx)
+            .await?;
+            let order = waitroom::prequeue_order(&seqs, seed);
+            order
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| (s, i as u64 + 1))
+                .collect()
+        }
+    };
     for chunk in keyed.chunks(CHUNK) {
         let mut q = QueryBuilder::<MySql>::new("UPDATE tickets SET order_key = CASE seq");
         for &(seq, key) in chunk {
@@ -508,6 +554,24 @@ async fn open_round(
     .execute(&mut **tx)
     .await?;
     Ok(n)
+}
+
+/// Passes over the waiting tickets `seqs` as abandoned; how many.
+async fn skip(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    seqs: &[u64],
+    now: NaiveDateTime,
+) -> Result<u64, StoreError> {
+    let mut skipped = 0;
+    for chunk in seqs.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<MySql>::new("UPDATE tickets SET state = 'skipped', skipped_at = ");
+        q.push_bind(now)
+            .push(" WHERE state = 'waiting' AND seq IN ");
+        push_in(&mut q, chunk);
+        skipped += q.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(skipped)
 }
 
 /// Admits the tickets `seqs` that are still in state `from` (each with a
@@ -615,6 +679,8 @@ fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
             .filter(|_| !matches!(state, RoundState::Scheduled | RoundState::Prequeue)),
         cohort_size: u64::from(cohort),
         pace: pace_view(row)?,
+        priority: super::lanes::parse(row.try_get("priority")?)?,
+        lanes: Vec::new(),
     })
 }
 

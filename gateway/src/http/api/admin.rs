@@ -1,5 +1,6 @@
-//! The registrar's round controls: rate, max-active, pre-queue, open, pause,
-//! resume, close, and the rehearsal flag. Guarded by a registrar's session (or HTTP Basic for
+//! The registrar's round controls: rate, max-active, pace, priority by class
+//! year (before opening), pre-queue, open, pause, resume, close, and the
+//! rehearsal flag. Guarded by a registrar's session (or HTTP Basic for
 //! scripts), applied
 //! in one transaction with an audit-log row per change, and effective on
 //! every gateway at its next snapshot refresh (well within a second).
@@ -32,6 +33,102 @@ pub struct ChangeBody {
     pub rehearsal: Option<bool>,
     /// Switches between the fixed rate and the automatic pace.
     pub pace: Option<PaceBody>,
+    /// Gives classes of students an earlier turn (only before the round
+    /// opens).
+    pub priority: Option<PriorityBody>,
+}
+
+/// `{"mode": "none"}`, `{"mode": "strict", "groups": [{"years": [4]},
+/// {"years": [1, 2, 3]}]}` (earlier groups first) or `{"mode": "weighted",
+/// "groups": [{"years": [4], "weight": 2}, {"years": [1, 2, 3], "weight":
+/// 1}]}` (turns split by weight). Years no group names form one last group
+/// (weight 1).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityBody {
+    pub mode: PriorityModeBody,
+    #[serde(default)]
+    pub groups: Vec<PriorityGroupBody>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorityModeBody {
+    None,
+    Strict,
+    Weighted,
+}
+
+/// One group of class years (1-8), with its weight under weighted turns
+/// (1-100).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityGroupBody {
+    pub years: Vec<u32>,
+    pub weight: Option<u32>,
+}
+
+impl PriorityBody {
+    /// The change this body asks for, or why it cannot be (in English and
+    /// Korean).
+    pub fn change(&self) -> Result<RoundChange, String> {
+        use waitroom::{Priority, PriorityMode};
+        let mode = match self.mode {
+            PriorityModeBody::None => {
+                if !self.groups.is_empty() {
+                    return Err(
+                        "mode none takes no groups (우선순위 없음에는 그룹을 쓰지 않습니다)".into(),
+                    );
+                }
+                return Ok(RoundChange::Priority(None));
+            }
+            PriorityModeBody::Strict => PriorityMode::Strict,
+            PriorityModeBody::Weighted => PriorityMode::Weighted,
+        };
+        let groups: Vec<(Vec<u32>, Option<u32>)> = self
+            .groups
+            .iter()
+            .map(|g| (g.years.clone(), g.weight))
+            .collect();
+        Priority::new(mode, &groups)
+            .map(|p| RoundChange::Priority(Some(p)))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The message when a priority change comes after the round opened.
+pub const PRIORITY_LOCKED: &str = "the priority can be changed only before the round opens: \
+     the lines are formed at opening (우선순위는 차수가 열리기 전에만 바꿀 수 있습니다)";
+
+/// Refuses a priority change on a round that has opened (a clear 409; the
+/// store refuses it too, under the round lock, should the round open in
+/// between).
+pub async fn check_priority_allowed(
+    app: &AppState,
+    round: RoundId,
+    changes: &[RoundChange],
+) -> ApiResult<()> {
+    let Some(at) = changes
+        .iter()
+        .position(|c| matches!(c, RoundChange::Priority(_)))
+    else {
+        return Ok(());
+    };
+    let opens_first = changes[..at]
+        .iter()
+        .any(|c| matches!(c, RoundChange::Open { .. }));
+    let state = app
+        .store
+        .rounds()
+        .await?
+        .into_iter()
+        .find(|r| r.id == round)
+        .map(|r| r.state);
+    match state {
+        None => Err(ApiError::NotFound),
+        Some(RoundState::Scheduled | RoundState::Prequeue) if !opens_first => Ok(()),
+        Some(_) => Err(ApiError::Conflict(PRIORITY_LOCKED.into())),
+    }
 }
 
 /// `{"mode": "fixed"}`, or `{"mode": "auto", "floor": 60, "ceiling": 3000,
@@ -131,6 +228,49 @@ pub struct AdminRound {
     pub pace_mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pace: Option<AdminPace>,
+    /// The classes given an earlier turn; `null` when the round has one line.
+    pub priority: Option<AdminPriority>,
+}
+
+/// A round's priority as the registrar sees it, with each class's line.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminPriority {
+    /// `strict` or `weighted`.
+    pub mode: &'static str,
+    /// The canonical text, e.g. `strict:4/1-3` or `weighted:4=2/1-3=1`.
+    pub spec: String,
+    pub lanes: Vec<AdminLane>,
+}
+
+/// One class's line.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminLane {
+    pub years: Vec<u8>,
+    pub weight: u32,
+    pub serving_mark: u64,
+    pub waiting: u64,
+}
+
+impl AdminPriority {
+    pub fn of(v: &RoundView) -> Option<AdminPriority> {
+        let p = v.priority?;
+        Some(AdminPriority {
+            mode: p.mode().as_str(),
+            spec: p.spec(),
+            lanes: (0..p.lanes())
+                .map(|i| {
+                    let line = v.lanes.get(i).copied().unwrap_or_default();
+                    let mask = p.lane_years(i);
+                    AdminLane {
+                        years: (1..=8).filter(|y| mask & (1 << (y - 1)) != 0).collect(),
+                        weight: p.weight(i),
+                        serving_mark: line.serving_mark,
+                        waiting: line.last_key.saturating_sub(line.serving_mark),
+                    }
+                })
+                .collect(),
+        })
+    }
 }
 
 /// The automatic pace as the registrar sees it.
@@ -174,6 +314,7 @@ impl From<&RoundView> for AdminRound {
                 signal: p.signal,
                 changed_at_ms: p.changed_at_ms,
             }),
+            priority: AdminPriority::of(v),
         }
     }
 }
@@ -335,6 +476,10 @@ pub async fn change(
         // naming the rate to hold is one change.
         changes.insert(0, pace.change().map_err(ApiError::Invalid)?);
     }
+    if let Some(priority) = &body.priority {
+        // Before an opening in the same request: the lines are formed then.
+        changes.insert(0, priority.change().map_err(ApiError::Invalid)?);
+    }
     if let Some(action) = body.action {
         changes.push(action.change());
     }
@@ -342,6 +487,7 @@ pub async fn change(
         return Err(ApiError::Invalid("nothing to change".into()));
     }
     check_rate_allowed(&app, RoundId(id), &changes).await?;
+    check_priority_allowed(&app, RoundId(id), &changes).await?;
     let view = if changes.is_empty() {
         let rounds = app.store.rounds().await?;
         rounds

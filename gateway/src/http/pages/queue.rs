@@ -56,6 +56,11 @@ pub struct Texts {
     pub keep_open: &'static str,
     pub rounds: &'static str,
     pub no_rounds: &'static str,
+    pub priority_strict: &'static str,
+    pub priority_weighted: &'static str,
+    pub your_line: &'static str,
+    pub ahead_other: &'static str,
+    pub may_grow: &'static str,
 }
 
 const KO: Texts = Texts {
@@ -88,6 +93,11 @@ const KO: Texts = Texts {
     keep_open: "이 창을 닫지 마세요. 새로고침해도 순서는 유지됩니다.",
     rounds: "수강신청 차수",
     no_rounds: "열려 있는 차수가 없습니다.",
+    priority_strict: "이 차수는 일부 학년에게 먼저 입장 기회를 줍니다: 앞 순위 학년이 모두 입장한 뒤 다음 학년이 입장합니다.",
+    priority_weighted: "이 차수는 일부 학년에게 먼저 입장 기회를 줍니다: 입장 기회를 학년 그룹별 비율로 나눕니다.",
+    your_line: "내 순서는 같은 학년 그룹 안의 순서입니다. 내 그룹:",
+    ahead_other: "먼저 입장할 다른 학년 (예상 시간에 포함)",
+    may_grow: "먼저 입장하는 학년의 학생이 계속 들어오면 예상 시간이 늘어날 수 있습니다.",
 };
 
 const EN: Texts = Texts {
@@ -120,6 +130,11 @@ const EN: Texts = Texts {
     keep_open: "Keep this page open. Reloading keeps your place.",
     rounds: "Registration rounds",
     no_rounds: "No round is open.",
+    priority_strict: "This round gives some classes an earlier turn: each group of class years is admitted once the groups before it are in.",
+    priority_weighted: "This round gives some classes an earlier turn: admissions are shared among groups of class years by weight.",
+    your_line: "Your place is in your own group's line. Your group: year",
+    ahead_other: "Other classes admitted before you (counted in the estimate)",
+    may_grow: "If students of classes that go before yours keep arriving, your wait may grow.",
 };
 
 #[derive(Template)]
@@ -152,6 +167,17 @@ struct QueuePage {
     form_csrf: String,
     /// The cart while waiting or admitted: its seats and the opt-in.
     cart: Option<QueueCart>,
+    /// In a round with priority: what it means, and the student's line.
+    priority: Option<PriorityNote>,
+}
+
+/// The queue page's words on a round that gives some classes an earlier
+/// turn.
+struct PriorityNote {
+    policy: &'static str,
+    years: String,
+    ahead_other: u64,
+    may_grow: bool,
 }
 
 /// The cart as the queue page shows it.
@@ -300,6 +326,7 @@ fn join_page(
         poll_ms: 0,
         form_csrf,
         cart: None,
+        priority: None,
     };
     Ok((jar, web::render(page, status)).into_response())
 }
@@ -381,6 +408,16 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         refresh_secs: s.poll_after_ms.div_ceil(1000),
         poll_ms: s.poll_after_ms,
         cart: None,
+        priority: s.priority.as_ref().map(|p| PriorityNote {
+            policy: if p.mode == "strict" {
+                t.priority_strict
+            } else {
+                t.priority_weighted
+            },
+            years: p.years.clone(),
+            ahead_other: p.ahead_in_other_classes,
+            may_grow: p.may_grow,
+        }),
     }
 }
 

@@ -157,6 +157,30 @@ pub struct Status {
     /// admission: the command to follow (sent, or about to be).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_send: Option<AutoSendCommand>,
+    /// On rounds that give some classes an earlier turn: the student's
+    /// class line. `position` and `ahead` are then places in that line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<PriorityInfo>,
+}
+
+/// A waiting student's class line in a round with priority.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriorityInfo {
+    /// `strict` (earlier classes first) or `weighted` (turns by weight).
+    pub mode: &'static str,
+    /// The student's line, 0 first.
+    pub lane: u8,
+    /// How many lines the round has.
+    pub lanes: u8,
+    /// The class years of the student's line, e.g. `4` or `1-3`.
+    pub years: String,
+    /// Admissions from other lines expected before the student's turn, if
+    /// nobody else arrives; the estimate counts them.
+    pub ahead_in_other_classes: u64,
+    /// Whether students arriving later in other lines can still go
+    /// first (every line but the first under strict order; every line
+    /// under weights), so the estimate may grow.
+    pub may_grow: bool,
 }
 
 /// The command a student's cart is sent as at admission.
@@ -395,6 +419,7 @@ async fn resolve(
         pass_expires_at_ms: None,
         pace: PaceInfo::of(view),
         auto_send: None,
+        priority: None,
     };
     // Re-signing costs an HMAC, a cookie and bytes on every poll; a token
     // is renewed only when new, when it learns its place in the shuffled
@@ -431,7 +456,7 @@ async fn resolve(
 
     let fresh = app.rooms.is_fresh(app.config.stale_after());
     let mut key = claims.order_key;
-    let decided = key.is_none_or(|k| k <= view.serving_mark);
+    let decided = key.is_none_or(|k| view.line_place(k).decided());
     // A stale snapshot means the database is unreachable: the place is kept
     // and nothing is asked of the database until the snapshot recovers. A
     // ticket this gateway already saw decided is answered from memory either
@@ -527,14 +552,35 @@ async fn resolve(
     };
     status.notice = notice;
     if let Some(k) = key {
-        let ahead = estimate::ahead(k, view.serving_mark);
+        // With priority, the place is in the student's class line, and the
+        // wait counts the other lines' admissions that come first.
+        let place = view.line_place(k);
+        let ahead = estimate::ahead(place.key, place.mark);
         status.ahead = Some(ahead);
         status.position = Some(ahead + 1);
         status.progress = Some(estimate::progress(
-            k,
+            place.key,
             claims.mark_at_join,
-            view.serving_mark,
+            place.mark,
         ));
+        let before = match &view.priority {
+            Some(p) => {
+                let waiting = view.lane_waiting();
+                let lanes = p.lanes().min(waiting.len());
+                let lane = usize::from(place.lane);
+                let before = p.admissions_before(&waiting[..lanes], lane, ahead);
+                status.priority = Some(PriorityInfo {
+                    mode: p.mode().as_str(),
+                    lane: place.lane,
+                    lanes: lanes as u8,
+                    years: waitroom::priority::years_text(p.lane_years(lane)),
+                    ahead_in_other_classes: before - ahead,
+                    may_grow: p.mode() == waitroom::PriorityMode::Weighted || lane > 0,
+                });
+                before
+            }
+            None => ahead,
+        };
         if !fresh {
             // Everyone who polls during an outage would otherwise come back
             // in the same instant: spread them over the longest interval.
@@ -544,7 +590,7 @@ async fn resolve(
             status.state = Phase::Paused;
         } else {
             let rate = estimate::effective_rate(room.measured_per_min, view.admission_per_min);
-            let estimate = Estimate::new(ahead, rate);
+            let estimate = Estimate::new(before, rate);
             let poll = estimate::poll_interval(estimate, poll_min, poll_max, jitter);
             status.poll_after_ms = ms(poll);
             status.estimate = estimate.map(|e| e.until_seen(poll));

@@ -1,5 +1,7 @@
 //! A round's fairness report: was admission in order, does the pre-queue
-//! order follow the published seed, and where demand met full sections.
+//! order follow the published seed, and where demand met full sections;
+//! on a round with priority, the policy declared and the same figures per
+//! class line.
 
 use crate::error::{ApiError, ApiResult};
 use crate::web::{self, Chrome, Ctx};
@@ -31,6 +33,80 @@ struct FairnessPage {
     /// `ok`, `bad`, or `none` when there was no pre-queue shuffle.
     shuffle: &'static str,
     demand: Vec<Demand>,
+    /// The declared priority (`strict:4/1-3`...), `None` for one line.
+    priority: Option<String>,
+    classes: Vec<ClassRow>,
+}
+
+/// One class line's figures.
+#[derive(Debug, Clone, PartialEq)]
+struct ClassRow {
+    years: String,
+    weight: u32,
+    joined: u64,
+    admitted: u64,
+    /// Median seconds from joining (or from opening, for the pre-queue
+    /// cohort) to admission.
+    median_wait_secs: Option<f64>,
+    /// Places where admission time goes backwards in click order inside
+    /// the line.
+    inversions: u64,
+}
+
+impl ClassRow {
+    fn median_text(&self) -> String {
+        self.median_wait_secs
+            .map_or("–".to_string(), |s| format!("{s:.1}"))
+    }
+}
+
+/// The per-class figures of a round with `priority`.
+fn class_rows(
+    priority: &waitroom::Priority,
+    tickets: &[crate::db::fairness::LineTicket],
+    opened_at: Option<chrono::NaiveDateTime>,
+) -> Vec<ClassRow> {
+    use waitroom::priority::split_key;
+    let mut lines: Vec<Vec<&crate::db::fairness::LineTicket>> = vec![Vec::new(); priority.lanes()];
+    for t in tickets {
+        if let Some(line) = lines.get_mut(usize::from(split_key(t.order_key).0)) {
+            line.push(t);
+        }
+    }
+    lines
+        .iter_mut()
+        .enumerate()
+        .map(|(i, line)| {
+            line.sort_by_key(|t| t.order_key);
+            let mut waits: Vec<f64> = line
+                .iter()
+                .filter_map(|t| {
+                    let from = if t.prequeue {
+                        opened_at.unwrap_or(t.joined_at)
+                    } else {
+                        t.joined_at
+                    };
+                    t.admitted_at
+                        .map(|at| (at - from).num_milliseconds().max(0) as f64 / 1000.0)
+                })
+                .collect();
+            waits.sort_by(f64::total_cmp);
+            let median = match waits.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(waits[n / 2]),
+                n => Some((waits[n / 2 - 1] + waits[n / 2]) / 2.0),
+            };
+            let admitted: Vec<_> = line.iter().filter_map(|t| t.admitted_at).collect();
+            ClassRow {
+                years: waitroom::priority::years_text(priority.lane_years(i)),
+                weight: priority.weight(i),
+                joined: line.len() as u64,
+                admitted: admitted.len() as u64,
+                median_wait_secs: median,
+                inversions: admitted.windows(2).filter(|w| w[1] < w[0]).count() as u64,
+            }
+        })
+        .collect()
 }
 
 /// `GET /admin/rounds/{id}/fairness`
@@ -46,12 +122,36 @@ pub async fn fairness(
         .await?
         .ok_or(ApiError::NotFound)?;
     let (admitted, inversions) = crate::db::fairness::admission_inversions(store, id).await?;
+    let priority = r
+        .priority
+        .as_deref()
+        .and_then(|s| waitroom::Priority::parse(s).ok().flatten());
     let shuffle_ok = match r.shuffle_seed {
         Some(seed) if r.cohort_size > 0 => {
             let keys = crate::db::fairness::prequeue_keys(store, id).await?;
-            Some(follows_seed(keys, seed))
+            Some(match priority {
+                // Each class's cohort was shuffled in its own line.
+                Some(_) => {
+                    let mut lines: HashMap<u8, Vec<(u64, Option<u64>)>> = HashMap::new();
+                    for (seq, key) in keys {
+                        if let Some(k) = key {
+                            let (lane, _) = waitroom::priority::split_key(k);
+                            lines.entry(lane).or_default().push((seq, Some(k)));
+                        }
+                    }
+                    lines.into_values().all(|l| follows_seed(l, seed))
+                }
+                None => follows_seed(keys, seed),
+            })
         }
         _ => None,
+    };
+    let classes = match &priority {
+        Some(p) => {
+            let tickets = crate::db::fairness::line_tickets(store, id).await?;
+            class_rows(p, &tickets, r.seed_published_at)
+        }
+        None => Vec::new(),
     };
     let demand = crate::db::fairness::demand(store, id)
         .await?
@@ -79,6 +179,8 @@ pub async fn fairness(
             None => "none",
         },
         demand,
+        priority: priority.map(|p| p.spec()),
+        classes,
     })
 }
 
@@ -126,5 +228,48 @@ mod tests {
         let mut left = keyed;
         left[3].1 = None;
         assert!(follows_seed(left, 42));
+    }
+
+    #[test]
+    fn figures_per_class_line() {
+        use crate::db::fairness::LineTicket;
+        use waitroom::priority::lane_key;
+        let p = waitroom::Priority::parse("strict:4/1-3").unwrap().unwrap();
+        let at = |s: i64| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + s, 0)
+                .unwrap()
+                .naive_utc()
+        };
+        let t = |lane: u8, k: u64, joined: i64, admitted: Option<i64>| LineTicket {
+            order_key: lane_key(lane, k),
+            prequeue: false,
+            joined_at: at(joined),
+            admitted_at: admitted.map(at),
+        };
+        let tickets = [
+            t(0, 1, 10, Some(11)),
+            t(0, 2, 10, Some(13)),
+            t(1, 1, 0, Some(20)),
+            // Admitted before the one who clicked earlier: an inversion.
+            t(1, 3, 2, Some(21)),
+            t(1, 2, 1, Some(30)),
+            t(1, 4, 3, None),
+        ];
+        let rows = class_rows(&p, &tickets, None);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (rows[0].years.as_str(), rows[0].joined, rows[0].admitted),
+            ("4", 2, 2)
+        );
+        assert_eq!(rows[0].median_wait_secs, Some(2.0));
+        assert_eq!(rows[0].inversions, 0);
+        assert_eq!(
+            (rows[1].years.as_str(), rows[1].joined, rows[1].admitted),
+            ("1-3", 4, 3)
+        );
+        assert_eq!(rows[1].median_wait_secs, Some(20.0));
+        assert_eq!(rows[1].inversions, 1);
+        assert_eq!(rows[2].joined, 0);
+        assert_eq!(rows[2].median_text(), "–");
     }
 }

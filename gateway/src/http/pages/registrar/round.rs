@@ -45,6 +45,20 @@ struct RoundPage {
     /// Rehearsal runs may target this round.
     rehearsal: bool,
     pace: PaceForm,
+    priority: PriorityForm,
+}
+
+/// The priority form's values: the round's policy, or what was sent back.
+#[derive(Debug, Default, Clone)]
+struct PriorityForm {
+    /// `none`, `strict` or `weighted`.
+    mode: String,
+    /// The groups as written after the mode, e.g. `4/1-3` or `4=2/1-3=1`.
+    groups: String,
+    /// Changeable until the round opens.
+    editable: bool,
+    /// Each class line with its years, weight and people waiting.
+    lanes: Vec<(String, u32, u64)>,
 }
 
 /// The pace form's values: the round's, or what the registrar sent back.
@@ -121,6 +135,41 @@ async fn round_page(
         .await?
         .into_iter()
         .find(|v| v.id == RoundId(id));
+    let priority = PriorityForm {
+        mode: view
+            .as_ref()
+            .and_then(|v| v.priority)
+            .map_or("none", |p| p.mode().as_str())
+            .to_string(),
+        groups: view
+            .as_ref()
+            .and_then(|v| v.priority)
+            .map(|p| {
+                let spec = p.spec();
+                spec.split_once(':')
+                    .map_or(spec.clone(), |(_, g)| g.to_string())
+            })
+            .unwrap_or_default(),
+        editable: matches!(r.state.as_str(), "scheduled" | "prequeue"),
+        // Lines of years the round does not take (the "other years" line
+        // of a round for years 1-4, say) stay empty: not shown.
+        lanes: view
+            .as_ref()
+            .and_then(|v| {
+                let eligible = v.eligible_years_mask;
+                crate::http::api::admin::AdminPriority::of(v).map(|p| {
+                    p.lanes
+                        .iter()
+                        .map(|l| (l.years.iter().fold(0u8, |m, y| m | 1 << (y - 1)), l))
+                        .filter(|(mask, _)| mask & eligible != 0)
+                        .map(|(mask, l)| {
+                            (waitroom::priority::years_text(mask), l.weight, l.waiting)
+                        })
+                        .collect()
+                })
+            })
+            .unwrap_or_default(),
+    };
     let pace = match view.and_then(|v| v.pace) {
         Some(p) => PaceForm {
             auto: true,
@@ -171,6 +220,7 @@ async fn round_page(
             audit,
             message,
             pace,
+            priority,
         },
         status,
     ))
@@ -203,6 +253,34 @@ pub struct ControlForm {
     pub ceiling: Option<String>,
     pub target_latency_ms: Option<String>,
     pub target_backlog: Option<String>,
+    /// `none`, `strict` or `weighted`, with the groups for the latter two.
+    pub priority_mode: Option<String>,
+    pub priority_groups: Option<String>,
+}
+
+/// The priority change a control form asks for; a wrong field is an
+/// error under `priority`, in both languages.
+fn priority_change(form: &ControlForm, errors: &mut FieldErrors) -> Option<RoundChange> {
+    let mode = form.priority_mode.as_deref()?.trim();
+    let groups = form.priority_groups.as_deref().unwrap_or("").trim();
+    let spec = match mode {
+        "none" => "none".to_string(),
+        "strict" | "weighted" => format!("{mode}:{groups}"),
+        _ => {
+            errors.add(
+                "priority",
+                waitroom::PriorityError::Syntax(mode.chars().take(20).collect()).to_string(),
+            );
+            return None;
+        }
+    };
+    match waitroom::Priority::parse(&spec) {
+        Ok(p) => Some(RoundChange::Priority(p)),
+        Err(e) => {
+            errors.add("priority", e.to_string());
+            None
+        }
+    }
 }
 
 /// The pace change a control form asks for; a wrong field is an error
@@ -269,6 +347,9 @@ pub async fn control(
     if let Some(change) = pace_change(lang, &form, &mut errors) {
         changes.push(change);
     }
+    if let Some(change) = priority_change(&form, &mut errors) {
+        changes.push(change);
+    }
     if let Some(v) = form.rate.as_deref() {
         if let Some(rate) = parse_rate(lang, v, &mut errors) {
             changes.push(RoundChange::Rate(rate));
@@ -297,6 +378,12 @@ pub async fn control(
         crate::http::api::admin::check_rate_allowed(&app, RoundId(id), &changes).await
     {
         errors.add("rate", text::RATE_IS_AUTOMATIC.get(lang));
+        return round_page(&app, ctx, id, errors, None, None).await;
+    }
+    if let Err(ApiError::Conflict(m)) =
+        crate::http::api::admin::check_priority_allowed(&app, RoundId(id), &changes).await
+    {
+        errors.add("priority", m);
         return round_page(&app, ctx, id, errors, None, None).await;
     }
     match app

@@ -77,6 +77,15 @@ pub async fn student(
 }
 
 /// A ticket's joining, its admission, and its skip or leave.
+/// An order key as a place in its line: the key itself, or on a round
+/// with priority, beyond the first line, `line/key` (decision 090).
+fn key_text(order_key: u64) -> String {
+    match waitroom::priority::split_key(order_key) {
+        (0, key) => key.to_string(),
+        (lane, key) => format!("{}/{key}", u16::from(lane) + 1),
+    }
+}
+
 fn ticket_events(chrome: &Chrome, lang: Lang, t: Ticket, events: &mut Vec<Event>) {
     events.push(Event {
         at: chrome.at(&t.joined_at),
@@ -87,7 +96,7 @@ fn ticket_events(chrome: &Chrome, lang: Lang, t: Ticket, events: &mut Vec<Event>
             t.round,
             t.seq,
             text::ORDER_KEY.get(lang),
-            t.order_key.map_or("–".to_string(), |k| k.to_string()),
+            t.order_key.map_or("–".to_string(), key_text),
             if t.prequeue {
                 text::PREQUEUE_NOTE.get(lang)
             } else {
