@@ -149,8 +149,10 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     }
     let token = last["token"].as_str().unwrap().to_string();
     app.admin(round, json!({ "action": "resume" })).await;
+    // Each gateway's snapshot of the round follows the database within a
+    // refresh or two.
     app.poll_until(&token, |s| {
-        s["state"] == "waiting" && s["notice"] != "paused"
+        s["state"] == "waiting" && s["notice"] != "paused" && s["pace"]["per_min"] == 6
     })
     .await;
     let s = app.status(&token).await;
