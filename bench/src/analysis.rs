@@ -37,6 +37,9 @@ pub struct Ledger {
     pub seat_fairness_mean: Option<f64>,
     pub seat_fairness_min: Option<f64>,
     pub sections_full: u64,
+    /// When each command was first decided, ms since the surge's start.
+    #[serde(skip)]
+    pub decided_at: HashMap<uuid::Uuid, i64>,
     /// Issue to decision of every command of the round (MySQL clocks).
     pub decision_server: Option<crate::choices::Spread>,
     /// Admissions and decided commands per second since the surge started.
@@ -104,6 +107,10 @@ pub async fn read(
     ledger.decided_commands = ids.len() as u64;
     ledger.lost_commands = accepted.iter().filter(|id| !ids.contains(id)).count() as u64;
     ledger.commits_per_s = per_second(decided.iter().map(|d| ms_since(d.1, start)));
+    ledger.decided_at = decided
+        .iter()
+        .map(|d| (d.0, ms_since(d.1, start)))
+        .collect();
     ledger.decision_server = crate::choices::spread(
         decided
             .iter()

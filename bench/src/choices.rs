@@ -121,9 +121,34 @@ pub struct AutoSend {
     /// (think time included, as the student lives it).
     pub admitted_to_decided_sent: Option<Spread>,
     pub admitted_to_decided_clicked: Option<Spread>,
+    /// The same on the server's clock, free of the students' polling:
+    /// from the ticket's `admitted_at` to the cart command's first
+    /// `decided_at` (MySQL; millisecond resolution).
+    pub admission_to_decision_sent: Option<Spread>,
+    pub admission_to_decision_clicked: Option<Spread>,
 }
 
-pub fn auto_send(journeys: &[Journey]) -> AutoSend {
+/// Server times: each student's admission and each command's decision,
+/// ms on one clock.
+pub type ServerTimes<'a> = (
+    &'a std::collections::HashMap<u32, i64>,
+    &'a std::collections::HashMap<uuid::Uuid, i64>,
+);
+
+pub fn auto_send(journeys: &[Journey], server: Option<ServerTimes<'_>>) -> AutoSend {
+    let on_server = |sent: bool| {
+        let (admitted, decided) = server?;
+        spread(
+            journeys
+                .iter()
+                .filter(|j| j.sent_at_admission == sent)
+                .filter_map(|j| {
+                    let ms = decided.get(&j.cart_command?)? - admitted.get(&j.student)?;
+                    Some(u64::try_from(ms).unwrap_or(0) * 1000)
+                })
+                .collect(),
+        )
+    };
     let waits = |sent: bool| {
         spread(
             journeys
@@ -142,6 +167,8 @@ pub fn auto_send(journeys: &[Journey]) -> AutoSend {
             .count() as u64,
         admitted_to_decided_sent: waits(true),
         admitted_to_decided_clicked: waits(false),
+        admission_to_decision_sent: on_server(true),
+        admission_to_decision_clicked: on_server(false),
     }
 }
 
@@ -231,7 +258,35 @@ mod tests {
             cart_decided_us: Some(1_500_000),
             ..Journey::default()
         };
-        let a = auto_send(&[sent, fell_back, clicked]);
+        let command = |n: u128| Some(uuid::Uuid::from_u128(n));
+        let journeys = [
+            Journey {
+                student: 1,
+                cart_command: command(1),
+                ..sent
+            },
+            Journey {
+                student: 2,
+                cart_command: command(2),
+                ..fell_back
+            },
+            Journey {
+                student: 3,
+                cart_command: command(3),
+                ..clicked
+            },
+        ];
+        let a = auto_send(&journeys, None);
+        assert_eq!(a.admission_to_decision_sent, None);
+        let admitted = [(1, 1_000), (2, 0), (3, 500)].into_iter().collect();
+        let decided = [(command(1).unwrap(), 1_040), (command(2).unwrap(), 900)]
+            .into_iter()
+            .collect();
+        let b = auto_send(&journeys, Some((&admitted, &decided)));
+        assert_eq!(b.admission_to_decision_sent.unwrap().p50_ms, 40.0);
+        // Student 3's command has no decision on record: left out.
+        let c = b.admission_to_decision_clicked.unwrap();
+        assert_eq!((c.count, c.p50_ms), (1, 900.0));
         assert_eq!(
             (a.opted_in, a.sent_at_admission, a.fell_back_to_click),
             (2, 1, 1)

@@ -59,6 +59,8 @@ pub struct Journey {
     pub cart_items: Vec<Got>,
     /// When the answer carrying that outcome arrived.
     pub cart_decided_us: Option<u64>,
+    /// That command.
+    pub cart_command: Option<uuid::Uuid>,
 }
 
 impl Journey {
@@ -199,6 +201,8 @@ pub struct Tickets<'a> {
     pub skipped: Option<u64>,
     /// `None` also when the schema has no `reclaimed_at` column yet.
     pub reclaimed: Option<u64>,
+    /// When each command was first decided (ms since the surge's start).
+    pub decided_at: Option<&'a HashMap<uuid::Uuid, i64>>,
 }
 
 /// The promise figures of the report (flattened into it).
@@ -252,7 +256,7 @@ pub fn measure(journeys: &[Journey], tickets: Tickets<'_>) -> Promises {
         shared_ip: any_shared.then(|| tally(journeys.iter().filter(|j| j.shared_ip))),
         own_ip: any_shared.then(|| tally(journeys.iter().filter(|j| !j.shared_ip))),
         choices: choices::choices(journeys),
-        auto_send: choices::auto_send(journeys),
+        auto_send: choices::auto_send(journeys, tickets.admitted_at.zip(tickets.decided_at)),
     }
 }
 

@@ -182,6 +182,7 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
                 if k == 0 {
                     // What the cart came to, item by item.
                     report.journey.cart_decided_us = Some(ctx.now_us());
+                    report.journey.cart_command = Some(id);
                     report.journey.cart_items = items.iter().map(Got::of).collect();
                 }
                 enrolled_in.extend(enrolled(&items));

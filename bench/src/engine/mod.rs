@@ -317,7 +317,7 @@ async fn surge(
         }
     }
 
-    carts::fill_carts(&api, args.login_concurrency * 8, &mut plans).await?;
+    carts::fill_carts(&api, args.login_concurrency, &mut plans).await?;
 
     // Phase 3: surge.
     let mut change = serde_json::json!({ "admission_per_min": args.rate });
@@ -483,6 +483,7 @@ async fn surge(
             admitted_at: ledger.as_ref().map(|l| &l.admitted_at),
             skipped: ledger.as_ref().map(|l| l.skipped),
             reclaimed: ledger.as_ref().and_then(|l| l.reclaimed),
+            decided_at: ledger.as_ref().map(|l| &l.decided_at),
         },
     );
     if let Some(p) = args

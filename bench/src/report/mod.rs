@@ -463,6 +463,14 @@ fn print_promises(p: &Promises) {
                 p50(&a.admitted_to_decided_clicked)
             ),
         );
+        row(
+            "same on MySQL clock p50 sent/click",
+            format!(
+                "{} / {} ms",
+                p50(&a.admission_to_decision_sent),
+                p50(&a.admission_to_decision_clicked)
+            ),
+        );
     }
 }
 
