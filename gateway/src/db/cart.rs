@@ -42,8 +42,8 @@ pub async fn add(
     max: usize,
 ) -> Result<Added, StoreError> {
     let max = u32::try_from(max).unwrap_or(u32::MAX);
-    let inserted = store
-        .timed(
+    let inserted = super::retry_deadlock(|| {
+        store.timed(
             sqlx::query(
                 "INSERT IGNORE INTO cart_items (student_id, section_id) \
                  SELECT ?, s.id FROM sections s \
@@ -55,8 +55,9 @@ pub async fn add(
             .bind(max)
             .execute(store.pool()),
         )
-        .await?
-        .rows_affected();
+    })
+    .await?
+    .rows_affected();
     if inserted == 1 {
         return Ok(Added::Added);
     }

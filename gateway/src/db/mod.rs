@@ -91,6 +91,14 @@ impl StoreError {
         }
     }
 
+    /// InnoDB chose this statement as a deadlock's victim and rolled it
+    /// back whole: running it again is safe and usually succeeds at once.
+    pub fn is_deadlock(&self) -> bool {
+        self.database()
+            .and_then(|e| e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+            .is_some_and(|e| e.number() == 1213)
+    }
+
     /// The database's error, when the failure is one the database refused
     /// (a constraint, say), for call sites that map it to an answer.
     pub fn database(&self) -> Option<&dyn sqlx::error::DatabaseError> {
@@ -178,6 +186,31 @@ impl MySqlStore {
         }
     }
 }
+
+/// Tries a single autocommit statement `op` again (at most
+/// [`DEADLOCK_TRIES`] times in all, a few ms apart) when it lost a deadlock:
+/// students writing their own rows at once (carts on registration eve)
+/// meet on InnoDB's gap locks, and a 503 for that would be the system's
+/// fault passed on to them.
+pub async fn retry_deadlock<T, Fut>(mut op: impl FnMut() -> Fut) -> Result<T, StoreError>
+where
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match op().await {
+            Err(e) if e.is_deadlock() && tries < DEADLOCK_TRIES => {
+                metrics::counter!("sluice_db_deadlock_retries_total").increment(1);
+                tokio::time::sleep(Duration::from_millis(2 << tries)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Tries of [`retry_deadlock`].
+pub const DEADLOCK_TRIES: u32 = 5;
 
 /// DATETIME columns hold UTC (sqlx sets the session time zone to +00:00).
 pub fn to_datetime(ms: u64) -> NaiveDateTime {

@@ -358,3 +358,53 @@ async fn an_app_sets_each_cart_items_waitlist_choice_and_sees_its_choices() {
     assert_eq!(stored, vec![(first, false), (plain, false)]);
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_students_filling_their_carts_at_once_are_all_answered() {
+    // The eve of registration: neighbours' cart writes must not refuse
+    // each other (InnoDB's gap locks deadlock concurrent counted inserts).
+    let app = TestApp::spawn(|c| {
+        c.student_rate = 1_000;
+        c.student_burst = 1_000;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(app.db.section(&format!("EVE{i:03}"), 1, 30).await);
+    }
+    let mut students = Vec::new();
+    for i in 0..24 {
+        let number = format!("2026050{i:02}");
+        app.student(&number, 1).await;
+        students.push(student(&app, &number).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (c, csrf) in students {
+        let (ids, url) = (ids.clone(), app.url("/api/cart"));
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for id in ids {
+                let r = c
+                    .post(&url)
+                    .header("x-csrf-token", &csrf)
+                    .json(&json!({ "section": id, "waitlist": true }))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(r.status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(statuses) = tasks.join_next().await {
+        refused.extend(statuses.unwrap().into_iter().filter(|s| *s != 201));
+    }
+    assert!(refused.is_empty(), "answers other than 201: {refused:?}");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cart_items")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 24 * 6);
+    app.finish().await;
+}
