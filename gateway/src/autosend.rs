@@ -158,8 +158,10 @@ fn counted(result: &'static str) {
 }
 
 /// The poll's part, when it finds `student` admitted: whether they opted
-/// in (one bounded read per admission per gateway, remembered), and if
-/// their cart is not sent yet, a send started in the background. Returns
+/// in (one bounded read per admission per gateway, remembered; for an
+/// opt-in not sent yet, also the cart, so that a cart with nothing to send
+/// names no command), and if their cart is not sent yet, a send started
+/// in the background. Returns
 /// the command id to follow when they opted in. Students who did not opt
 /// in pay one point read when admitted, never while waiting.
 pub async fn on_admitted(
@@ -169,26 +171,27 @@ pub async fn on_admitted(
     student: enrollment::StudentId,
     pass: &str,
 ) -> Option<CommandId> {
-    let known = app.auto_sends.get(&seq).map(|v| *v);
-    let opted = match known {
-        Some(settled @ (Opted::No | Opted::Sent | Opted::Nothing)) => settled,
-        // Not known yet, or not sent yet: read the row again (a send may
-        // have found the cart empty since), unless lookups are busy.
-        _ => match app.lookups.try_acquire() {
-            Err(_) => known?,
-            Ok(_permit) => {
-                let row = db::auto_send::of(&app.store, round, student).await.ok()?;
-                let opted = Opted::of(row.as_ref().map(|r| r.state.as_str()));
-                if app.auto_sends.len() >= 200_000 {
-                    app.auto_sends.clear();
-                }
-                app.auto_sends.insert(seq, opted);
-                if opted == Opted::Waiting {
+    let opted = match app.auto_sends.get(&seq).map(|v| *v) {
+        Some(opted) => opted,
+        None => {
+            let _permit = app.lookups.try_acquire().ok()?;
+            let row = db::auto_send::of(&app.store, round, student).await.ok()?;
+            let mut opted = Opted::of(row.as_ref().map(|r| r.state.as_str()));
+            if opted == Opted::Waiting {
+                if has_something_to_send(app, student).await? {
                     fallback(app, round, student);
+                } else {
+                    // The send will find nothing: name no command, so no
+                    // client waits for an outcome that cannot come.
+                    opted = Opted::Nothing;
                 }
-                opted
             }
-        },
+            if app.auto_sends.len() >= 200_000 {
+                app.auto_sends.clear();
+            }
+            app.auto_sends.insert(seq, opted);
+            opted
+        }
     };
     match opted {
         Opted::Waiting | Opted::Sent => command_id(app, pass),
@@ -196,12 +199,24 @@ pub async fn on_admitted(
     }
 }
 
+/// Whether `student`'s cart makes a command, as the sender decides it
+/// (`None` when the database cannot say now).
+async fn has_something_to_send(app: &AppState, student: enrollment::StudentId) -> Option<bool> {
+    let (items, standing) = tokio::try_join!(
+        db::cart::items(&app.store, student),
+        db::standing::of(&app.store, student),
+    )
+    .ok()?;
+    let held = standing.map(|s| s.enrolled).unwrap_or_default();
+    Some(crate::cart::enroll_action(&items, &held, false).is_some())
+}
+
 /// What a gateway knows of an admitted student's opt-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opted {
     /// They did not ask.
     No,
-    /// Not sent yet: asked again at the next poll.
+    /// Not sent yet, with something in the cart to send.
     Waiting,
     Sent,
     /// Nothing was sent: the cart was empty, or the admission ended first.
