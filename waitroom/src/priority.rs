@@ -17,7 +17,6 @@
 //! inside the key it already has, and a round without a policy (one lane,
 //! lane 0) keeps exactly the keys and the bytes it had before.
 
-use crate::estimate;
 use crate::room::{plan_admission, AdmissionPlan, Candidate};
 
 /// At most this many groups (there are eight class years).
@@ -296,30 +295,6 @@ impl Priority {
             }
         }
     }
-
-    /// The share of the round's admissions lane `lane` gets while every
-    /// lane in `waiting` that has people keeps them (1.0 for the first lane
-    /// under strict order while it has people; 0.0 for a later one).
-    pub fn share(&self, waiting: &[u64], lane: usize) -> f64 {
-        match self.mode {
-            PriorityMode::Strict => {
-                if waiting.iter().take(lane).all(|&w| w == 0) {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            PriorityMode::Weighted => {
-                let total: u32 = waiting
-                    .iter()
-                    .enumerate()
-                    .filter(|&(j, &w)| w > 0 || j == lane)
-                    .map(|(j, _)| self.weight(j))
-                    .sum();
-                f64::from(self.weight(lane)) / f64::from(total.max(1))
-            }
-        }
-    }
 }
 
 /// `"1-3"`, `"4"` or `"2,5"`: the years of a mask.
@@ -488,19 +463,6 @@ fn smooth_split(n: u64, weights: &[i64], active: &[bool], credits: &mut [i64], o
             out[b] += 1;
         }
     }
-}
-
-/// The wait range of a student `ahead` places back in `lane` of a round
-/// with `priority`, lane `j` having `waiting[j]` in line, at the round's
-/// admission rate `per_min`.
-pub fn lane_estimate(
-    priority: &Priority,
-    waiting: &[u64],
-    lane: usize,
-    ahead: u64,
-    per_min: f64,
-) -> Option<estimate::Estimate> {
-    estimate::Estimate::new(priority.admissions_before(waiting, lane, ahead), per_min)
 }
 
 #[cfg(test)]
@@ -699,8 +661,6 @@ mod tests {
         // A junior behind 30 seniors and 4 juniors: 34 admissions first.
         assert_eq!(s.admissions_before(&[30, 10, 0], 1, 4), 34);
         assert_eq!(s.admissions_before(&[30, 10, 0], 0, 4), 4);
-        assert_eq!(s.share(&[30, 10], 1), 0.0);
-        assert_eq!(s.share(&[0, 10], 1), 1.0);
         let w = p("weighted:4=2/1-3=1");
         // 10th junior: seniors get 2 per junior, 20 of them.
         assert_eq!(w.admissions_before(&[100, 50, 0], 1, 10), 30);
@@ -708,10 +668,6 @@ mod tests {
         assert_eq!(w.admissions_before(&[6, 50, 0], 1, 10), 16);
         // 10th senior: 5 juniors in the meantime.
         assert_eq!(w.admissions_before(&[100, 50, 0], 0, 10), 15);
-        assert!((w.share(&[5, 5, 0], 0) - 2.0 / 3.0).abs() < 1e-9);
-        assert_eq!(w.share(&[5, 0, 0], 0), 1.0);
-        let e = lane_estimate(&w, &[100, 50, 0], 1, 10, 60.0).unwrap();
-        assert_eq!(e, estimate::Estimate::new(30, 60.0).unwrap());
     }
 
     fn arb_priority() -> impl Strategy<Value = Priority> {

@@ -37,9 +37,10 @@ pub async fn admission_inversions(store: &MySqlStore, id: u32) -> Result<(i64, i
         .timed(
             sqlx::query_as(
                 "SELECT COUNT(*), CAST(SUM(CASE WHEN prev_at > admitted_at THEN 1 ELSE 0 END) AS SIGNED) FROM ( \
-                   SELECT admitted_at, LAG(admitted_at) OVER (PARTITION BY order_key DIV 1099511627776 ORDER BY order_key) AS prev_at \
+                   SELECT admitted_at, LAG(admitted_at) OVER (PARTITION BY order_key DIV ? ORDER BY order_key) AS prev_at \
                    FROM tickets WHERE round_id = ? AND admitted_at IS NOT NULL AND order_key IS NOT NULL) t",
             )
+            .bind(1u64 << waitroom::priority::LANE_SHIFT)
             .bind(id)
             .fetch_one(store.pool()),
         )

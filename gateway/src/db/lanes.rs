@@ -30,13 +30,23 @@ struct Lane {
     credit: i64,
 }
 
-/// Every lane of every round that has them, in lane order.
-pub(super) async fn all(pool: &MySqlPool) -> Result<HashMap<u32, Vec<LaneView>>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT round_id, lane, last_key, serving_mark FROM round_lanes ORDER BY round_id, lane",
-    )
-    .fetch_all(pool)
-    .await?;
+/// The lanes of `rounds`, in lane order (old rounds' lanes are not read).
+pub(super) async fn of_rounds(
+    pool: &MySqlPool,
+    rounds: &[u32],
+) -> Result<HashMap<u32, Vec<LaneView>>, sqlx::Error> {
+    if rounds.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut q = QueryBuilder::<MySql>::new(
+        "SELECT round_id, lane, last_key, serving_mark FROM round_lanes WHERE round_id IN (",
+    );
+    let mut ids = q.separated(", ");
+    for id in rounds {
+        ids.push_bind(*id);
+    }
+    q.push(") ORDER BY round_id, lane");
+    let rows = q.build().fetch_all(pool).await?;
     let mut out: HashMap<u32, Vec<LaneView>> = HashMap::new();
     for r in rows {
         let lanes = out.entry(r.try_get("round_id")?).or_default();
@@ -161,6 +171,11 @@ pub(super) async fn join_keys(
         let l = lanes
             .get_mut(usize::from(lane))
             .ok_or(StoreError::Corrupt("round_lanes.lane"))?;
+        // A lane holds 2^40 keys; past that a key would fold onto its own
+        // low keys, so refuse rather than wrap.
+        if l.last_key + 1 >= 1 << waitroom::priority::LANE_SHIFT {
+            return Err(StoreError::Corrupt("round_lanes.last_key"));
+        }
         l.last_key += 1;
         keys.push(lane_key(lane, l.last_key));
     }

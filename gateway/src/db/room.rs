@@ -450,8 +450,13 @@ impl MySqlStore {
         let mut views: Vec<RoundView> = rows.iter().map(round_view).collect::<Result<_, _>>()?;
         // Lanes only where a round has a priority: without one, a refresh
         // costs what it always did.
-        if views.iter().any(|v| v.priority.is_some()) {
-            let mut lanes = super::lanes::all(&self.pool).await?;
+        let with: Vec<u32> = views
+            .iter()
+            .filter(|v| v.priority.is_some())
+            .map(|v| v.id.0)
+            .collect();
+        if !with.is_empty() {
+            let mut lanes = super::lanes::of_rounds(&self.pool, &with).await?;
             for v in views.iter_mut().filter(|v| v.priority.is_some()) {
                 v.lanes = lanes.remove(&v.id.0).unwrap_or_default();
             }
