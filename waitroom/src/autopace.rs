@@ -9,7 +9,11 @@
 //! band, the shape TCP uses for the same problem (an unknown, moving
 //! capacity downstream):
 //!
-//! - the *pressure* is the worse of backlog / target and latency / target;
+//! - the *pressure* is the worse of backlog / target and latency / target,
+//!   except that a backlog under half its target means the queue is
+//!   drained: the latency, measured over the last seconds, then describes
+//!   commands that waited in a queue that is gone, and only the backlog
+//!   counts (admitting slower cannot shorten an empty queue);
 //! - above `1 + BAND` the workers are behind: the rate is cut to
 //!   `rate × max(DECREASE, 1 / pressure)` (at most halved per step), never
 //!   below the floor;
@@ -22,6 +26,10 @@
 //! backlog to show before the rate overshoots again.
 
 use serde::Serialize;
+
+/// A backlog under this fraction of its target counts as drained, and the
+/// latency is not read (see [`next_pace`]).
+pub const DRAINED: f64 = 0.5;
 
 /// The dead band around the target, as a fraction of it.
 pub const BAND: f64 = 0.2;
@@ -143,7 +151,11 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
     let backlog = signals
         .backlog
         .map(|b| (f64::from(b) / f64::from(settings.target_backlog.max(1)), b));
-    let latency = signals.latency_ms.map(|l| {
+    // A queue under half its target is drained: the latency window then
+    // holds commands that waited in a queue that is gone, and admitting
+    // slower cannot shorten an empty queue. The backlog alone decides.
+    let drained = backlog.is_some_and(|(p, _)| p < DRAINED);
+    let latency = signals.latency_ms.filter(|_| !drained).map(|l| {
         (
             f64::from(l) / f64::from(settings.target_latency_ms.max(1)),
             l,
@@ -268,11 +280,32 @@ mod tests {
     }
 
     #[test]
-    fn slow_decisions_cut_the_rate_even_with_no_backlog() {
-        let step = next_pace(3_000, &S, sig(0, 10_000));
+    fn slow_decisions_cut_the_rate_while_commands_wait() {
+        // 300 commands queued (not drained): the latency decides.
+        let step = next_pace(3_000, &S, sig(300, 10_000));
         assert_eq!(step.reason, PaceReason::Latency);
         assert_eq!(step.signal, Some(10_000));
         assert_eq!(step.per_min, 1_500, "at most halved in one step");
+        // No backlog reading at all: the latency is all there is.
+        let blind = Signals {
+            backlog: None,
+            latency_ms: Some(10_000),
+        };
+        assert_eq!(next_pace(3_000, &S, blind).per_min, 1_500);
+    }
+
+    #[test]
+    fn a_drained_queue_lets_the_rate_climb_past_the_latency_of_the_past() {
+        // The backlog is gone; the latency window still holds the commands
+        // that waited in it. Admitting slower cannot shorten a queue that
+        // is empty: the rate climbs instead of sitting at the floor while
+        // the workers idle (seen in a surge: 8 s at the floor, every
+        // student waiting, no command queued).
+        let step = next_pace(600, &S, sig(0, 10_000));
+        assert_eq!(step.reason, PaceReason::Healthy);
+        assert!(step.per_min > 600, "{step:?}");
+        // A short queue, under half its target, counts as drained.
+        assert!(next_pace(600, &S, sig(4, 10_000)).per_min > 600);
     }
 
     #[test]
