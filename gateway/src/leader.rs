@@ -96,6 +96,7 @@ impl Leader {
             gateways_silent: false,
             last_probe: None,
             last_pace: None,
+            last_backlog: None,
         };
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -188,7 +189,7 @@ impl Leader {
             .is_none_or(|t: Instant| t.elapsed() >= self.pace_every())
         {
             st.last_pace = Some(Instant::now());
-            self.step_pace(&rounds, now).await;
+            self.step_pace(&rounds, now, &mut st.last_backlog).await;
         }
 
         let elapsed = epoch.elapsed();
@@ -273,7 +274,12 @@ impl Leader {
     /// One controller step for every open round in automatic mode. A
     /// failed read or write leaves the rate where it was: the pace never
     /// stops admission on its own, the floor holds.
-    async fn step_pace(&self, rounds: &[waitroom::RoundView], now: u64) {
+    async fn step_pace(
+        &self,
+        rounds: &[waitroom::RoundView],
+        now: u64,
+        last_backlog: &mut Option<u32>,
+    ) {
         let auto: Vec<_> = rounds
             .iter()
             .filter(|r| r.state == RoundState::Open)
@@ -295,6 +301,9 @@ impl Leader {
         }
         // One queue serves every round: one read for all of them.
         let backlog = self.depth.read().await;
+        // Whether the queue grows or shrinks at this rate: the controller
+        // holds while it shrinks.
+        let backlog_before = std::mem::replace(last_backlog, backlog);
         if let Some(b) = backlog {
             metrics::gauge!("sluice_waitroom_pace_backlog").set(f64::from(b));
         }
@@ -318,6 +327,7 @@ impl Leader {
                 waitroom::autopace::Signals {
                     backlog,
                     latency_ms: latency,
+                    backlog_before,
                 },
             );
             let changed = step.per_min != r.admission_per_min;
@@ -373,4 +383,6 @@ struct LeadState {
     gateways_silent: bool,
     last_probe: Option<Instant>,
     last_pace: Option<Instant>,
+    /// The command backlog at the last pace step.
+    last_backlog: Option<u32>,
 }

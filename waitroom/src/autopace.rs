@@ -14,7 +14,9 @@
 //!   drained: the latency, measured over the last seconds, then describes
 //!   commands that waited in a queue that is gone, and only the backlog
 //!   counts (admitting slower cannot shorten an empty queue);
-//! - above `1 + BAND` the workers are behind: the rate is cut to
+//! - above `1 + BAND` the workers are behind; if the backlog is already
+//!   shrinking (by more than a twentieth since the last step) the rate
+//!   holds, the queue being worked off at it; otherwise it is cut to
 //!   `rate × max(DECREASE, 1 / pressure)` (at most halved per step), never
 //!   below the floor;
 //! - below `1 - BAND` they keep up: the rate climbs by a tenth of
@@ -26,6 +28,10 @@
 //! backlog to show before the rate overshoots again.
 
 use serde::Serialize;
+
+/// A backlog smaller than the previous step's by more than this fraction
+/// is shrinking: the rate holds instead of being cut (see [`next_pace`]).
+pub const SHRINKING: f64 = 0.05;
 
 /// A backlog under this fraction of its target counts as drained, and the
 /// latency is not read (see [`next_pace`]).
@@ -85,6 +91,8 @@ pub struct Signals {
     pub backlog: Option<u32>,
     /// A high percentile of decision latency over the last window, in ms.
     pub latency_ms: Option<u32>,
+    /// The backlog at the previous step, when it was read.
+    pub backlog_before: Option<u32>,
 }
 
 /// Why the rate is where it is.
@@ -181,7 +189,19 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
         }
     };
     let (pressure, behind, signal) = worst;
-    if pressure > 1.0 + BAND {
+    // The queue is being worked off at this rate: another cut would only
+    // keep students waiting while it drains.
+    let shrinking = match (signals.backlog, signals.backlog_before) {
+        (Some(now), Some(before)) => f64::from(now) < f64::from(before) * (1.0 - SHRINKING),
+        _ => false,
+    };
+    if pressure > 1.0 + BAND && shrinking {
+        PaceStep {
+            per_min: current,
+            reason: behind,
+            signal: Some(signal),
+        }
+    } else if pressure > 1.0 + BAND {
         // Constants, so the bounds are ordered: at most halved, at least a tenth off.
         let factor = (1.0 / pressure).clamp(DECREASE, 1.0 - BAND / 2.0);
         let cut = (f64::from(current) * factor).floor() as u32;
@@ -234,6 +254,7 @@ mod tests {
         Signals {
             backlog: Some(backlog),
             latency_ms: Some(latency_ms),
+            backlog_before: None,
         }
     }
 
@@ -290,8 +311,35 @@ mod tests {
         let blind = Signals {
             backlog: None,
             latency_ms: Some(10_000),
+            backlog_before: None,
         };
         assert_eq!(next_pace(3_000, &S, blind).per_min, 1_500);
+    }
+
+    #[test]
+    fn a_backlog_already_shrinking_holds_the_rate_instead_of_cutting_again() {
+        // 2,600 queued, 2,500 a step ago... then 2,400: the workers are
+        // working it off at this rate; cutting further would only leave
+        // students waiting while the queue drains (seen in a surge: cut
+        // after cut down to the floor for 15 s while the queue emptied).
+        let shrinking = Signals {
+            backlog_before: Some(2_600),
+            ..sig(2_400, 9_000)
+        };
+        let step = next_pace(3_750, &S, shrinking);
+        assert_eq!(step.per_min, 3_750, "{step:?}");
+        assert_eq!(step.reason, PaceReason::Backlog);
+        // Still growing, or barely moving: cut as before.
+        let growing = Signals {
+            backlog_before: Some(2_300),
+            ..sig(2_400, 9_000)
+        };
+        assert_eq!(next_pace(3_750, &S, growing).per_min, 1_875);
+        let flat = Signals {
+            backlog_before: Some(2_450),
+            ..sig(2_400, 9_000)
+        };
+        assert_eq!(next_pace(3_750, &S, flat).per_min, 1_875);
     }
 
     #[test]
@@ -367,11 +415,17 @@ mod tests {
         let mut backlog = 0.0_f64;
         let mut rate = S.ceiling;
         let mut peak_late = 0.0_f64;
+        let mut before = None;
         for i in 0..600 {
             let inflow = f64::from(rate) * step_secs / 60.0;
             let outflow = capacity * step_secs / 60.0;
             backlog = (backlog + inflow - outflow).max(0.0);
-            rate = next_pace(rate, &S, sig(backlog as u32, 0)).per_min;
+            let signals = Signals {
+                backlog_before: before,
+                ..sig(backlog as u32, 0)
+            };
+            before = Some(backlog as u32);
+            rate = next_pace(rate, &S, signals).per_min;
             assert!((S.floor..=S.ceiling).contains(&rate));
             if i > 300 {
                 peak_late = peak_late.max(backlog);
@@ -393,7 +447,7 @@ mod tests {
             latency in proptest::option::of(0u32..1_000_000),
         ) {
             let s = AutoPace { floor, ceiling: floor + span, target_latency_ms: 1_000, target_backlog: 100 };
-            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency });
+            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency, backlog_before: None });
             prop_assert!(step.per_min >= s.floor && step.per_min <= s.ceiling);
         }
     }
