@@ -123,12 +123,7 @@ pub async fn send(app: &AppState, d: Due) -> Result<Sent, SendError> {
     let Some(id) = command_id(app, &pass) else {
         return Ok(Sent::Later);
     };
-    let (items, standing) = tokio::try_join!(
-        db::cart::items(&app.store, d.student),
-        db::standing::of(&app.store, d.student),
-    )?;
-    let held = standing.map(|s| s.enrolled).unwrap_or_default();
-    let Some(action) = crate::cart::enroll_action(&items, &held, false) else {
+    let Some(action) = cart_action(app, d.student).await? else {
         db::auto_send::record(&app.store, d.round, d.student, "empty", None).await?;
         counted("empty");
         return Ok(Sent::Empty);
@@ -178,7 +173,7 @@ pub async fn on_admitted(
             let row = db::auto_send::of(&app.store, round, student).await.ok()?;
             let mut opted = Opted::of(row.as_ref().map(|r| r.state.as_str()));
             if opted == Opted::Waiting {
-                if has_something_to_send(app, student).await? {
+                if cart_action(app, student).await.ok()?.is_some() {
                     fallback(app, round, student);
                 } else {
                     // The send will find nothing: name no command, so no
@@ -199,16 +194,18 @@ pub async fn on_admitted(
     }
 }
 
-/// Whether `student`'s cart makes a command, as the sender decides it
-/// (`None` when the database cannot say now).
-async fn has_something_to_send(app: &AppState, student: enrollment::StudentId) -> Option<bool> {
+/// The enroll `student`'s cart makes (its sections not already held, with
+/// their choices), or `None` when there is nothing to send.
+async fn cart_action(
+    app: &AppState,
+    student: enrollment::StudentId,
+) -> Result<Option<enrollment::Action>, db::StoreError> {
     let (items, standing) = tokio::try_join!(
         db::cart::items(&app.store, student),
         db::standing::of(&app.store, student),
-    )
-    .ok()?;
+    )?;
     let held = standing.map(|s| s.enrolled).unwrap_or_default();
-    Some(crate::cart::enroll_action(&items, &held, false).is_some())
+    Ok(crate::cart::enroll_action(&items, &held, false))
 }
 
 /// What a gateway knows of an admitted student's opt-in.

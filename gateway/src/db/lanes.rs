@@ -39,13 +39,10 @@ pub(super) async fn of_rounds(
         return Ok(HashMap::new());
     }
     let mut q = QueryBuilder::<MySql>::new(
-        "SELECT round_id, lane, last_key, serving_mark FROM round_lanes WHERE round_id IN (",
+        "SELECT round_id, lane, last_key, serving_mark FROM round_lanes WHERE round_id IN ",
     );
-    let mut ids = q.separated(", ");
-    for id in rounds {
-        ids.push_bind(*id);
-    }
-    q.push(") ORDER BY round_id, lane");
+    push_in(&mut q, rounds);
+    q.push(" ORDER BY round_id, lane");
     let rows = q.build().fetch_all(pool).await?;
     let mut out: HashMap<u32, Vec<LaneView>> = HashMap::new();
     for r in rows {

@@ -286,31 +286,10 @@ async fn an_enroll_carries_its_alternates_and_bad_ones_are_refused() {
     app.finish().await;
 }
 
-/// A worker of this test's own, on the test's database and queues.
-fn real_worker(
-    app: &TestApp,
-) -> (
-    tokio_util::sync::CancellationToken,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let mut wc = worker::config::Config::dev();
-    wc.connections.database_url = secrecy::SecretString::from(app.db.url.clone());
-    wc.connections.amqp_url = secrecy::SecretString::from(AMQP.to_string());
-    wc.queue_prefix = app.prefix.clone().unwrap();
-    wc.pass_keys = Some(WORKER_KEYS.to_string());
-    wc.name = Some("auto-send-worker".into());
-    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    metrics.set_nonblocking(true).unwrap();
-    let metrics = tokio::net::TcpListener::from_std(metrics).unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(worker::run(wc, metrics, stop.clone()));
-    (stop, running)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cart_filled_through_the_api_is_sent_at_admission_and_decided_by_a_real_worker() {
     let app = TestApp::spawn_with_broker(|_| {}).await;
-    let (stop, running) = real_worker(&app);
+    let worker = app.start_worker("auto-send-worker", |_| {}).await;
     let round = app.round("open", 0).await;
     let a01 = app.db.section("AUTO300", 1, 1).await;
     let a02 = app.db.section("AUTO300", 2, 5).await;
@@ -385,23 +364,8 @@ async fn a_cart_filled_through_the_api_is_sent_at_admission_and_decided_by_a_rea
         .expect("the command sent at admission")
         .to_string();
     // No click: the outcome arrives on its own.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let items = loop {
-        let o: Value = app
-            .get(&url)
-            .header("x-pass", &pass)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if o["state"] == "decided" {
-            break o["items"].as_array().unwrap().clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never decided: {o}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let id = url.trim_start_matches("/api/commands/");
+    let items = app.decided_items(&pass, id).await;
     assert_eq!(items.len(), 2, "{items:?}");
     assert_eq!(items[0]["section"], a02, "the alternate: {items:?}");
     assert_eq!(items[0]["outcome"], "enrolled");
@@ -418,8 +382,7 @@ async fn a_cart_filled_through_the_api_is_sent_at_admission_and_decided_by_a_rea
     assert_eq!(auto_send_row(&app, me).await.0, "sent");
     let report = worker::invariants::check(&app.pool).await.unwrap();
     assert!(report.holds(), "{report:?}");
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    worker.stop().await;
     app.finish().await;
 }
 

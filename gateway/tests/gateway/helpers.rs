@@ -277,7 +277,67 @@ pub struct TestApp {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// A worker running in this process on a test app's database and queue
+/// names (the app must publish to the real broker).
+pub struct TestWorker {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestWorker {
+    /// Stops it and checks it ended cleanly.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
 impl TestApp {
+    /// Starts a worker named `name` on this app's database and queues;
+    /// `tweak` adjusts its configuration first.
+    pub async fn start_worker(
+        &self,
+        name: &str,
+        tweak: impl FnOnce(&mut worker::config::Config),
+    ) -> TestWorker {
+        let mut c = worker::config::Config::dev();
+        c.connections.database_url = SecretString::from(self.db.url.clone());
+        c.connections.amqp_url = SecretString::from(AMQP.to_string());
+        c.queue_prefix = self
+            .prefix
+            .clone()
+            .expect("an app publishing to the broker");
+        c.pass_keys = Some(WORKER_KEYS.to_string());
+        c.name = Some(name.into());
+        tweak(&mut c);
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(worker::run(c, metrics, stop.clone()));
+        TestWorker { stop, task }
+    }
+
+    /// Reads command `id`'s outcome with `pass` until it is decided (at
+    /// most 30 s); its items.
+    pub async fn decided_items(&self, pass: &str, id: &str) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let o: Value = self
+                .get(&format!("/api/commands/{id}"))
+                .header("x-pass", pass)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if o["state"] == "decided" {
+                return o["items"].as_array().unwrap().clone();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never decided: {o}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A gateway whose commands go to a [`FakeSink`].
     pub async fn spawn(tweak: impl FnOnce(&mut Config)) -> TestApp {
         TestApp::start(tweak, false).await

@@ -4,29 +4,7 @@
 
 use crate::helpers::*;
 use enrollment::RoundId;
-use secrecy::SecretString;
 use serde_json::{json, Value};
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-/// A worker in this process on the app's database and queue names.
-async fn start_worker(
-    app: &TestApp,
-) -> (
-    CancellationToken,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let mut c = worker::config::Config::dev();
-    c.connections.database_url = SecretString::from(app.db.url.clone());
-    c.connections.amqp_url = SecretString::from(AMQP.to_string());
-    c.queue_prefix = app.prefix.clone().unwrap();
-    c.pass_keys = Some(WORKER_KEYS.to_string());
-    c.name = Some("swap-test".into());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let token = CancellationToken::new();
-    let task = tokio::spawn(worker::run(c, listener, token.clone()));
-    (token, task)
-}
 
 async fn admitted_pass(app: &TestApp, round: RoundId, number: &str) -> String {
     let joined: Value = app.join(round, number).await.json().await.unwrap();
@@ -51,23 +29,8 @@ async fn decided(app: &TestApp, pass: &str, r: reqwest::Response) -> (String, Ve
     assert_eq!(r.status(), 202);
     let accepted: Value = r.json().await.unwrap();
     let id = accepted["command_id"].as_str().unwrap().to_string();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let o: Value = app
-            .get(&format!("/api/commands/{id}"))
-            .header("x-pass", pass)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if o["state"] == "decided" {
-            return (id, o["items"].as_array().unwrap().clone());
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not decided: {o}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let items = app.decided_items(pass, &id).await;
+    (id, items)
 }
 
 fn item(v: &Value) -> (u64, &str, &str, Option<&str>) {
@@ -82,7 +45,7 @@ fn item(v: &Value) -> (u64, &str, &str, Option<&str>) {
 #[tokio::test]
 async fn a_swap_through_the_api_is_decided_by_a_real_worker() {
     let app = TestApp::spawn_with_broker(|_| {}).await;
-    let (stop, worker) = start_worker(&app).await;
+    let worker = app.start_worker("swap-test", |_| {}).await;
     let round = app.round("open", 6000).await;
     let a = app.db.section("CSE310", 1, 30).await;
     let b = app.db.section("CSE310", 2, 30).await;
@@ -165,8 +128,7 @@ async fn a_swap_through_the_api_is_decided_by_a_real_worker() {
     assert_eq!(again["command_id"], id);
     assert_eq!(held_now(&app).await, [b]);
 
-    stop.cancel();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
     app.finish().await;
 }
 

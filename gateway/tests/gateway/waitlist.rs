@@ -61,24 +61,8 @@ async fn admitted(app: &TestApp, round: enrollment::RoundId, number: &str) -> St
 async fn decided(app: &TestApp, pass: &str, accepted: reqwest::Response) -> Vec<Value> {
     assert_eq!(accepted.status(), 202);
     let body: Value = accepted.json().await.unwrap();
-    let url = body["status_url"].as_str().unwrap().to_string();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let o: Value = app
-            .get(&url)
-            .header("x-pass", pass)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if o["state"] == "decided" {
-            return o["items"].as_array().unwrap().clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never decided: {o}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.decided_items(pass, body["command_id"].as_str().unwrap())
+        .await
 }
 
 async fn places(app: &TestApp, pass: &str) -> Value {
@@ -96,16 +80,9 @@ async fn places(app: &TestApp, pass: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waitlist_joined_seen_promoted_by_a_capacity_raise_and_left() {
     let app = TestApp::spawn_with_broker(|_| {}).await;
-    let mut wc = worker::config::Config::dev();
-    wc.connections.database_url = secrecy::SecretString::from(app.db.url.clone());
-    wc.connections.amqp_url = secrecy::SecretString::from(AMQP.to_string());
-    wc.queue_prefix = app.prefix.clone().unwrap();
-    wc.pass_keys = Some(WORKER_KEYS.to_string());
-    wc.name = Some("waitlist-worker".into());
-    wc.fill_interval_ms = 100;
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(worker::run(wc, metrics, stop.clone()));
+    let worker = app
+        .start_worker("waitlist-worker", |c| c.fill_interval_ms = 100)
+        .await;
 
     let round = app.round("open", 6000).await;
     let section = app.db.section("WLG101", 1, 1).await;
@@ -243,7 +220,6 @@ async fn a_waitlist_joined_seen_promoted_by_a_capacity_raise_and_left() {
 
     let report = worker::invariants::check(&app.pool).await.unwrap();
     assert!(report.holds(), "{report:?}");
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    worker.stop().await;
     app.finish().await;
 }

@@ -484,6 +484,22 @@ async fn queue_cart(
     })
 }
 
+/// A queue-page form: same origin, and the CSRF value of the session, or
+/// of the anonymous form cookie for a holder who is not signed in.
+fn queue_form_allowed(
+    ctx: &Ctx,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> ApiResult<()> {
+    same_origin(headers)?;
+    if ctx.claims.is_some() {
+        ctx.check_csrf(csrf)
+    } else {
+        web::check_anon_csrf(jar, csrf)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct AutoSendForm {
     #[serde(default)]
@@ -503,12 +519,7 @@ pub async fn auto_send(
     headers: HeaderMap,
     Form(form): Form<AutoSendForm>,
 ) -> ApiResult<Response> {
-    same_origin(&headers)?;
-    if ctx.claims.is_some() {
-        ctx.check_csrf(&form.csrf)?;
-    } else {
-        web::check_anon_csrf(&jar, &form.csrf)?;
-    }
+    queue_form_allowed(&ctx, &jar, &headers, &form.csrf)?;
     let (r, student) = queue::holder(&app, &headers, &jar, crate::clock::now_ms())?;
     if r != RoundId(round) {
         return Err(ApiError::BadToken);
@@ -628,12 +639,7 @@ pub async fn leave(
     headers: HeaderMap,
     Form(form): Form<LeaveForm>,
 ) -> ApiResult<Response> {
-    same_origin(&headers)?;
-    if ctx.claims.is_some() {
-        ctx.check_csrf(&form.csrf)?;
-    } else {
-        web::check_anon_csrf(&jar, &form.csrf)?;
-    }
+    queue_form_allowed(&ctx, &jar, &headers, &form.csrf)?;
     if let Ok((r, student)) = queue::holder(&app, &headers, &jar, crate::clock::now_ms()) {
         queue::leave_as(&app, r, student).await?;
     }
