@@ -319,3 +319,58 @@ async fn the_round_page_switches_the_pace_and_refuses_bad_settings() {
     );
     app.finish().await;
 }
+
+/// The flow the automatic pace measures the workers by counts commands,
+/// not their items, decided in the window, in the rounds asked for.
+#[tokio::test]
+async fn the_pace_counts_the_commands_decided_in_its_window() {
+    let db = TestDb::create().await;
+    let (a, b, other) = (
+        db.round("open", 600).await,
+        db.round("open", 600).await,
+        db.round("open", 600).await,
+    );
+    let store = gateway::db::MySqlStore::new(
+        db.pool.clone(),
+        Duration::from_secs(5),
+        Duration::from_secs(600),
+    );
+    let now = chrono::Utc::now().timestamp_millis() as u64;
+    // (round, command, items, decided this many ms before now)
+    let rows: [(enrollment::RoundId, u8, u16, u64); 6] = [
+        (a, 1, 3, 1_000), // a cart of three items: one command
+        (a, 2, 1, 2_500),
+        (b, 3, 2, 100),
+        (a, 4, 1, 3_500),   // before the window
+        (a, 5, 1, 0),       // at its end: not in it
+        (other, 6, 1, 500), // a round not asked for
+    ];
+    for (round, command, items, ago) in rows {
+        for item in 0..items {
+            let at = chrono::DateTime::from_timestamp_millis((now - ago) as i64).unwrap();
+            sqlx::query(
+                "INSERT INTO command_outcomes (command_id, item, student_id, round_id, action, \
+                 outcome, issued_at, decided_at, decided_by) \
+                 VALUES (?, ?, 1, ?, 'enroll', 'enrolled', ?, ?, 'test')",
+            )
+            .bind(vec![command; 16])
+            .bind(item)
+            .bind(round.0)
+            .bind(at.naive_utc())
+            .bind(at.naive_utc())
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+    }
+    let decided = gateway::db::pace::decided_between(&store, &[a, b], now - 3_000, now)
+        .await
+        .unwrap();
+    assert_eq!(decided, 3, "commands 1, 2 and 3");
+    assert_eq!(
+        gateway::db::pace::decided_between(&store, &[], now - 3_000, now)
+            .await
+            .unwrap(),
+        0
+    );
+}

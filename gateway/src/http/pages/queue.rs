@@ -341,16 +341,7 @@ fn duration_text(t: &Texts, secs: u64) -> String {
 
 fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
     let t = texts(chrome.lang);
-    let phase = match s.state {
-        Phase::Prequeue => "prequeue",
-        Phase::Waiting => "waiting",
-        Phase::Paused => "paused",
-        Phase::Admitted => "admitted",
-        Phase::Skipped => "skipped",
-        Phase::Left => "left",
-        Phase::Expired => "expired",
-        Phase::Closed => "closed",
-    };
+    let phase = s.state.as_str();
     let workers_busy = s.pace.and_then(|p| p.changed_at_ms).map(|ms| {
         let at = i64::try_from(ms)
             .ok()

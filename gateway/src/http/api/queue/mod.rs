@@ -25,6 +25,7 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 use waitroom::estimate::{self, Estimate};
 pub mod cart;
+mod json;
 mod tokens;
 
 pub use tokens::{
@@ -236,7 +237,7 @@ pub async fn join(
     headers: HeaderMap,
     jar: CookieJar,
     JsonBody(body): JsonBody<JoinBody>,
-) -> ApiResult<(CookieJar, Json<Status>)> {
+) -> ApiResult<(CookieJar, Status)> {
     let student = match (body.student_number, body.password) {
         (Some(number), Some(password)) => {
             // Credentials are anonymous until checked: the per-address
@@ -265,7 +266,7 @@ pub async fn join(
         }
     };
     let status = join_as(&app, RoundId(round), student).await?;
-    Ok((with_cookies(&app, jar, &status), Json(status)))
+    Ok((with_cookies(&app, jar, &status), status))
 }
 
 /// Takes (or keeps) `student`'s place in `round`.
@@ -336,7 +337,7 @@ pub async fn status(
     ClientIp(ip): ClientIp,
     QueueTokenHeader(header_token): QueueTokenHeader,
     jar: CookieJar,
-) -> ApiResult<(CookieJar, Json<Status>)> {
+) -> ApiResult<(CookieJar, Status)> {
     status_for(&app, ip, header_token, jar).await
 }
 
@@ -347,7 +348,7 @@ pub async fn status_for(
     ip: std::net::IpAddr,
     header_token: Option<String>,
     jar: CookieJar,
-) -> ApiResult<(CookieJar, Json<Status>)> {
+) -> ApiResult<(CookieJar, Status)> {
     let app = app.clone();
     let Some(token) = header_token.or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
     else {
@@ -363,7 +364,7 @@ pub async fn status_for(
         }
         other => other?,
     };
-    Ok((with_cookies(&app, jar, &status), Json(status)))
+    Ok((with_cookies(&app, jar, &status), status))
 }
 
 /// Records that the holder of `token` is here, if it is a valid queue
