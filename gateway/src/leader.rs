@@ -403,15 +403,20 @@ impl Leader {
             return None;
         }
         let ids: Vec<RoundId> = live.iter().map(|r| r.id).collect();
-        let decided =
-            match crate::db::pace::decided_between(&self.store, &ids, first.at_ms, last.at_ms).await
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::debug!(error = %e, "pace: decision count failed");
-                    return None;
-                }
-            };
+        let decided = match crate::db::pace::decided_between(
+            &self.store,
+            &ids,
+            first.at_ms,
+            last.at_ms,
+        )
+        .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "pace: decision count failed");
+                return None;
+            }
+        };
         Some((
             first.admitted.iter().copied().collect(),
             waitroom::autopace::Flow {

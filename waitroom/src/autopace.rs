@@ -135,14 +135,17 @@ pub fn sustainable_rate(flow: &Flow) -> Option<u32> {
     if !flow.busy || flow.span_ms == 0 || flow.admitted == 0 {
         return None;
     }
-    let inflow =
-        i64::from(flow.backlog_end) - i64::from(flow.backlog_start) + flow.decided as i64;
+    let inflow = i64::from(flow.backlog_end) - i64::from(flow.backlog_start) + flow.decided as i64;
     if inflow <= 0 {
         return None;
     }
     let admitted_per_min = flow.admitted as f64 * 60_000.0 / flow.span_ms as f64;
     let kept_up = (flow.decided as f64 / inflow as f64).min(1.0);
-    Some((admitted_per_min * kept_up).floor().min(f64::from(u32::MAX)) as u32)
+    Some(
+        (admitted_per_min * kept_up)
+            .floor()
+            .min(f64::from(u32::MAX)) as u32,
+    )
 }
 
 /// Why the rate is where it is.
