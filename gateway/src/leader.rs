@@ -22,7 +22,7 @@ use crate::publish::CommandSink;
 use enrollment::RoundId;
 use secrecy::SecretString;
 use sqlx::mysql::MySqlConnection;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,7 +97,6 @@ impl Leader {
             last_probe: None,
             last_pace: None,
             last_backlog: None,
-            flow: VecDeque::new(),
         };
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -190,8 +189,7 @@ impl Leader {
             .is_none_or(|t: Instant| t.elapsed() >= self.pace_every())
         {
             st.last_pace = Some(Instant::now());
-            self.step_pace(&rounds, now, &mut st.last_backlog, &mut st.flow)
-                .await;
+            self.step_pace(&rounds, now, &mut st.last_backlog).await;
         }
 
         let elapsed = epoch.elapsed();
@@ -281,7 +279,6 @@ impl Leader {
         rounds: &[waitroom::RoundView],
         now: u64,
         last_backlog: &mut Option<u32>,
-        flow: &mut VecDeque<FlowReading>,
     ) {
         let auto: Vec<_> = rounds
             .iter()
@@ -300,7 +297,6 @@ impl Leader {
             }
         }
         if auto.is_empty() {
-            flow.clear();
             return;
         }
         // One queue serves every round: one read for all of them.
@@ -311,20 +307,6 @@ impl Leader {
         if let Some(b) = backlog {
             metrics::gauge!("sluice_waitroom_pace_backlog").set(f64::from(b));
         }
-        let live: Vec<_> = rounds
-            .iter()
-            .filter(|r| r.state != RoundState::Closed)
-            .collect();
-        flow.push_back(FlowReading {
-            at_ms: now,
-            backlog,
-            admitted: live.iter().map(|r| (r.id, r.admitted_total)).collect(),
-        });
-        let window = millis(FLOW_WINDOW);
-        while flow.len() > 1 && flow[1].at_ms.saturating_add(window) <= now {
-            flow.pop_front();
-        }
-        let flow_window = self.flow_window(flow, &live, now).await;
         let since = now.saturating_sub(millis(LATENCY_WINDOW));
         for (r, pace) in auto {
             let latency = match crate::db::pace::recent_latencies(&self.store, r.id, since).await {
@@ -335,17 +317,6 @@ impl Leader {
                 }
             };
             let round = r.id.to_string();
-            let sustainable = flow_window.as_ref().and_then(|(start, window)| {
-                let before = start.get(&r.id).copied().unwrap_or(r.admitted_total);
-                waitroom::autopace::sustainable_rate(&waitroom::autopace::Flow {
-                    admitted: r.admitted_total.saturating_sub(before),
-                    ..*window
-                })
-            });
-            if let Some(s) = sustainable {
-                metrics::gauge!("sluice_waitroom_pace_sustainable_per_min", "round" => round.clone())
-                    .set(f64::from(s));
-            }
             if let Some(l) = latency {
                 metrics::gauge!("sluice_waitroom_pace_latency_seconds", "round" => round.clone())
                     .set(f64::from(l) / 1000.0);
@@ -357,7 +328,6 @@ impl Leader {
                     backlog,
                     latency_ms: latency,
                     backlog_before,
-                    sustainable,
                 },
             );
             let changed = step.per_min != r.admission_per_min;
@@ -382,68 +352,6 @@ impl Leader {
         }
     }
 }
-
-impl Leader {
-    /// The flow over the readings kept, when the workers were busy through
-    /// all of them and the readings span [`FLOW_WINDOW`]: each round's
-    /// admitted count at the window's start, and the window with every
-    /// round's decisions (`admitted` left for the caller to fill per round).
-    async fn flow_window(
-        &self,
-        flow: &VecDeque<FlowReading>,
-        live: &[&waitroom::RoundView],
-        now: u64,
-    ) -> Option<(HashMap<RoundId, u64>, waitroom::autopace::Flow)> {
-        let (first, last) = (flow.front()?, flow.back()?);
-        if first.at_ms.saturating_add(millis(FLOW_WINDOW)) > now {
-            return None;
-        }
-        // Commands queued at every reading: the workers never waited for work.
-        if !flow.iter().all(|f| f.backlog.is_some_and(|b| b > 0)) {
-            return None;
-        }
-        let ids: Vec<RoundId> = live.iter().map(|r| r.id).collect();
-        let decided = match crate::db::pace::decided_between(
-            &self.store,
-            &ids,
-            first.at_ms,
-            last.at_ms,
-        )
-        .await
-        {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!(error = %e, "pace: decision count failed");
-                return None;
-            }
-        };
-        Some((
-            first.admitted.iter().copied().collect(),
-            waitroom::autopace::Flow {
-                span_ms: last.at_ms - first.at_ms,
-                admitted: 0,
-                backlog_start: first.backlog.unwrap_or(0),
-                backlog_end: last.backlog.unwrap_or(0),
-                decided,
-                busy: true,
-            },
-        ))
-    }
-}
-
-/// What the leader read at one pace step, to measure the flow through the
-/// command queue over the last few steps.
-pub(crate) struct FlowReading {
-    at_ms: u64,
-    backlog: Option<u32>,
-    /// Every round not closed, with its students admitted so far.
-    admitted: Vec<(RoundId, u64)>,
-}
-
-/// The flow the automatic pace measures the workers by: short, so a cut
-/// reaches their speed within seconds of a surge, and long enough for
-/// hundreds of decisions at any speed worth pacing.
-const FLOW_WINDOW: Duration = Duration::from_secs(3);
 
 /// Decisions over this window make the latency signal: long enough for a
 /// few hundred decisions, short enough to see the workers recover.
@@ -477,6 +385,4 @@ struct LeadState {
     last_pace: Option<Instant>,
     /// The command backlog at the last pace step.
     last_backlog: Option<u32>,
-    /// The last few pace steps' readings, oldest first.
-    flow: VecDeque<FlowReading>,
 }

@@ -26,14 +26,6 @@
 //! Cutting fast and climbing slowly is what keeps it from oscillating: one
 //! bad reading costs one cut, and the climb back is gentle enough for the
 //! backlog to show before the rate overshoots again.
-//!
-//! A cut goes further when the leader could measure what the workers keep
-//! up with ([`sustainable_rate`]: over the last seconds, while commands
-//! were queued the whole time, the admissions a minute that would have
-//! kept the queue flat). Halving from the ceiling takes several steps to
-//! reach the workers' speed, and every student who joined meanwhile was
-//! shown a wait computed at a rate that was about to fall; cutting straight
-//! to the measured rate shortens that, so the estimates on the page hold.
 
 use serde::Serialize;
 
@@ -101,51 +93,6 @@ pub struct Signals {
     pub latency_ms: Option<u32>,
     /// The backlog at the previous step, when it was read.
     pub backlog_before: Option<u32>,
-    /// Admissions a minute the workers were measured to keep up with
-    /// ([`sustainable_rate`]); `None` when they were not busy long enough
-    /// to tell.
-    pub sustainable: Option<u32>,
-}
-
-/// The flow through the command queue over one window of pace steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flow {
-    /// The window's length, in ms.
-    pub span_ms: u64,
-    /// Students admitted in the window (by the rounds this is asked for).
-    pub admitted: u64,
-    /// Commands queued at its start and at its end.
-    pub backlog_start: u32,
-    pub backlog_end: u32,
-    /// Commands decided in the window (every round's: they share the workers).
-    pub decided: u64,
-    /// Whether commands were queued at every reading in the window: only
-    /// then do the decisions measure what the workers can do, not what
-    /// they were given.
-    pub busy: bool,
-}
-
-/// Admissions a minute at which the queue would have stayed flat over the
-/// window: the admission rate scaled by the share of the inflow the workers
-/// decided. Commands entering the queue are `backlog_end - backlog_start +
-/// decided`; whatever number of commands a student sends, that share of
-/// the admissions is what the workers kept up with. `None` when the window
-/// cannot tell: workers idle at some point, nothing admitted, or no inflow.
-pub fn sustainable_rate(flow: &Flow) -> Option<u32> {
-    if !flow.busy || flow.span_ms == 0 || flow.admitted == 0 {
-        return None;
-    }
-    let inflow = i64::from(flow.backlog_end) - i64::from(flow.backlog_start) + flow.decided as i64;
-    if inflow <= 0 {
-        return None;
-    }
-    let admitted_per_min = flow.admitted as f64 * 60_000.0 / flow.span_ms as f64;
-    let kept_up = (flow.decided as f64 / inflow as f64).min(1.0);
-    Some(
-        (admitted_per_min * kept_up)
-            .floor()
-            .min(f64::from(u32::MAX)) as u32,
-    )
 }
 
 /// Why the rate is where it is.
@@ -257,10 +204,7 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
     } else if pressure > 1.0 + BAND {
         // Constants, so the bounds are ordered: at most halved, at least a tenth off.
         let factor = (1.0 / pressure).clamp(DECREASE, 1.0 - BAND / 2.0);
-        let halved = (f64::from(current) * factor).floor() as u32;
-        // Straight to what the workers were measured to keep up with, when
-        // that is lower: the backlog stops growing at once.
-        let cut = signals.sustainable.map_or(halved, |s| halved.min(s));
+        let cut = (f64::from(current) * factor).floor() as u32;
         PaceStep {
             per_min: cut.clamp(floor, ceiling),
             reason: behind,
@@ -310,88 +254,8 @@ mod tests {
         Signals {
             backlog: Some(backlog),
             latency_ms: Some(latency_ms),
-            ..Signals::default()
+            backlog_before: None,
         }
-    }
-
-    #[test]
-    fn the_sustainable_rate_is_the_share_of_admissions_the_workers_kept_up_with() {
-        // 3 s at 30,000 a minute (1,500 admitted), one command each; the
-        // queue grew from 100 to 1,000 while 600 were decided: the workers
-        // keep up with 600 of 1,500 commands, 12,000 admissions a minute.
-        let flow = Flow {
-            span_ms: 3_000,
-            admitted: 1_500,
-            backlog_start: 100,
-            backlog_end: 1_000,
-            decided: 600,
-            busy: true,
-        };
-        assert_eq!(sustainable_rate(&flow), Some(12_000));
-        // Two commands a student: the same workers keep up with half as many.
-        let two_each = Flow {
-            backlog_end: 2_500,
-            ..flow
-        };
-        assert_eq!(sustainable_rate(&two_each), Some(6_000));
-        // A shrinking queue: they keep up with all of it, and no more is known.
-        let shrinking = Flow {
-            backlog_start: 1_000,
-            backlog_end: 400,
-            decided: 2_100,
-            ..flow
-        };
-        assert_eq!(sustainable_rate(&shrinking), Some(30_000));
-        // Idle workers measure only what they were given; nothing admitted
-        // or nothing flowing tells nothing.
-        for unknown in [
-            Flow {
-                busy: false,
-                ..flow
-            },
-            Flow {
-                admitted: 0,
-                ..flow
-            },
-            Flow {
-                backlog_start: 700,
-                backlog_end: 100,
-                decided: 0,
-                ..flow
-            },
-            Flow { span_ms: 0, ..flow },
-        ] {
-            assert_eq!(sustainable_rate(&unknown), None, "{unknown:?}");
-        }
-    }
-
-    #[test]
-    fn a_cut_goes_straight_to_the_measured_sustainable_rate() {
-        // Halving alone: 6,000 -> 3,000. The workers were measured to keep
-        // up with 1,000 a minute: the cut goes there at once.
-        let measured = Signals {
-            sustainable: Some(1_000),
-            ..sig(5_000, 0)
-        };
-        assert_eq!(next_pace(6_000, &S, measured).per_min, 1_000);
-        // Never below the floor...
-        let dead = Signals {
-            sustainable: Some(0),
-            ..sig(5_000, 0)
-        };
-        assert_eq!(next_pace(6_000, &S, dead).per_min, S.floor);
-        // ...and a measurement above the halved rate does not soften the cut.
-        let fast = Signals {
-            sustainable: Some(5_000),
-            ..sig(5_000, 0)
-        };
-        assert_eq!(next_pace(6_000, &S, fast).per_min, 3_000);
-        // It only ever cuts: a healthy queue still climbs by the step.
-        let healthy = Signals {
-            sustainable: Some(100),
-            ..sig(0, 100)
-        };
-        assert!(next_pace(600, &S, healthy).per_min > 600);
     }
 
     #[test]
@@ -447,7 +311,7 @@ mod tests {
         let blind = Signals {
             backlog: None,
             latency_ms: Some(10_000),
-            ..Signals::default()
+            backlog_before: None,
         };
         assert_eq!(next_pace(3_000, &S, blind).per_min, 1_500);
     }
@@ -573,60 +437,6 @@ mod tests {
         );
     }
 
-    /// A surge against workers of a fixed speed, stepped once a second,
-    /// with or without the flow measured over the last three steps: the
-    /// most commands ever queued and the seconds the rate spent above what
-    /// the workers can do.
-    fn surge(measure: bool) -> (f64, u32) {
-        let capacity = 1_200.0_f64; // decisions a minute, one command a student
-        let mut backlog = 0.0_f64;
-        let mut rate = S.ceiling;
-        let mut before = None;
-        let mut peak = 0.0_f64;
-        let mut above = 0;
-        // (admitted, backlog, decided) of each step, newest last
-        let mut history: Vec<(f64, f64, f64)> = Vec::new();
-        for _ in 0..120 {
-            let admitted = f64::from(rate) / 60.0;
-            let decided = (backlog + admitted).min(capacity / 60.0);
-            let start = backlog;
-            backlog = backlog + admitted - decided;
-            history.push((admitted, start, decided));
-            peak = peak.max(backlog);
-            if f64::from(rate) > capacity * 1.2 {
-                above += 1;
-            }
-            let window = &history[history.len().saturating_sub(3)..];
-            let sustainable = (measure && window.len() == 3).then(|| Flow {
-                span_ms: 3_000,
-                admitted: window.iter().map(|w| w.0).sum::<f64>() as u64,
-                backlog_start: window[0].1 as u32,
-                backlog_end: backlog as u32,
-                decided: window.iter().map(|w| w.2).sum::<f64>() as u64,
-                busy: window.iter().all(|w| w.1 > 0.0) && backlog > 0.0,
-            });
-            let signals = Signals {
-                backlog_before: before,
-                sustainable: sustainable.as_ref().and_then(sustainable_rate),
-                ..sig(backlog as u32, 0)
-            };
-            before = Some(backlog as u32);
-            rate = next_pace(rate, &S, signals).per_min;
-        }
-        (peak, above)
-    }
-
-    #[test]
-    fn measuring_the_workers_shortens_a_surges_backlog() {
-        let (peak_aimd, above_aimd) = surge(false);
-        let (peak, above) = surge(true);
-        assert!(
-            peak < peak_aimd * 0.9 && above < above_aimd,
-            "measured: peak {peak:.0}, {above} s above; halving alone: \
-             peak {peak_aimd:.0}, {above_aimd} s above"
-        );
-    }
-
     proptest! {
         #[test]
         fn always_within_floor_and_ceiling(
@@ -635,10 +445,9 @@ mod tests {
             span in 1u32..100_000,
             backlog in proptest::option::of(0u32..1_000_000),
             latency in proptest::option::of(0u32..1_000_000),
-            sustainable in proptest::option::of(0u32..2_000_000),
         ) {
             let s = AutoPace { floor, ceiling: floor + span, target_latency_ms: 1_000, target_backlog: 100 };
-            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency, backlog_before: None, sustainable });
+            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency, backlog_before: None });
             prop_assert!(step.per_min >= s.floor && step.per_min <= s.ceiling);
         }
     }

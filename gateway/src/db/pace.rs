@@ -38,33 +38,6 @@ pub async fn recent_latencies(
         .collect())
 }
 
-/// Commands of `rounds` decided in `[from_ms, to_ms)`: the workers' output
-/// over a few seconds, for the flow the automatic pace measures. The index
-/// range on `ix_outcomes_round` is walked per round.
-pub async fn decided_between(
-    store: &MySqlStore,
-    rounds: &[RoundId],
-    from_ms: u64,
-    to_ms: u64,
-) -> Result<u64, StoreError> {
-    if rounds.is_empty() {
-        return Ok(0);
-    }
-    let mut q = sqlx::QueryBuilder::<sqlx::MySql>::new(
-        "SELECT COUNT(DISTINCT command_id) FROM command_outcomes WHERE decided_at >= ",
-    );
-    q.push_bind(to_datetime(from_ms))
-        .push(" AND decided_at < ")
-        .push_bind(to_datetime(to_ms))
-        .push(" AND round_id IN ");
-    let ids: Vec<u32> = rounds.iter().map(|r| r.0).collect();
-    super::push_in(&mut q, &ids);
-    let n: i64 = store
-        .timed(q.build_query_scalar().fetch_one(store.pool()))
-        .await?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 /// Records the controller's step on a round still in automatic mode (a
 /// registrar switching back to fixed meanwhile wins). `changed` stamps the
 /// time the rate changed. Whether the round was updated.
