@@ -302,6 +302,7 @@ impl Gateway {
             Arc::clone(&state.store),
             Arc::clone(&state.liveness),
             config.liveness_flush(),
+            liveness::refresh_for(config.grace()),
             stop.clone(),
         ));
         tasks.spawn(catalog::refresh(

@@ -1,14 +1,22 @@
 //! Liveness seen by status polls, written back to MySQL in bulk.
 //!
-//! A poll only records its ticket and the time in a map; a flusher drains
-//! the map every second into one `UPDATE` per thousand tickets. So the
-//! database sees at most one write per polling student per flush, not one
-//! per poll. The map's lock is a std mutex: it is held for one insert or
-//! one swap, never across an `.await`.
+//! A poll only records its ticket and the time in a map; a flusher writes
+//! from it every second, in one `UPDATE` per thousand tickets. A student's
+//! sighting is written when it is new, and then again only once the one
+//! written is `refresh` old (a fraction of the grace period): a student
+//! polling every two seconds costs the database one write every few
+//! seconds, not one per poll, and the time MySQL holds for them is never
+//! older than `refresh` plus a flush, far inside the grace period that
+//! would skip them. A student who stops polling has their last sighting
+//! written within `refresh`, with its own time, so the grace clock runs
+//! from when they were really last seen. The map's lock is a std mutex:
+//! it is held for one insert or one pass over the map, never across an
+//! `.await`.
 //!
-//! A failed write-back keeps what it could not write and tries again at the
-//! next flush: during a database outage the students who keep polling are
-//! exactly the ones who must not lose their place when it returns.
+//! A failed write-back marks what it could not write as never written, so
+//! the next flush tries it again: during a database outage the students
+//! who keep polling are exactly the ones who must not lose their place
+//! when it returns.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,18 +25,30 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use waitroom::RoomStore;
 
-/// Sightings kept while the database cannot take them. At 16 bytes each a
-/// million is 16 MB: a whole university polling through a long outage.
+/// Sightings kept while the database cannot take them. At about 40 bytes
+/// each a million is 40 MB: a whole university polling through a long
+/// outage.
 const RETAIN_CAP: usize = 1_000_000;
 
-/// Tickets seen since the last successful flush, with when.
+/// A ticket seen and written longer ago than this is forgotten (it is
+/// added again, and written at once, if its student polls again).
+const FORGET_AFTER: Duration = Duration::from_secs(120);
+
+/// When a ticket was last seen, and the sighting last written (0: never).
+#[derive(Debug, Clone, Copy)]
+struct Sighting {
+    seen: u64,
+    written: u64,
+}
+
+/// Tickets seen lately, with when, and what of it MySQL has.
 #[derive(Debug, Default)]
 pub struct Liveness {
-    seen: Mutex<HashMap<u64, u64>>,
+    seen: Mutex<HashMap<u64, Sighting>>,
 }
 
 impl Liveness {
-    fn map(&self) -> MutexGuard<'_, HashMap<u64, u64>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<u64, Sighting>> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -41,50 +61,89 @@ impl Liveness {
 
     fn record_at(&self, seq: u64, at_ms: u64) {
         let mut map = self.map();
-        let at = map.entry(seq).or_insert(at_ms);
-        *at = (*at).max(at_ms);
+        let s = map.entry(seq).or_insert(Sighting {
+            seen: at_ms,
+            written: 0,
+        });
+        s.seen = s.seen.max(at_ms);
     }
 
-    /// Sightings waiting to be written.
+    /// Sightings owed to MySQL now: of students seen for the first time
+    /// since the last flush, or whose write failed. (A polling student's
+    /// newer sightings wait for the refresh on purpose and do not count.)
     pub fn pending(&self) -> usize {
-        self.map().len()
+        self.map().values().filter(|s| s.written == 0).count()
     }
 
-    fn drain(&self) -> Vec<(u64, u64)> {
-        std::mem::take(&mut *self.map()).into_iter().collect()
+    /// The sightings to write at `now_ms`: those never written, and those
+    /// seen since a write at least `refresh_ms` old. They are marked written
+    /// (a failed write undoes it, [`Liveness::unwritten`]). Tickets written
+    /// and not seen for [`FORGET_AFTER`] are dropped.
+    fn due(&self, now_ms: u64, refresh_ms: u64) -> Vec<(u64, u64)> {
+        let forget = u64::try_from(FORGET_AFTER.as_millis()).unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        self.map().retain(|&seq, s| {
+            if s.seen > s.written
+                && (s.written == 0 || now_ms.saturating_sub(s.written) >= refresh_ms)
+            {
+                out.push((seq, s.seen));
+                s.written = s.seen;
+            }
+            s.seen > s.written || now_ms.saturating_sub(s.seen) <= forget
+        });
+        out
     }
 
-    /// Puts back what a failed flush could not write (newer sightings made
-    /// meanwhile win), up to the cap.
-    fn retain(&self, unwritten: Vec<(u64, u64)>) {
+    /// Marks what a failed flush could not write as never written, so the
+    /// next flush tries it again (newer sightings made meanwhile win), up
+    /// to the cap.
+    fn unwritten(&self, sightings: Vec<(u64, u64)>) {
         let mut map = self.map();
-        for (seq, at) in unwritten {
+        for (seq, at) in sightings {
             if map.len() >= RETAIN_CAP && !map.contains_key(&seq) {
                 metrics::counter!("sluice_waitroom_liveness_dropped_total").increment(1);
                 continue;
             }
-            let kept = map.entry(seq).or_insert(at);
-            *kept = (*kept).max(at);
+            let s = map.entry(seq).or_insert(Sighting {
+                seen: at,
+                written: 0,
+            });
+            s.seen = s.seen.max(at);
+            s.written = 0;
         }
     }
 }
 
-/// Flushes `liveness` every `every` until `shutdown`, then once more.
+/// How long a written sighting stands before a newer one of the same
+/// student is written: a sixth of the grace period, at most 10 s, so a
+/// student who keeps polling is never near being skipped.
+pub fn refresh_for(grace: Duration) -> Duration {
+    (grace / 6).min(Duration::from_secs(10))
+}
+
+/// Flushes `liveness` every `every` until `shutdown`, then once more with
+/// everything not yet written. A sighting is written again after `refresh`
+/// ([`refresh_for`]).
 pub async fn flush<S: RoomStore>(
     store: Arc<S>,
     liveness: Arc<Liveness>,
     every: Duration,
+    refresh: Duration,
     shutdown: CancellationToken,
 ) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let refresh_ms = u64::try_from(refresh.as_millis()).unwrap_or(u64::MAX);
     let mut failing = false;
     loop {
         let stopping = tokio::select! {
             _ = interval.tick() => false,
             _ = shutdown.cancelled() => true,
         };
-        let seen = liveness.drain();
+        let seen = liveness.due(
+            crate::clock::now_ms(),
+            if stopping { 0 } else { refresh_ms },
+        );
         if !seen.is_empty() {
             match store.touch(&seen).await {
                 Ok(()) => {
@@ -99,7 +158,7 @@ pub async fn flush<S: RoomStore>(
                             "liveness write-back failed; kept for the next flush");
                     }
                     failing = true;
-                    liveness.retain(seen);
+                    liveness.unwritten(seen);
                 }
             }
         }
@@ -114,21 +173,75 @@ pub async fn flush<S: RoomStore>(
 mod tests {
     use super::*;
 
+    fn sorted(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+        v.sort_unstable();
+        v
+    }
+
     #[test]
     fn the_latest_sighting_wins_and_a_failed_flush_keeps_what_it_had() {
         let l = Liveness::default();
         l.record_at(1, 100);
         l.record_at(1, 50);
         l.record_at(2, 70);
-        let mut drained = l.drain();
-        drained.sort_unstable();
-        assert_eq!(drained, vec![(1, 100), (2, 70)]);
+        let drained = l.due(100, 10_000);
+        assert_eq!(sorted(drained.clone()), vec![(1, 100), (2, 70)]);
         assert_eq!(l.pending(), 0);
-        // Seen again while the write failed: the newer time stays.
+        // Seen again while the write failed: the newer time stays, and
+        // both are written at the next flush whatever the refresh.
         l.record_at(2, 90);
-        l.retain(drained);
-        let mut again = l.drain();
-        again.sort_unstable();
-        assert_eq!(again, vec![(1, 100), (2, 90)]);
+        l.unwritten(drained);
+        assert_eq!(l.pending(), 2);
+        assert_eq!(sorted(l.due(200, 10_000)), vec![(1, 100), (2, 90)]);
+    }
+
+    #[test]
+    fn a_polling_student_is_written_once_per_refresh_and_their_last_sighting_always() {
+        const T0: u64 = 1_000_000;
+        let l = Liveness::default();
+        let mut written = Vec::new();
+        // Polls every 2 s for 50 s, flushes every second, refresh 10 s.
+        for t in 0..=60_000u64 {
+            if t % 2_000 == 0 && t <= 50_000 {
+                l.record_at(7, T0 + t);
+            }
+            if t % 1_000 == 0 {
+                written.extend(l.due(T0 + t, 10_000).into_iter().map(|(_, at)| at - T0));
+            }
+        }
+        // The first sighting at once, then one every 10 s, not 26 writes.
+        assert_eq!(written, vec![0, 10_000, 20_000, 30_000, 40_000, 50_000]);
+        // MySQL was never more than the refresh and a flush behind.
+        for t in (0..=50_000u64).step_by(1_000) {
+            let held = written.iter().copied().filter(|&w| w <= t).max().unwrap();
+            assert!(t - held <= 11_000, "at {t} MySQL had {held}");
+        }
+    }
+
+    #[test]
+    fn the_last_sighting_before_a_student_stops_is_written_with_its_own_time() {
+        let l = Liveness::default();
+        l.record_at(3, 1_000);
+        assert_eq!(l.due(1_000, 10_000), vec![(3, 1_000)]);
+        l.record_at(3, 4_000);
+        assert!(l.due(5_000, 10_000).is_empty(), "too soon after the last write");
+        assert_eq!(l.pending(), 0, "a refresh not yet due is not owed");
+        assert_eq!(l.due(11_000, 10_000), vec![(3, 4_000)]);
+        // Written and gone quiet: forgotten after a while, not kept forever.
+        assert!(l.due(200_000, 10_000).is_empty());
+        assert_eq!(l.map().len(), 0);
+        // A stop flushes what is pending at once (refresh 0).
+        l.record_at(3, 201_000);
+        l.record_at(3, 202_000);
+        assert_eq!(l.due(201_500, 10_000), vec![(3, 202_000)]);
+        l.record_at(3, 203_000);
+        assert_eq!(l.due(203_500, 0), vec![(3, 203_000)]);
+    }
+
+    #[test]
+    fn the_refresh_is_a_sixth_of_the_grace_at_most_ten_seconds() {
+        assert_eq!(refresh_for(Duration::from_secs(60)), Duration::from_secs(10));
+        assert_eq!(refresh_for(Duration::from_secs(300)), Duration::from_secs(10));
+        assert_eq!(refresh_for(Duration::from_secs(3)), Duration::from_millis(500));
     }
 }
