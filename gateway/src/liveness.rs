@@ -224,7 +224,10 @@ mod tests {
         l.record_at(3, 1_000);
         assert_eq!(l.due(1_000, 10_000), vec![(3, 1_000)]);
         l.record_at(3, 4_000);
-        assert!(l.due(5_000, 10_000).is_empty(), "too soon after the last write");
+        assert!(
+            l.due(5_000, 10_000).is_empty(),
+            "too soon after the last write"
+        );
         assert_eq!(l.pending(), 0, "a refresh not yet due is not owed");
         assert_eq!(l.due(11_000, 10_000), vec![(3, 4_000)]);
         // Written and gone quiet: forgotten after a while, not kept forever.
@@ -240,8 +243,17 @@ mod tests {
 
     #[test]
     fn the_refresh_is_a_sixth_of_the_grace_at_most_ten_seconds() {
-        assert_eq!(refresh_for(Duration::from_secs(60)), Duration::from_secs(10));
-        assert_eq!(refresh_for(Duration::from_secs(300)), Duration::from_secs(10));
-        assert_eq!(refresh_for(Duration::from_secs(3)), Duration::from_millis(500));
+        assert_eq!(
+            refresh_for(Duration::from_secs(60)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            refresh_for(Duration::from_secs(300)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            refresh_for(Duration::from_secs(3)),
+            Duration::from_millis(500)
+        );
     }
 }
