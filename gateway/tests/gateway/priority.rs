@@ -347,3 +347,92 @@ async fn the_round_page_sets_the_priority_and_the_fairness_report_shows_it_per_c
     );
     app.finish().await;
 }
+
+/// Before opening, the queue page already says the round gives some
+/// classes an earlier turn, and, to a signed-in student, which line is
+/// theirs (the lines are drawn at opening, but a student's follows from
+/// their class year).
+#[tokio::test]
+async fn the_prequeue_page_explains_the_priority_and_names_the_students_line() {
+    let app = TestApp::spawn(|_| {}).await;
+    let round = app.round("prequeue", 60).await;
+    let plain = app.round("prequeue", 60).await;
+    let r = post(
+        &app,
+        round,
+        json!({ "priority": { "mode": "strict", "groups": [{ "years": [4] }] } }),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.student("20269101", 2).await;
+    // The snapshot carries the policy within a refresh or two.
+    wait_until(Duration::from_secs(10), || async {
+        let c = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        page_of(&app, &c, round, "20269101")
+            .await
+            .contains("priority-note")
+    })
+    .await;
+
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let html = page_of(&app, &c, round, "20269101").await;
+    assert!(
+        html.contains("id=\"opens-in\""),
+        "still before opening: {html}"
+    );
+    // Signed in: the policy, the student's line (years 1-3, after the
+    // seniors) and that the wait may grow.
+    assert!(html.contains("earlier turn"), "{html}");
+    let group = html
+        .split("Your group: year ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or_else(|| panic!("no group named: {html}"));
+    let years: Vec<&str> = group.split([',', '-']).map(str::trim).collect();
+    assert!(years.contains(&"2") || group.contains("1-3"), "{group}");
+    assert!(
+        !years.contains(&"4"),
+        "the seniors' year is not the student's line: {group}"
+    );
+    assert!(html.contains("your wait may grow"), "{html}");
+    // A round without a policy says nothing of it.
+    let html = page_of(&app, &c, plain, "20269101").await;
+    assert!(!html.contains("priority-note"), "{html}");
+}
+
+/// Signs `number` in on `c` (a session cookie), joins `round` with the
+/// same client (the queue cookie) and returns the English queue page.
+async fn page_of(
+    app: &TestApp,
+    c: &reqwest::Client,
+    round: enrollment::RoundId,
+    number: &str,
+) -> String {
+    let r = c
+        .post(app.url("/api/session"))
+        .json(&json!({ "student_number": number, "password": "pw" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .post(app.url(&format!("/api/rounds/{round}/join")))
+        .json(&json!({ "student_number": number, "password": "pw" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.get(app.url(&format!("/rounds/{round}?lang=en")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

@@ -237,6 +237,9 @@ pub async fn queue(
             let signed_in = ctx.claims.is_some();
             let lang = ctx.lang();
             let mut page = status_page(ctx.chrome, &status);
+            if status.state == Phase::Prequeue {
+                page.priority = prequeue_priority(&app, &status, ctx.claims.as_ref(), lang);
+            }
             if matches!(
                 status.state,
                 Phase::Prequeue | Phase::Waiting | Phase::Paused | Phase::Admitted
@@ -337,6 +340,37 @@ fn duration_text(t: &Texts, secs: u64) -> String {
     } else {
         format!("{}{}", secs / 60, t.minutes)
     }
+}
+
+/// Before opening, a round with priority is explained too: the lines are
+/// drawn at opening, but which line is the student's follows from their
+/// class year, known from their session (without one, the policy alone).
+fn prequeue_priority(
+    app: &AppState,
+    s: &Status,
+    claims: Option<&waitroom::SessionClaims>,
+    lang: Lang,
+) -> Option<PriorityNote> {
+    let snapshot = app.rooms.snapshot();
+    let p = snapshot.rounds.get(&s.round)?.view.priority?;
+    let t = texts(lang);
+    let year = claims.and_then(|c| match c.subject {
+        waitroom::Subject::Student { class_year, .. } => Some(class_year),
+        waitroom::Subject::Admin { .. } => None,
+    });
+    let lane = year.map(|y| usize::from(p.lane_of(y)));
+    Some(PriorityNote {
+        policy: if p.mode() == waitroom::PriorityMode::Strict {
+            t.priority_strict
+        } else {
+            t.priority_weighted
+        },
+        years: lane
+            .map(|l| waitroom::priority::years_text(p.lane_years(l)))
+            .unwrap_or_default(),
+        ahead_other: 0,
+        may_grow: lane.is_some_and(|l| p.mode() == waitroom::PriorityMode::Weighted || l > 0),
+    })
 }
 
 fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
