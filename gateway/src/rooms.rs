@@ -238,6 +238,20 @@ fn publish_gauges(view: &RoundView, unreachable: bool) {
         view.last_order_key.saturating_sub(view.serving_mark)
     };
     metrics::gauge!("sluice_waitroom_waiting", "round" => round.clone()).set(waiting as f64);
+    if let Some(p) = &view.priority {
+        let lanes = view.lane_waiting();
+        for (lane, &n) in lanes.iter().enumerate().take(p.lanes()) {
+            let n = if matches!(view.state, RoundState::Closed) {
+                0
+            } else {
+                n
+            };
+            metrics::gauge!("sluice_waitroom_lane_waiting", "round" => round.clone(),
+                "lane" => lane.to_string(),
+                "years" => waitroom::priority::years_text(p.lane_years(lane)))
+            .set(n as f64);
+        }
+    }
     metrics::gauge!("sluice_waitroom_active", "round" => round.clone()).set(f64::from(view.active));
     metrics::gauge!("sluice_waitroom_max_active", "round" => round.clone())
         .set(f64::from(view.max_active.unwrap_or(0)));

@@ -119,6 +119,18 @@ async fn seniors_first_admits_every_senior_before_a_junior_who_clicked_earlier()
     assert_eq!(s["position"], 3, "{s}");
     assert_eq!(s["priority"]["lane"], 0, "{s}");
     assert_eq!(s["priority"]["ahead_in_other_classes"], 0, "{s}");
+    // Operators see each class line's length.
+    let lane_waiting = |text: &str, lane: &str| -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with("sluice_waitroom_lane_waiting{"))
+            .filter(|l| l.contains(&format!("round=\"{round}\"")))
+            .find(|l| l.contains(&format!("lane=\"{lane}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    let text = app.get("/metrics").fetch_text().await;
+    assert_eq!(lane_waiting(&text, "0"), Some(3.0), "{text}");
+    assert_eq!(lane_waiting(&text, "1"), Some(2.0), "{text}");
+    assert!(text.contains("years=\"4\""), "{text}");
     // The queue page says the round gives some classes an earlier turn.
     let html = app
         .get(&format!("/rounds/{round}"))
