@@ -255,6 +255,13 @@ impl Priority {
             .map_or(last, |i| i as u8)
     }
 
+    /// Whether a wait in lane `lane` may grow as students of other lanes
+    /// arrive: every lane under weights, every lane but the first under
+    /// strict order.
+    pub fn may_grow(&self, lane: usize) -> bool {
+        self.mode() == PriorityMode::Weighted || lane > 0
+    }
+
     /// The years of lane `lane` (the last lane may be "every other year").
     pub fn lane_years(&self, lane: usize) -> u8 {
         match self.named().get(lane) {

@@ -11,15 +11,7 @@ async fn signed_in(app: &TestApp, body: Value) -> (reqwest::Client, String) {
         .cookie_store(true)
         .build()
         .unwrap();
-    let r = client
-        .post(app.url("/api/session"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let info: Value = r.json().await.unwrap();
-    (client, info["csrf"].as_str().unwrap().to_string())
+    app.sign_in(client, body).await
 }
 
 async fn student(app: &TestApp, number: &str) -> (reqwest::Client, String) {

@@ -318,20 +318,15 @@ async fn a_cart_filled_through_the_api_is_sent_at_admission_and_decided_by_a_rea
 
     // The cart, filled as an app does: A-01 with A-02 as its alternate,
     // B-01 with a waitlist place if full.
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let info: Value = c
-        .post(app.url("/api/session"))
-        .json(&json!({ "student_number": "20261002", "password": "pw" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = info["csrf"].as_str().unwrap().to_string();
+    let (c, csrf) = app
+        .sign_in(
+            reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            json!({ "student_number": "20261002", "password": "pw" }),
+        )
+        .await;
     for body in [
         json!({ "section": a01 }),
         json!({ "section": b01, "waitlist": true }),

@@ -429,6 +429,20 @@ impl TestApp {
         self.db.student(number, year).await
     }
 
+    /// Signs in through `POST /api/session` with `body` on `client` (one
+    /// that keeps cookies); returns it with the session's CSRF value.
+    pub async fn sign_in(&self, client: reqwest::Client, body: Value) -> (reqwest::Client, String) {
+        let r = client
+            .post(self.url("/api/session"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let info: Value = r.json().await.unwrap();
+        (client, info["csrf"].as_str().unwrap().to_string())
+    }
+
     pub async fn join(&self, round: RoundId, number: &str) -> reqwest::Response {
         self.join_with(round, number, "pw").await
     }

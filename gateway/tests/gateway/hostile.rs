@@ -98,16 +98,7 @@ fn cookie_client() -> reqwest::Client {
 
 /// A cookie-keeping client signed in through the API; returns its CSRF value.
 async fn signed_in(app: &TestApp, body: Value) -> (reqwest::Client, String) {
-    let client = cookie_client();
-    let r = client
-        .post(app.url("/api/session"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let info: Value = r.json().await.unwrap();
-    (client, info["csrf"].as_str().unwrap().to_string())
+    app.sign_in(cookie_client(), body).await
 }
 
 fn origin(app: &TestApp) -> String {

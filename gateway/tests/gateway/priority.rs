@@ -426,13 +426,11 @@ async fn page_of(
     round: enrollment::RoundId,
     number: &str,
 ) -> String {
-    let r = c
-        .post(app.url("/api/session"))
-        .json(&json!({ "student_number": number, "password": "pw" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    app.sign_in(
+        c.clone(),
+        json!({ "student_number": number, "password": "pw" }),
+    )
+    .await;
     let r = c
         .post(app.url(&format!("/api/rounds/{round}/join")))
         .json(&json!({ "student_number": number, "password": "pw" }))

@@ -195,6 +195,17 @@ struct QueueCart {
     outcomes: Vec<(String, &'static str, String)>,
 }
 
+impl Texts {
+    /// What a priority policy means, by its mode's name (`strict` or `weighted`).
+    fn policy(&self, mode: &str) -> &'static str {
+        if mode == "strict" {
+            self.priority_strict
+        } else {
+            self.priority_weighted
+        }
+    }
+}
+
 fn texts(lang: Lang) -> &'static Texts {
     match lang {
         Lang::Ko => &KO,
@@ -360,16 +371,12 @@ fn prequeue_priority(
     });
     let lane = year.map(|y| usize::from(p.lane_of(y)));
     Some(PriorityNote {
-        policy: if p.mode() == waitroom::PriorityMode::Strict {
-            t.priority_strict
-        } else {
-            t.priority_weighted
-        },
+        policy: t.policy(p.mode().as_str()),
         years: lane
             .map(|l| waitroom::priority::years_text(p.lane_years(l)))
             .unwrap_or_default(),
         ahead_other: 0,
-        may_grow: lane.is_some_and(|l| p.mode() == waitroom::PriorityMode::Weighted || l > 0),
+        may_grow: lane.is_some_and(|l| p.may_grow(l)),
     })
 }
 
@@ -434,11 +441,7 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         poll_ms: s.poll_after_ms,
         cart: None,
         priority: s.priority.as_ref().map(|p| PriorityNote {
-            policy: if p.mode == "strict" {
-                t.priority_strict
-            } else {
-                t.priority_weighted
-            },
+            policy: t.policy(p.mode),
             years: p.years.clone(),
             ahead_other: p.ahead_in_other_classes,
             may_grow: p.may_grow,

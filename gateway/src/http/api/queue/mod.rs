@@ -576,7 +576,7 @@ async fn resolve(
                     lanes: lanes as u8,
                     years: waitroom::priority::years_text(p.lane_years(lane)),
                     ahead_in_other_classes: before - ahead,
-                    may_grow: p.mode() == waitroom::PriorityMode::Weighted || lane > 0,
+                    may_grow: p.may_grow(lane),
                 });
                 before
             }
