@@ -39,12 +39,24 @@ async fn last_seat_one_of_a_hundred() {
     // The health endpoints answer and /metrics carries every worker metric
     // the dashboards and alerts read (docs/metrics.md).
     let http = reqwest::Client::new();
-    let ready = http
-        .get(format!("{}/readyz", a.metrics_url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    // Ready once its consumer is up and the database answers; a worker the
+    // other one beat to every command may still be setting its consumer up
+    // on a loaded machine, so it is given a few seconds to say so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let ready = http
+            .get(format!("{}/readyz", a.metrics_url))
+            .send()
+            .await
+            .unwrap();
+        let status = ready.status();
+        let body = ready.text().await.unwrap();
+        if status == 200 || tokio::time::Instant::now() >= deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200, "{body}");
     let metrics = http
         .get(format!("{}/metrics", a.metrics_url))
         .send()
