@@ -304,18 +304,28 @@ impl Priority {
     }
 }
 
-/// `"1-3"`, `"4"` or `"2,5"`: the years of a mask.
+/// `"1-3"`, `"4"`, `"2,5"` or `"1-3,5-8"`: the years of a mask, each run
+/// of consecutive years as a range.
 pub fn years_text(mask: u8) -> String {
-    let years: Vec<u8> = (1..=8).filter(|y| mask & (1 << (y - 1)) != 0).collect();
-    let contiguous = years.windows(2).all(|w| w[1] == w[0] + 1);
-    match (years.first(), years.last()) {
-        (Some(a), Some(b)) if contiguous && b > a => format!("{a}-{b}"),
-        _ => years
-            .iter()
-            .map(u8::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+    let mut runs: Vec<String> = Vec::new();
+    let mut y = 1u8;
+    while y <= 8 {
+        if mask & (1 << (y - 1)) == 0 {
+            y += 1;
+            continue;
+        }
+        let start = y;
+        while y < 8 && mask & (1 << y) != 0 {
+            y += 1;
+        }
+        runs.push(if y > start {
+            format!("{start}-{y}")
+        } else {
+            start.to_string()
+        });
+        y += 1;
     }
+    runs.join(",")
 }
 
 /// `"3"` or `"1-3"` as years; `None` when unreadable (out-of-range years
@@ -549,6 +559,23 @@ mod tests {
         for e in [PriorityError::Weight, PriorityError::YearTwice(3)] {
             let m = e.to_string();
             assert!(m.is_ascii() || m.contains('('), "bilingual: {m}");
+        }
+    }
+
+    #[test]
+    fn years_read_as_runs_and_read_back() {
+        assert_eq!(years_text(0b1111_0111), "1-3,5-8");
+        assert_eq!(years_text(0b0000_1011), "1-2,4");
+        assert_eq!(years_text(0b0001_0010), "2,5");
+        assert_eq!(years_text(0b1000_0000), "8");
+        assert_eq!(years_text(0), "");
+        for mask in 1..=u8::MAX {
+            let text = years_text(mask);
+            let back = text
+                .split(',')
+                .flat_map(|item| parse_years(item).unwrap())
+                .fold(0u8, |m, y| m | 1 << (y - 1));
+            assert_eq!(back, mask, "{text}");
         }
     }
 

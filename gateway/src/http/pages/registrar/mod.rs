@@ -33,6 +33,7 @@ use crate::web::{Ctx, FieldErrors};
 use crate::AppState;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use waitroom::priority::years_text;
 
 /// Checks what every registrar form needs and returns the actor.
 fn change_form(ctx: &Ctx, headers: &HeaderMap, csrf: &str) -> ApiResult<String> {
@@ -84,15 +85,6 @@ async fn terms(app: &AppState) -> ApiResult<Vec<Term>> {
             label: format!("{} {}", t.code, t.name),
         })
         .collect())
-}
-
-/// A year mask as `1,2,3`.
-fn years_text(mask: u8) -> String {
-    (1..=8u8)
-        .filter(|y| mask & (1 << (y - 1)) != 0)
-        .map(|y| y.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// `1,2` or `1-4` or `1 3` into a year mask.
@@ -171,6 +163,8 @@ mod tests {
         assert_eq!(parse_years("0"), None);
         assert_eq!(parse_years("4-2"), None);
         assert_eq!(parse_years(""), None);
-        assert_eq!(years_text(0b1011), "1,2,4");
+        for mask in 1..=u8::MAX {
+            assert_eq!(parse_years(&years_text(mask)), Some(mask));
+        }
     }
 }
