@@ -97,6 +97,8 @@ impl Leader {
             last_probe: None,
             last_pace: None,
             last_backlog: None,
+            busy_since: None,
+            admitted: HashMap::new(),
         };
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -189,7 +191,14 @@ impl Leader {
             .is_none_or(|t: Instant| t.elapsed() >= self.pace_every())
         {
             st.last_pace = Some(Instant::now());
-            self.step_pace(&rounds, now, &mut st.last_backlog).await;
+            self.step_pace(
+                &rounds,
+                now,
+                &mut st.last_backlog,
+                &mut st.busy_since,
+                &mut st.admitted,
+            )
+            .await;
         }
 
         let elapsed = epoch.elapsed();
@@ -279,6 +288,8 @@ impl Leader {
         rounds: &[waitroom::RoundView],
         now: u64,
         last_backlog: &mut Option<u32>,
+        busy_since: &mut Option<u64>,
+        admitted: &mut HashMap<RoundId, (u64, u64)>,
     ) {
         let auto: Vec<_> = rounds
             .iter()
@@ -296,7 +307,9 @@ impl Leader {
                 .increment(0);
             }
         }
+        admitted.retain(|id, _| auto.iter().any(|(r, _)| r.id == *id));
         if auto.is_empty() {
+            *busy_since = None;
             return;
         }
         // One queue serves every round: one read for all of them.
@@ -307,6 +320,17 @@ impl Leader {
         if let Some(b) = backlog {
             metrics::gauge!("sluice_waitroom_pace_backlog").set(f64::from(b));
         }
+        // Busy: as many commands queued as the emptiest round's pace counts
+        // as drained (half its target), so a few stragglers in the queue do
+        // not pass for workers at full speed.
+        let busy_from = auto
+            .iter()
+            .map(|(_, p)| p.settings.target_backlog)
+            .min()
+            .map_or(1, |t| {
+                ((f64::from(t) * waitroom::autopace::DRAINED) as u32).max(1)
+            });
+        let busy_window = busy_window(busy_since, backlog.map(|b| b >= busy_from), now);
         let since = now.saturating_sub(millis(LATENCY_WINDOW));
         for (r, pace) in auto {
             let latency = match crate::db::pace::recent_latencies(&self.store, r.id, since).await {
@@ -317,9 +341,36 @@ impl Leader {
                 }
             };
             let round = r.id.to_string();
+            let mut capacity = pace.capacity_per_min;
+            if let Some((from, to)) = busy_window {
+                if let Some(c) = self.measure_capacity(r, capacity, from, to).await {
+                    capacity = Some(c);
+                }
+            }
             if let Some(l) = latency {
                 metrics::gauge!("sluice_waitroom_pace_latency_seconds", "round" => round.clone())
                     .set(f64::from(l) / 1000.0);
+            }
+            // The queue drained at this step and the last, and decisions on
+            // time: the workers kept up with the admissions made since the
+            // last step, whatever was measured when they were fewer, slower
+            // or down. (The admissions made, not the rate in force: with few
+            // students left the rate is not reached.)
+            let achieved = admitted
+                .insert(r.id, (now, r.admitted_total))
+                .filter(|&(at, _)| now > at)
+                .map(|(at, before)| {
+                    let n = r.admitted_total.saturating_sub(before) as f64;
+                    (n * 60_000.0 / (now - at) as f64).min(f64::from(u32::MAX)) as u32
+                });
+            if keeping_up(&pace.settings, backlog_before, backlog, latency) {
+                if let (Some(c), Some(a)) = (capacity, achieved.filter(|&a| capacity < Some(a))) {
+                    tracing::debug!(round.id = %r.id, from = c, to = a,
+                        "pace: capacity raised to admissions the workers kept up with");
+                    if self.store_capacity(r.id, a, now).await {
+                        capacity = Some(a);
+                    }
+                }
             }
             let step = waitroom::autopace::next_pace(
                 r.admission_per_min,
@@ -328,6 +379,7 @@ impl Leader {
                     backlog,
                     latency_ms: latency,
                     backlog_before,
+                    capacity,
                 },
             );
             let changed = step.per_min != r.admission_per_min;
@@ -351,6 +403,84 @@ impl Leader {
             }
         }
     }
+}
+
+impl Leader {
+    /// Reads the workers' speed over a busy window into round `r`'s
+    /// capacity ([`waitroom::autopace::capacity_sample`]); the new capacity,
+    /// or `None` (the last one kept) when a read or write failed.
+    async fn measure_capacity(
+        &self,
+        r: &waitroom::RoundView,
+        last: Option<u32>,
+        from: u64,
+        to: u64,
+    ) -> Option<u32> {
+        let students =
+            match crate::db::pace::students_decided_between(&self.store, r.id, from, to).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(round.id = %r.id, error = %e, "pace: decision count failed");
+                    return None;
+                }
+            };
+        let sample = waitroom::autopace::capacity_sample(students, to - from)?;
+        let capacity = waitroom::autopace::next_capacity(last, sample);
+        tracing::debug!(round.id = %r.id, students, sample, capacity, "pace: capacity measured");
+        self.store_capacity(r.id, capacity, to)
+            .await
+            .then_some(capacity)
+    }
+
+    /// Writes a round's capacity and its gauge; whether it was written.
+    async fn store_capacity(&self, round: RoundId, per_min: u32, now: u64) -> bool {
+        if let Err(e) = crate::db::pace::record_capacity(&self.store, round, per_min, now).await {
+            tracing::warn!(round.id = %round, error = %e, "pace: capacity not recorded");
+            return false;
+        }
+        metrics::gauge!("sluice_waitroom_pace_capacity_per_min", "round" => round.to_string())
+            .set(f64::from(per_min));
+        true
+    }
+}
+
+/// Whether the workers evidently keep up with the rate in force: the queue
+/// was drained (under half its target) at this pace step and the last, and
+/// decisions were measured within 80 % of their latency target.
+fn keeping_up(
+    settings: &waitroom::autopace::AutoPace,
+    backlog_before: Option<u32>,
+    backlog: Option<u32>,
+    latency_ms: Option<u32>,
+) -> bool {
+    use waitroom::autopace::{BAND, DRAINED};
+    let drained = |b: Option<u32>| {
+        b.is_some_and(|b| f64::from(b) < f64::from(settings.target_backlog) * DRAINED)
+    };
+    drained(backlog_before)
+        && drained(backlog)
+        && latency_ms
+            .is_some_and(|l| f64::from(l) < f64::from(settings.target_latency_ms) * (1.0 - BAND))
+}
+
+/// The window to measure the workers' speed over, if one just ended: the
+/// queue was busy (`busy`: enough commands queued that the workers never
+/// wait for work) at its start and now, and it spans at least
+/// [`waitroom::autopace::MIN_CAPACITY_WINDOW_MS`]. `busy_since` is when
+/// the current busy stretch's unmeasured part began; `busy` is `None` when
+/// the queue could not be read.
+fn busy_window(busy_since: &mut Option<u64>, busy: Option<bool>, now: u64) -> Option<(u64, u64)> {
+    if busy != Some(true) {
+        *busy_since = None;
+        return None;
+    }
+    let window = busy_since
+        .filter(|&from| now.saturating_sub(from) >= waitroom::autopace::MIN_CAPACITY_WINDOW_MS)
+        .map(|from| (from, now));
+    if window.is_some() || busy_since.is_none() {
+        *busy_since = Some(now);
+    }
+    window
 }
 
 /// Decisions over this window make the latency signal: long enough for a
@@ -385,4 +515,37 @@ struct LeadState {
     last_pace: Option<Instant>,
     /// The command backlog at the last pace step.
     last_backlog: Option<u32>,
+    /// Since when commands have been queued at every pace step, not yet
+    /// measured (see [`busy_window`]).
+    busy_since: Option<u64>,
+    /// Each automatic round's admitted count at the last pace step, and when.
+    admitted: HashMap<RoundId, (u64, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::busy_window;
+
+    #[test]
+    fn busy_windows_span_a_second_of_queued_commands_and_do_not_overlap() {
+        let mut since = None;
+        assert_eq!(busy_window(&mut since, Some(true), 0), None, "a start");
+        assert_eq!(busy_window(&mut since, Some(true), 600), None, "too short");
+        assert_eq!(busy_window(&mut since, Some(true), 1_100), Some((0, 1_100)));
+        assert_eq!(busy_window(&mut since, Some(true), 2_000), None);
+        assert_eq!(
+            busy_window(&mut since, Some(true), 2_200),
+            Some((1_100, 2_200))
+        );
+        // Drained, or unread: the stretch ends, the next one starts afresh.
+        for gap in [Some(false), None] {
+            assert_eq!(busy_window(&mut since, gap, 3_000), None);
+            assert_eq!(busy_window(&mut since, Some(true), 3_500), None);
+            assert_eq!(busy_window(&mut since, Some(true), 4_400), None);
+            assert_eq!(
+                busy_window(&mut since, Some(true), 4_500),
+                Some((3_500, 4_500))
+            );
+        }
+    }
 }

@@ -63,6 +63,8 @@ pub struct Sample {
     pub pace_signal: Option<u64>,
     /// When the leader last changed the rate, on the university's clock.
     pub pace_changed_at: Option<String>,
+    /// Admissions a minute the workers were measured to keep up with.
+    pub pace_capacity_per_min: Option<u32>,
 }
 
 /// A section many students asked for lately.
@@ -138,6 +140,7 @@ impl Live {
             pace_ceiling: v.pace.map(|p| p.settings.ceiling),
             pace_reason: v.pace.and_then(|p| p.reason).map(|r| r.as_str()),
             pace_signal: v.pace.and_then(|p| p.signal),
+            pace_capacity_per_min: v.pace.and_then(|p| p.capacity_per_min),
             pace_changed_at: v
                 .pace
                 .and_then(|p| p.changed_at_ms)

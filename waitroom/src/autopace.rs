@@ -93,6 +93,9 @@ pub struct Signals {
     pub latency_ms: Option<u32>,
     /// The backlog at the previous step, when it was read.
     pub backlog_before: Option<u32>,
+    /// Admissions a minute the workers were measured to keep up with
+    /// ([`capacity_sample`]); `None` before any measurement.
+    pub capacity: Option<u32>,
 }
 
 /// Why the rate is where it is.
@@ -189,6 +192,17 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
         }
     };
     let (pressure, behind, signal) = worst;
+    if let (Some(c), Some((_, b))) = (signals.capacity, backlog) {
+        let decisions_seen = signals.latency_ms.is_some();
+        return toward_capacity(
+            current,
+            settings,
+            c,
+            b,
+            decisions_seen,
+            (pressure, behind, signal),
+        );
+    }
     // The queue is being worked off at this rate: another cut would only
     // keep students waiting while it drains.
     let shrinking = match (signals.backlog, signals.backlog_before) {
@@ -226,6 +240,92 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
     }
 }
 
+/// With the workers' speed known, a backlog above its target is worked off
+/// over about this long: the admission rate is the workers' speed less the
+/// excess spread over these seconds.
+pub const DRAIN_SECS: f64 = 10.0;
+
+/// The step once the workers' speed is known: admit at that speed, less
+/// what drains the backlog's excess over [`DRAIN_SECS`] (or more, by up to
+/// the target over the same time, when the queue is short of its target).
+/// A queued command is taken for one admission (most students send one
+/// cart). Slow decisions while commands are queued still cut as the
+/// latency rule does; keeping up with nothing decided lately, the rate
+/// climbs at least by the blind rule's step; it never leaves [floor,
+/// ceiling].
+///
+/// Without the speed, halving from the ceiling reaches it only after
+/// several steps while the backlog grows, and the climb after a drain is a
+/// tenth of the range a step: the rate swings from the ceiling to the floor
+/// and back within a surge, and no wait shown at any moment comes true.
+/// Aiming at the measured speed keeps the rate within the backlog's
+/// correction of it.
+fn toward_capacity(
+    current: u32,
+    settings: &AutoPace,
+    capacity: u32,
+    backlog: u32,
+    decisions_seen: bool,
+    (pressure, behind, signal): (f64, PaceReason, u64),
+) -> PaceStep {
+    let (floor, ceiling) = (settings.floor, settings.ceiling.max(settings.floor));
+    let excess = f64::from(backlog) - f64::from(settings.target_backlog);
+    let mut rate = f64::from(capacity) - excess * 60.0 / DRAIN_SECS;
+    if behind == PaceReason::Latency && pressure > 1.0 + BAND {
+        let factor = (1.0 / pressure).clamp(DECREASE, 1.0 - BAND / 2.0);
+        rate = rate.min(f64::from(current) * factor);
+    }
+    let reason = if pressure > 1.0 + BAND {
+        behind
+    } else if pressure < 1.0 - BAND {
+        // Keeping up with nothing decided lately: the speed cannot be
+        // measured again (a speed read while the workers were down would
+        // hold the rate at the floor), so climb at least as the blind rule
+        // does. With decisions flowing the leader raises the speed to the
+        // admissions they kept up with.
+        if !decisions_seen {
+            let step = ((ceiling - floor) / CLIMB_STEPS).max(1);
+            rate = rate.max(f64::from(current.saturating_add(step)));
+        }
+        PaceReason::Healthy
+    } else {
+        PaceReason::Steady
+    };
+    PaceStep {
+        per_min: (rate.max(0.0).floor().min(f64::from(u32::MAX)) as u32).clamp(floor, ceiling),
+        reason,
+        signal: Some(signal),
+    }
+}
+
+/// A window shorter than this says too little about the workers' speed.
+pub const MIN_CAPACITY_WINDOW_MS: u64 = 1_000;
+
+/// The admissions a minute the workers keep up with, read from a window in
+/// which commands stayed queued (so the workers never waited for work):
+/// the students whose commands were decided in it, per minute. Counting
+/// students, not commands, turns the workers' speed into admissions: a
+/// student who sends two commands takes twice the work. Students admitted
+/// who send nothing take none, so this can only err low. `None` for a
+/// window too short to tell.
+pub fn capacity_sample(students_decided: u64, span_ms: u64) -> Option<u32> {
+    if span_ms < MIN_CAPACITY_WINDOW_MS {
+        return None;
+    }
+    let per_min = students_decided as f64 * 60_000.0 / span_ms as f64;
+    Some(per_min.round().min(f64::from(u32::MAX)) as u32)
+}
+
+/// The capacity after a new sample: the mean of the last one and the
+/// sample, so one slow window (a hot section, a worker restarting) moves
+/// it halfway, and a lasting change is followed within a few windows.
+pub fn next_capacity(last: Option<u32>, sample: u32) -> u32 {
+    match last {
+        Some(l) => ((u64::from(l) + u64::from(sample)) / 2) as u32,
+        None => sample,
+    }
+}
+
 /// The `q`-quantile (0..=1, nearest rank) of `samples`; `None` when empty.
 /// The controller looks at a high percentile, not the mean: a tenth of the
 /// students waiting long is what the workers being behind looks like.
@@ -254,8 +354,30 @@ mod tests {
         Signals {
             backlog: Some(backlog),
             latency_ms: Some(latency_ms),
-            backlog_before: None,
+            ..Signals::default()
         }
+    }
+
+    #[test]
+    fn capacity_is_students_decided_a_minute_smoothed_over_windows() {
+        // 2.5 s in which 450 students' commands were decided: 10,800 a minute.
+        assert_eq!(capacity_sample(450, 2_500), Some(10_800));
+        assert_eq!(capacity_sample(0, 2_500), Some(0));
+        // Under a second tells nothing.
+        assert_eq!(capacity_sample(450, 999), None);
+        assert_eq!(capacity_sample(u64::MAX, 1_000), Some(u32::MAX));
+        // The first sample is taken whole, later ones move it halfway.
+        assert_eq!(next_capacity(None, 10_800), 10_800);
+        assert_eq!(next_capacity(Some(10_800), 5_400), 8_100);
+        assert_eq!(next_capacity(Some(u32::MAX), u32::MAX), u32::MAX);
+        let mut c = next_capacity(None, 1_000);
+        for _ in 0..20 {
+            c = next_capacity(Some(c), 3_000);
+        }
+        assert!(
+            (2_990..=3_000).contains(&c),
+            "a lasting change is followed: {c}"
+        );
     }
 
     #[test]
@@ -311,7 +433,7 @@ mod tests {
         let blind = Signals {
             backlog: None,
             latency_ms: Some(10_000),
-            backlog_before: None,
+            ..Signals::default()
         };
         assert_eq!(next_pace(3_000, &S, blind).per_min, 1_500);
     }
@@ -437,6 +559,132 @@ mod tests {
         );
     }
 
+    #[test]
+    fn with_the_workers_speed_known_the_rate_aims_at_it_less_the_excess() {
+        let s = AutoPace {
+            floor: 600,
+            ceiling: 30_000,
+            target_latency_ms: 2_000,
+            target_backlog: 500,
+        };
+        let at = |backlog, latency_ms| Signals {
+            capacity: Some(12_000),
+            ..sig(backlog, latency_ms)
+        };
+        // At the target: the workers' speed, from wherever the rate was.
+        for current in [600, 12_000, 30_000] {
+            let step = next_pace(current, &s, at(500, 1_000));
+            assert_eq!(step.per_min, 12_000, "{step:?}");
+            assert_eq!(step.reason, PaceReason::Steady);
+        }
+        // 1,500 over the target: worked off over 10 s, 9,000 a minute less.
+        let step = next_pace(30_000, &s, at(2_000, 1_000));
+        assert_eq!(step.per_min, 3_000);
+        assert_eq!(step.reason, PaceReason::Backlog);
+        assert_eq!(step.signal, Some(2_000));
+        // Far over it: the floor, never below.
+        assert_eq!(next_pace(30_000, &s, at(50_000, 1_000)).per_min, 600);
+        // An empty queue: a little above the speed (the target's worth over
+        // 10 s), so a faster fleet shows itself; never above the ceiling.
+        let step = next_pace(12_000, &s, at(0, 500));
+        assert_eq!(step.per_min, 15_000);
+        assert_eq!(step.reason, PaceReason::Healthy);
+        let fast = Signals {
+            capacity: Some(29_000),
+            ..sig(0, 500)
+        };
+        assert_eq!(next_pace(12_000, &s, fast).per_min, 30_000);
+        // A speed measured while the workers were down does not hold the
+        // rate when nothing is decided to measure it again: it climbs by
+        // the blind rule's step.
+        let stale = Signals {
+            capacity: Some(0),
+            latency_ms: None,
+            ..sig(0, 0)
+        };
+        assert_eq!(next_pace(600, &s, stale).per_min, 600 + 2_940);
+        let deciding = Signals {
+            capacity: Some(0),
+            ..sig(0, 500)
+        };
+        assert_eq!(
+            next_pace(600, &s, deciding).per_min,
+            3_000,
+            "0 + 500 over 10 s"
+        );
+        // Slow decisions with commands queued still cut, at most halving.
+        let step = next_pace(12_000, &s, at(500, 8_000));
+        assert_eq!(step.per_min, 6_000);
+        assert_eq!(step.reason, PaceReason::Latency);
+        // No backlog reading: the speed alone is not acted on, the blind
+        // rule decides.
+        let unread = Signals {
+            backlog: None,
+            ..at(0, 1_000)
+        };
+        let without = Signals {
+            capacity: None,
+            ..unread
+        };
+        assert_eq!(
+            next_pace(12_000, &s, unread),
+            next_pace(12_000, &s, without)
+        );
+    }
+
+    /// A surge against workers of a fixed speed, stepped every 2.5 s, with
+    /// commands arriving two steps after their admissions (students click a
+    /// few seconds after being let in): the rates the controller set.
+    fn surge_rates(capacity_known: bool) -> Vec<u32> {
+        let s = AutoPace {
+            floor: 600,
+            ceiling: 30_000,
+            target_latency_ms: 2_000,
+            target_backlog: 500,
+        };
+        let workers = 12_000.0_f64; // decisions a minute
+        let step_secs = 2.5;
+        let mut in_flight = std::collections::VecDeque::from([0.0_f64, 0.0]);
+        let (mut backlog, mut before) = (0.0_f64, None);
+        let mut rate = if capacity_known { 12_000 } else { s.ceiling };
+        let mut rates = Vec::new();
+        for _ in 0..40 {
+            in_flight.push_back(f64::from(rate) * step_secs / 60.0);
+            let arriving = in_flight.pop_front().unwrap_or(0.0);
+            backlog = (backlog + arriving - workers * step_secs / 60.0).max(0.0);
+            // Decisions flow from the second step on, on time.
+            let signals = Signals {
+                backlog: Some(backlog as u32),
+                latency_ms: (!rates.is_empty()).then_some(1_000),
+                backlog_before: before,
+                capacity: capacity_known.then_some(workers as u32),
+            };
+            before = Some(backlog as u32);
+            rate = next_pace(rate, &s, signals).per_min;
+            rates.push(rate);
+        }
+        rates
+    }
+
+    #[test]
+    fn a_known_speed_keeps_the_rate_near_it_through_a_surge() {
+        let known = surge_rates(true);
+        let blind = surge_rates(false);
+        let spread = |r: &[u32]| {
+            let (lo, hi) = (r.iter().min().unwrap(), r.iter().max().unwrap());
+            (*lo, *hi)
+        };
+        // Knowing the speed, the rate stays within a fifth of it after the
+        // first steps; blind, it swings between the floor and the ceiling.
+        let (lo, hi) = spread(&known[4..]);
+        assert!(
+            (9_600..=14_400).contains(&lo) && (9_600..=15_000).contains(&hi),
+            "{known:?}"
+        );
+        let (lo, hi) = spread(&blind);
+        assert!(lo <= 3_000 && hi == 30_000, "{blind:?}");
+    }
+
     proptest! {
         #[test]
         fn always_within_floor_and_ceiling(
@@ -445,9 +693,10 @@ mod tests {
             span in 1u32..100_000,
             backlog in proptest::option::of(0u32..1_000_000),
             latency in proptest::option::of(0u32..1_000_000),
+            capacity in proptest::option::of(0u32..2_000_000),
         ) {
             let s = AutoPace { floor, ceiling: floor + span, target_latency_ms: 1_000, target_backlog: 100 };
-            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency, backlog_before: None });
+            let step = next_pace(current, &s, Signals { backlog, latency_ms: latency, backlog_before: None, capacity });
             prop_assert!(step.per_min >= s.floor && step.per_min <= s.ceiling);
         }
     }

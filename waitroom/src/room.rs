@@ -158,6 +158,23 @@ pub struct PaceView {
     pub signal: Option<u64>,
     /// When the leader last changed the rate.
     pub changed_at_ms: Option<u64>,
+    /// Admissions a minute the workers were measured to keep up with
+    /// ([`crate::autopace::capacity_sample`]), in this round or, until it
+    /// has its own, the last round measured; `None` when never measured.
+    pub capacity_per_min: Option<u32>,
+}
+
+impl PaceView {
+    /// The admissions a minute a wait is estimated with: what the workers
+    /// keep up with, within the registrar's range, once that was measured.
+    /// The controller's rate swings around it (halved while a backlog
+    /// drains, climbing after), but over a wait of more than a few steps
+    /// the round admits at about the workers' speed.
+    pub fn expected_per_min(&self) -> Option<f64> {
+        let c = self.capacity_per_min?;
+        let (floor, ceiling) = (self.settings.floor, self.settings.ceiling.max(1));
+        Some(f64::from(c.clamp(floor.min(ceiling), ceiling)))
+    }
 }
 
 impl RoundView {
@@ -543,6 +560,30 @@ pub enum ChangeError<E> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn waits_follow_the_measured_capacity_within_the_registrars_range() {
+        let pace = |capacity_per_min| PaceView {
+            settings: AutoPace {
+                floor: 600,
+                ceiling: 30_000,
+                target_latency_ms: 2_000,
+                target_backlog: 500,
+            },
+            reason: None,
+            signal: None,
+            changed_at_ms: None,
+            capacity_per_min,
+        };
+        assert_eq!(pace(None).expected_per_min(), None, "never measured");
+        assert_eq!(pace(Some(11_000)).expected_per_min(), Some(11_000.0));
+        assert_eq!(
+            pace(Some(50)).expected_per_min(),
+            Some(600.0),
+            "the floor holds"
+        );
+        assert_eq!(pace(Some(90_000)).expected_per_min(), Some(30_000.0));
+    }
 
     fn c(seq: u64, order_key: u64, last_seen_ms: u64) -> Candidate {
         Candidate {

@@ -224,6 +224,13 @@ pub struct Args {
     /// Command backlog the automatic pace aims at.
     #[arg(long, default_value_t = 500)]
     pub pace_backlog: u32,
+    /// (with `--auto-pace`, and MySQL at hand) The workers' speed an
+    /// earlier round measured, in admissions a minute, recorded on a closed
+    /// round before the surge as a rehearsal or an earlier round would
+    /// leave it; the surge's round starts from it. Take it from an earlier
+    /// run's `pace: workers measured` line.
+    #[arg(long, requires = "auto_pace")]
+    pub pace_capacity: Option<u32>,
 }
 
 /// `FLOOR:CEILING`, two rates in students per minute.

@@ -336,6 +336,15 @@ async fn surge(
     api.admin_change(round, admin, &change)
         .await
         .map_err(|f| anyhow::anyhow!("setting the admission rate through the admin API: {f}"))?;
+    if let Some(capacity) = args.pace_capacity {
+        let pool = match target {
+            Target::Local(cluster) => Some(cluster.lock().await.db.pool.clone()),
+            Target::Remote { pool } => pool.clone(),
+        }
+        .context("--pace-capacity records an earlier round in MySQL: give --database-url")?;
+        earlier_measurement(&pool, args.rate, capacity).await?;
+        println!("surge: an earlier round measured the workers at {capacity} a minute");
+    }
     if let Some(pace) = args.pace_body() {
         // After the rate: the automatic pace starts from it.
         api.admin_change(round, admin, &serde_json::json!({ "pace": pace }))
@@ -477,6 +486,14 @@ async fn surge(
         scale_events,
         autoscaling.is_some(),
     );
+    if let (Some(pool), Some(_)) = (&pool, args.auto_pace) {
+        report.pace.capacity_per_min =
+            sqlx::query_scalar("SELECT pace_capacity_per_min FROM rounds WHERE id = ?")
+                .bind(round)
+                .fetch_one(pool)
+                .await
+                .context("reading the measured capacity")?;
+    }
     report.promises = promises::measure(
         &journeys,
         promises::Tickets {
@@ -508,6 +525,26 @@ async fn surge(
     }
     publish(&report, ledger.as_ref())?;
     Ok(report)
+}
+
+/// A closed round that measured the workers at `capacity` admissions a
+/// minute a moment ago, as a rehearsal would leave it.
+async fn earlier_measurement(
+    pool: &sqlx::MySqlPool,
+    rate: u32,
+    capacity: u32,
+) -> anyhow::Result<()> {
+    let earlier = scenario::round(pool, rate, None).await?;
+    sqlx::query(
+        "UPDATE rounds SET state = 'closed', closes_at = NOW(3), name = 'Bench: earlier round', \
+         pace_capacity_per_min = ?, pace_capacity_at = UTC_TIMESTAMP(3) WHERE id = ?",
+    )
+    .bind(capacity)
+    .bind(earlier)
+    .execute(pool)
+    .await
+    .context("recording the earlier round's measurement")?;
+    Ok(())
 }
 
 /// Waits until `expected` commands of `round` have outcomes.

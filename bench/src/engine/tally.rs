@@ -32,6 +32,7 @@ fn pace(args: &Args, timeline: &[Sample]) -> report::PaceFigures {
         rate_last: rates.last().copied(),
         rate_changes: rates.windows(2).filter(|w| w[0] != w[1]).count() as u64,
         queue_depth_max: timeline.iter().filter_map(|s| s.queue_depth).max(),
+        capacity_per_min: None,
     }
 }
 

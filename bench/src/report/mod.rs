@@ -143,6 +143,10 @@ pub struct PaceFigures {
     pub rate_changes: u64,
     /// Most ready commands in the queue at one sample.
     pub queue_depth_max: Option<u32>,
+    /// (`auto`, MySQL at hand) Admissions a minute the leader measured the
+    /// workers to keep up with, at the end of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_per_min: Option<u32>,
 }
 
 /// One scaling step of the autoscaler (`cluster` only).
@@ -338,6 +342,12 @@ pub fn print(r: &Report) {
         format!("{} / {}", opt(r.pace.rate_min), opt(r.pace.rate_max)),
     );
     row("queue depth max", opt(r.pace.queue_depth_max));
+    if r.pace.mode == "auto" {
+        row(
+            "pace: workers measured (/min)",
+            opt(r.pace.capacity_per_min),
+        );
+    }
     row("kendall tau (ticket vs admission)", opt_f(r.kendall_tau, 4));
     row(
         "seat fairness mean / min",

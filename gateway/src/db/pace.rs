@@ -67,3 +67,50 @@ pub async fn record_step(
         })
         .await
 }
+
+/// Students of round `round` with a command decided in `[from_ms, to_ms)`:
+/// the workers' output over one busy window, counted per student (the
+/// capacity the automatic pace measures, see
+/// [`waitroom::autopace::capacity_sample`]). The range on
+/// `ix_outcomes_round` holds the few seconds' decisions.
+pub async fn students_decided_between(
+    store: &MySqlStore,
+    round: RoundId,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<u64, StoreError> {
+    let n: i64 = store
+        .timed(
+            sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT student_id) FROM command_outcomes \
+                 WHERE round_id = ? AND decided_at >= ? AND decided_at < ?",
+            )
+            .bind(round.0)
+            .bind(to_datetime(from_ms))
+            .bind(to_datetime(to_ms))
+            .fetch_one(store.pool()),
+        )
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Records the workers' measured speed on round `round`.
+pub async fn record_capacity(
+    store: &MySqlStore,
+    round: RoundId,
+    per_min: u32,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    store
+        .timed(
+            sqlx::query(
+                "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ? WHERE id = ?",
+            )
+            .bind(per_min)
+            .bind(to_datetime(now_ms))
+            .bind(round.0)
+            .execute(store.pool()),
+        )
+        .await?;
+    Ok(())
+}

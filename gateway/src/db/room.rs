@@ -378,11 +378,12 @@ impl MySqlStore {
                     serde_json::json!({ "max_active": cap })
                 }
                 RoundChange::Pace(settings) => {
-                    set_pace_mode(&mut tx, round, settings).await.map_err(db)?;
+                    let capacity = set_pace_mode(&mut tx, round, settings).await.map_err(db)?;
                     match settings {
                         Some(p) => serde_json::json!({ "mode": "auto", "floor": p.floor,
                             "ceiling": p.ceiling, "target_latency_ms": p.target_latency_ms,
-                            "target_backlog": p.target_backlog }),
+                            "target_backlog": p.target_backlog,
+                            "measured_capacity_per_min": capacity }),
                         None => serde_json::json!({ "mode": "fixed" }),
                     }
                 }
@@ -441,7 +442,8 @@ impl MySqlStore {
                     serving_mark, last_order_key, admitted_total, active_count, hold_reason, \
                     prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
                     pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
-                    pace_target_backlog, pace_reason, pace_signal, pace_changed_at, priority \
+                    pace_target_backlog, pace_reason, pace_signal, pace_changed_at, \
+                    pace_capacity_per_min, priority \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
         .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
@@ -467,42 +469,82 @@ impl MySqlStore {
 
 /// Switches a round's pace mode. Going automatic brings the rate into the
 /// new range at once and forgets the last controller step (the leader
-/// explains its own); going back to fixed keeps the rate the leader set.
+/// explains its own); a round never measured takes the workers' speed last
+/// measured in another round (within [`CAPACITY_KEPT_DAYS`]) and starts no
+/// faster than that, so neither the first admissions nor the first waits
+/// shown assume more than the workers have been seen to do. Going back to
+/// fixed keeps the rate the leader set. The capacity it started from, if
+/// any, for the audit log.
 async fn set_pace_mode(
     tx: &mut sqlx::Transaction<'_, MySql>,
     round: RoundId,
     settings: Option<waitroom::autopace::AutoPace>,
-) -> Result<(), sqlx::Error> {
-    match settings {
-        Some(p) => {
-            sqlx::query(
-                "UPDATE rounds SET pace_mode = 'auto', pace_floor = ?, pace_ceiling = ?, \
-                 pace_target_latency_ms = ?, pace_target_backlog = ?, pace_reason = NULL, \
-                 pace_signal = NULL, admission_per_min = LEAST(GREATEST(admission_per_min, ?), ?) \
-                 WHERE id = ?",
-            )
-            .bind(p.floor)
-            .bind(p.ceiling)
-            .bind(p.target_latency_ms)
-            .bind(p.target_backlog)
-            .bind(p.floor)
-            .bind(p.ceiling)
+) -> Result<Option<u32>, sqlx::Error> {
+    let Some(p) = settings else {
+        sqlx::query(
+            "UPDATE rounds SET pace_mode = 'fixed', pace_reason = NULL, pace_signal = NULL \
+             WHERE id = ?",
+        )
+        .bind(round.0)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(None);
+    };
+    let own: Option<u32> =
+        sqlx::query_scalar("SELECT pace_capacity_per_min FROM rounds WHERE id = ? FOR UPDATE")
             .bind(round.0)
-            .execute(&mut **tx)
-            .await?;
-        }
-        None => {
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten();
+    if own.is_none() {
+        // The latest measurement of any round: one row per round, so the
+        // scan is over a table of a few hundred rows at most.
+        let latest: Option<(u32, NaiveDateTime)> = sqlx::query_as(
+            "SELECT pace_capacity_per_min, pace_capacity_at FROM rounds \
+             WHERE id <> ? AND pace_capacity_per_min IS NOT NULL \
+             AND pace_capacity_at >= NOW(3) - INTERVAL ? DAY \
+             ORDER BY pace_capacity_at DESC LIMIT 1",
+        )
+        .bind(round.0)
+        .bind(CAPACITY_KEPT_DAYS)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((c, at)) = latest {
             sqlx::query(
-                "UPDATE rounds SET pace_mode = 'fixed', pace_reason = NULL, pace_signal = NULL \
-                 WHERE id = ?",
+                "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ? WHERE id = ?",
             )
+            .bind(c)
+            .bind(at)
             .bind(round.0)
             .execute(&mut **tx)
             .await?;
         }
     }
-    Ok(())
+    sqlx::query(
+        "UPDATE rounds SET pace_mode = 'auto', pace_floor = ?, pace_ceiling = ?, \
+         pace_target_latency_ms = ?, pace_target_backlog = ?, pace_reason = NULL, \
+         pace_signal = NULL, admission_per_min = LEAST(GREATEST(LEAST(admission_per_min, \
+         COALESCE(pace_capacity_per_min, admission_per_min)), ?), ?) \
+         WHERE id = ?",
+    )
+    .bind(p.floor)
+    .bind(p.ceiling)
+    .bind(p.target_latency_ms)
+    .bind(p.target_backlog)
+    .bind(p.floor)
+    .bind(p.ceiling)
+    .bind(round.0)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query_scalar("SELECT pace_capacity_per_min FROM rounds WHERE id = ?")
+        .bind(round.0)
+        .fetch_one(&mut **tx)
+        .await
 }
+
+/// How long a measurement of the workers' speed is carried to a round that
+/// has none: a deployment changes (pods, hardware, versions) over weeks.
+const CAPACITY_KEPT_DAYS: u32 = 30;
 
 /// Shuffles the pre-queue cohort into keys 1..=n and opens the round.
 async fn open_round(
@@ -714,6 +756,7 @@ fn pace_view(row: &sqlx::mysql::MySqlRow) -> Result<Option<waitroom::PaceView>, 
         changed_at_ms: row
             .try_get::<Option<NaiveDateTime>, _>("pace_changed_at")?
             .map(from_datetime),
+        capacity_per_min: row.try_get("pace_capacity_per_min")?,
     }))
 }
 

@@ -319,3 +319,149 @@ async fn the_round_page_switches_the_pace_and_refuses_bad_settings() {
     );
     app.finish().await;
 }
+
+/// Writes outcomes for round `round` as workers deciding `per_tick`
+/// students' commands every 100 ms would, two commands a student, until
+/// told to stop; answers how many students it decided and over how long.
+fn decide_in_background(
+    pool: sqlx::MySqlPool,
+    round: enrollment::RoundId,
+    per_tick: u32,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<(u64, Duration)>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut students = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        while stopped.try_recv().is_err() {
+            tick.tick().await;
+            for _ in 0..per_tick {
+                students += 1;
+                for command in 0..2u8 {
+                    let mut id = [0u8; 16];
+                    id[..8].copy_from_slice(&students.to_be_bytes());
+                    id[8] = command;
+                    id[12..].copy_from_slice(&round.0.to_be_bytes());
+                    sqlx::query(
+                        "INSERT INTO command_outcomes (command_id, item, student_id, round_id, \
+                         section_id, action, outcome, reason, issued_at, decided_at, decided_by) \
+                         VALUES (?, 0, ?, ?, 1, 'enroll', 'rejected', 'full', \
+                         UTC_TIMESTAMP(3), UTC_TIMESTAMP(3), 'test')",
+                    )
+                    .bind(id.to_vec())
+                    .bind(900_000 + students as u32)
+                    .bind(round.0)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+        (students, started.elapsed())
+    });
+    (stop, task)
+}
+
+/// The leader measures what the workers keep up with while commands stay
+/// queued (students decided a minute, not commands), waits are estimated
+/// with it, and a round switched to automatic later starts at it instead
+/// of at its ceiling.
+#[tokio::test]
+async fn the_pace_measures_the_workers_and_the_next_round_starts_there() {
+    let app = TestApp::spawn_with_broker(|_| {}).await;
+    let prefix = app.prefix.clone().unwrap();
+    let first = app.round("open", 600).await;
+    let v = app
+        .admin(
+            first,
+            json!({ "pace": { "mode": "auto", "floor": 6, "ceiling": 3000,
+                               "target_backlog": 10, "target_latency_ms": 60000 } }),
+        )
+        .await;
+    assert!(
+        v["pace"]["capacity_per_min"].is_null(),
+        "never measured: {v}"
+    );
+
+    // Commands stay queued (nobody consumes these; far over the target of
+    // 10, so the rate goes to the floor) while "workers" decide
+    // 2 students' commands, two each, every 100 ms (1,200 a minute).
+    fill_queue(&prefix, 400).await;
+    let (stop, decider) = decide_in_background(app.pool.clone(), first, 2);
+    until(&app, first, 6, 3000, |v| {
+        v["pace"]["capacity_per_min"].is_u64() && v["admission_per_min"] == 6
+    })
+    .await;
+
+    // A waiting student's estimate follows the measurement, not the floor
+    // the backlog holds the rate at: two or more ahead at six a minute
+    // would be at least 16 s. They join while the round is paused (see above).
+    app.admin(first, json!({ "action": "pause" })).await;
+    for i in 0..8 {
+        app.student(&format!("2026090{i}"), 2).await;
+    }
+    let mut last = Value::Null;
+    for i in 0..8 {
+        last = app
+            .join(first, &format!("2026090{i}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+    }
+    let token = last["token"].as_str().unwrap().to_string();
+    app.admin(first, json!({ "action": "resume" })).await;
+    let s = app
+        .poll_until(&token, |s| {
+            s["state"] == "waiting"
+                && s["estimate"].is_object()
+                && s["pace"]["per_min"] == 6
+                && s["pace"]["capacity_per_min"].is_u64()
+        })
+        .await;
+    assert!(s["ahead"].as_u64().unwrap() >= 2, "{s}");
+    assert!(s["estimate"]["max_secs"].as_u64().unwrap() < 16, "{s}");
+
+    // A few more windows, so the smoothing has followed the steady speed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.send(()).unwrap();
+    let (students, over) = decider.await.unwrap();
+    // Paused, the round is not stepped: its measurement stands still.
+    app.admin(first, json!({ "action": "pause" })).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let carried = show(&app, first).await["pace"]["capacity_per_min"]
+        .as_u64()
+        .unwrap();
+    let real = students as f64 * 60.0 / over.as_secs_f64();
+    // Counting commands would read twice the speed.
+    assert!(
+        (0.6 * real..=1.4 * real).contains(&(carried as f64)),
+        "measured {carried} a minute, students were decided at {real:.0}"
+    );
+    purge(&prefix).await;
+
+    // A new round at 3,000 a minute goes automatic up to 3,000: it starts
+    // at the speed measured, with the measurement, and the audit log says so.
+    let second = app.round("open", 3000).await;
+    let v = app
+        .admin(
+            second,
+            json!({ "pace": { "mode": "auto", "floor": 6, "ceiling": 3000 } }),
+        )
+        .await;
+    assert_eq!(v["pace"]["capacity_per_min"], carried, "{v}");
+    assert_eq!(v["admission_per_min"], carried.clamp(6, 3000), "{v}");
+    let logged: (Option<u32>,) = sqlx::query_as(
+        "SELECT CAST(JSON_EXTRACT(detail, '$.measured_capacity_per_min') AS UNSIGNED) \
+         FROM audit_log WHERE action = 'round.pace' AND subject = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(format!("round:{second}"))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(logged.0.map(u64::from), Some(carried));
+    app.finish().await;
+}

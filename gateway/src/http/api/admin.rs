@@ -285,6 +285,11 @@ pub struct AdminPace {
     pub reason: Option<waitroom::autopace::PaceReason>,
     pub signal: Option<u64>,
     pub changed_at_ms: Option<u64>,
+    /// Admissions a minute the workers were measured to keep up with, in
+    /// this round or (until it has its own) the last round measured: the
+    /// rate a switch to automatic starts at, at most, and the one waits
+    /// are estimated with. `null` before any measurement.
+    pub capacity_per_min: Option<u32>,
 }
 
 impl From<&RoundView> for AdminRound {
@@ -313,6 +318,7 @@ impl From<&RoundView> for AdminRound {
                 reason: p.reason,
                 signal: p.signal,
                 changed_at_ms: p.changed_at_ms,
+                capacity_per_min: p.capacity_per_min,
             }),
             priority: AdminPriority::of(v),
         }

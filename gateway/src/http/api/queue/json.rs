@@ -270,6 +270,7 @@ mod tests {
                         reason: Some(waitroom::autopace::PaceReason::Backlog),
                         signal: Some(1_200),
                         changed_at_ms: None,
+                        capacity_per_min: Some(11_000),
                     }),
                     auto_send: send.then(|| AutoSendCommand::new(enrollment::CommandId::new())),
                     priority: prio.then(|| PriorityInfo {

@@ -97,6 +97,10 @@ pub struct PaceInfo {
     /// The backlog (commands) or the latency (ms) behind the reason.
     pub signal: Option<u64>,
     pub changed_at_ms: Option<u64>,
+    /// Admissions a minute the workers were measured to keep up with (in
+    /// this round, or the last round measured); waits are estimated with it
+    /// once known. Absent before any measurement.
+    pub capacity_per_min: Option<u32>,
 }
 
 impl PaceInfo {
@@ -110,6 +114,7 @@ impl PaceInfo {
             reason: p.reason,
             signal: p.signal,
             changed_at_ms: p.changed_at_ms,
+            capacity_per_min: p.capacity_per_min,
         })
     }
 
@@ -590,7 +595,14 @@ async fn resolve(
         } else if room.halted() {
             status.state = Phase::Paused;
         } else {
-            let rate = estimate::effective_rate(room.measured_per_min, view.admission_per_min);
+            // In automatic pace the rate swings around what the workers keep
+            // up with; once that was measured, waits are estimated with it.
+            // A full max-active cap slows the room below any pace: then the
+            // measured speed counts, as in fixed mode.
+            let rate = match view.pace.and_then(|p| p.expected_per_min()) {
+                Some(expected) if !room.saturated() => expected,
+                _ => estimate::effective_rate(room.measured_per_min, view.admission_per_min),
+            };
             let estimate = Estimate::new(before, rate);
             let poll = estimate::poll_interval(estimate, poll_min, poll_max, jitter);
             status.poll_after_ms = ms(poll);

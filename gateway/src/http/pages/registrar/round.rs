@@ -71,6 +71,8 @@ struct PaceForm {
     target_backlog: String,
     /// Why the rate is where it is, in the page's language, with the value.
     reason: Option<String>,
+    /// Admissions a minute the workers were measured to keep up with.
+    capacity: Option<u32>,
 }
 
 async fn round_page(
@@ -192,6 +194,7 @@ async fn round_page(
                     None => label.to_string(),
                 }
             }),
+            capacity: p.capacity_per_min,
         },
         None => PaceForm {
             auto: false,
@@ -200,6 +203,7 @@ async fn round_page(
             target_latency_ms: crate::http::api::admin::DEFAULT_TARGET_LATENCY_MS.to_string(),
             target_backlog: crate::http::api::admin::DEFAULT_TARGET_BACKLOG.to_string(),
             reason: None,
+            capacity: None,
         },
     };
     let status = status(&errors);
