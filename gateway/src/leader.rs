@@ -527,24 +527,28 @@ mod tests {
     use super::busy_window;
 
     #[test]
-    fn busy_windows_span_a_second_of_queued_commands_and_do_not_overlap() {
+    fn busy_windows_span_five_seconds_of_queued_commands_and_do_not_overlap() {
         let mut since = None;
         assert_eq!(busy_window(&mut since, Some(true), 0), None, "a start");
-        assert_eq!(busy_window(&mut since, Some(true), 600), None, "too short");
-        assert_eq!(busy_window(&mut since, Some(true), 1_100), Some((0, 1_100)));
-        assert_eq!(busy_window(&mut since, Some(true), 2_000), None);
         assert_eq!(
-            busy_window(&mut since, Some(true), 2_200),
-            Some((1_100, 2_200))
+            busy_window(&mut since, Some(true), 2_500),
+            None,
+            "too short"
+        );
+        assert_eq!(busy_window(&mut since, Some(true), 5_000), Some((0, 5_000)));
+        assert_eq!(busy_window(&mut since, Some(true), 7_500), None);
+        assert_eq!(
+            busy_window(&mut since, Some(true), 10_100),
+            Some((5_000, 10_100))
         );
         // Drained, or unread: the stretch ends, the next one starts afresh.
         for gap in [Some(false), None] {
-            assert_eq!(busy_window(&mut since, gap, 3_000), None);
-            assert_eq!(busy_window(&mut since, Some(true), 3_500), None);
-            assert_eq!(busy_window(&mut since, Some(true), 4_400), None);
+            assert_eq!(busy_window(&mut since, gap, 12_000), None);
+            assert_eq!(busy_window(&mut since, Some(true), 13_000), None);
+            assert_eq!(busy_window(&mut since, Some(true), 17_900), None);
             assert_eq!(
-                busy_window(&mut since, Some(true), 4_500),
-                Some((3_500, 4_500))
+                busy_window(&mut since, Some(true), 18_000),
+                Some((13_000, 18_000))
             );
         }
     }

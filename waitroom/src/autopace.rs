@@ -193,15 +193,9 @@ pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceSte
     };
     let (pressure, behind, signal) = worst;
     if let (Some(c), Some((_, b))) = (signals.capacity, backlog) {
+        // Decisions measured lately (undrained or not): the speed is alive.
         let decisions_seen = signals.latency_ms.is_some();
-        return toward_capacity(
-            current,
-            settings,
-            c,
-            b,
-            decisions_seen,
-            (pressure, behind, signal),
-        );
+        return toward_capacity(current, settings, c, b, decisions_seen);
     }
     // The queue is being worked off at this rate: another cut would only
     // keep students waiting while it drains.
@@ -249,34 +243,35 @@ pub const DRAIN_SECS: f64 = 10.0;
 /// what drains the backlog's excess over [`DRAIN_SECS`] (or more, by up to
 /// the target over the same time, when the queue is short of its target).
 /// A queued command is taken for one admission (most students send one
-/// cart). Slow decisions while commands are queued still cut as the
-/// latency rule does; keeping up with nothing decided lately, the rate
-/// climbs at least by the blind rule's step; it never leaves [floor,
-/// ceiling].
+/// cart). The latency target becomes a backlog: at the measured speed,
+/// `speed × latency target` commands queued are decided within it, so the
+/// target is the smaller of that and the backlog target. Keeping up with
+/// nothing decided lately, the rate climbs at least by the blind rule's
+/// step; it never leaves [floor, ceiling].
 ///
 /// Without the speed, halving from the ceiling reaches it only after
 /// several steps while the backlog grows, and the climb after a drain is a
 /// tenth of the range a step: the rate swings from the ceiling to the floor
 /// and back within a surge, and no wait shown at any moment comes true.
-/// Aiming at the measured speed keeps the rate within the backlog's
-/// correction of it.
+/// The latency, a percentile over the last 15 s, is not cut on directly
+/// here: it lags the queue by those 15 s, and cutting on it halved the
+/// rate again and again after the queue was back at its target (seen on
+/// the bench: a cycle of about 20 s between 1,000 and 14,000 a minute).
 fn toward_capacity(
     current: u32,
     settings: &AutoPace,
     capacity: u32,
     backlog: u32,
     decisions_seen: bool,
-    (pressure, behind, signal): (f64, PaceReason, u64),
 ) -> PaceStep {
     let (floor, ceiling) = (settings.floor, settings.ceiling.max(settings.floor));
-    let excess = f64::from(backlog) - f64::from(settings.target_backlog);
+    let by_latency = f64::from(capacity) * f64::from(settings.target_latency_ms) / 60_000.0;
+    let target = f64::from(settings.target_backlog).min(by_latency).max(1.0);
+    let excess = f64::from(backlog) - target;
     let mut rate = f64::from(capacity) - excess * 60.0 / DRAIN_SECS;
-    if behind == PaceReason::Latency && pressure > 1.0 + BAND {
-        let factor = (1.0 / pressure).clamp(DECREASE, 1.0 - BAND / 2.0);
-        rate = rate.min(f64::from(current) * factor);
-    }
+    let pressure = f64::from(backlog) / target;
     let reason = if pressure > 1.0 + BAND {
-        behind
+        PaceReason::Backlog
     } else if pressure < 1.0 - BAND {
         // Keeping up with nothing decided lately: the speed cannot be
         // measured again (a speed read while the workers were down would
@@ -294,12 +289,14 @@ fn toward_capacity(
     PaceStep {
         per_min: (rate.max(0.0).floor().min(f64::from(u32::MAX)) as u32).clamp(floor, ceiling),
         reason,
-        signal: Some(signal),
+        signal: Some(u64::from(backlog)),
     }
 }
 
 /// A window shorter than this says too little about the workers' speed.
-pub const MIN_CAPACITY_WINDOW_MS: u64 = 1_000;
+/// Workers decide in bursts (a batch, a commit), so a window spans at least
+/// two pace steps at the default tick.
+pub const MIN_CAPACITY_WINDOW_MS: u64 = 5_000;
 
 /// The admissions a minute the workers keep up with, read from a window in
 /// which commands stayed queued (so the workers never waited for work):
@@ -360,12 +357,12 @@ mod tests {
 
     #[test]
     fn capacity_is_students_decided_a_minute_smoothed_over_windows() {
-        // 2.5 s in which 450 students' commands were decided: 10,800 a minute.
-        assert_eq!(capacity_sample(450, 2_500), Some(10_800));
-        assert_eq!(capacity_sample(0, 2_500), Some(0));
-        // Under a second tells nothing.
-        assert_eq!(capacity_sample(450, 999), None);
-        assert_eq!(capacity_sample(u64::MAX, 1_000), Some(u32::MAX));
+        // 5 s in which 900 students' commands were decided: 10,800 a minute.
+        assert_eq!(capacity_sample(900, 5_000), Some(10_800));
+        assert_eq!(capacity_sample(0, 5_000), Some(0));
+        // Under five seconds tells nothing.
+        assert_eq!(capacity_sample(450, 4_999), None);
+        assert_eq!(capacity_sample(u64::MAX, 5_000), Some(u32::MAX));
         // The first sample is taken whole, later ones move it halfway.
         assert_eq!(next_capacity(None, 10_800), 10_800);
         assert_eq!(next_capacity(Some(10_800), 5_400), 8_100);
@@ -564,7 +561,7 @@ mod tests {
         let s = AutoPace {
             floor: 600,
             ceiling: 30_000,
-            target_latency_ms: 2_000,
+            target_latency_ms: 3_000,
             target_backlog: 500,
         };
         let at = |backlog, latency_ms| Signals {
@@ -594,6 +591,15 @@ mod tests {
             ..sig(0, 500)
         };
         assert_eq!(next_pace(12_000, &s, fast).per_min, 30_000);
+        // The latency target as a backlog: at 12,000 a minute, 2 s is 400
+        // commands, a smaller target than 500; the lagging latency itself
+        // does not cut (8 s measured, the queue at its target: held).
+        let two_secs = AutoPace {
+            target_latency_ms: 2_000,
+            ..s
+        };
+        assert_eq!(next_pace(9_000, &two_secs, at(500, 1_000)).per_min, 11_400);
+        assert_eq!(next_pace(9_000, &two_secs, at(400, 8_000)).per_min, 12_000);
         // A speed measured while the workers were down does not hold the
         // rate when nothing is decided to measure it again: it climbs by
         // the blind rule's step.
@@ -609,13 +615,9 @@ mod tests {
         };
         assert_eq!(
             next_pace(600, &s, deciding).per_min,
-            3_000,
-            "0 + 500 over 10 s"
+            600,
+            "a target of 1 at speed 0"
         );
-        // Slow decisions with commands queued still cut, at most halving.
-        let step = next_pace(12_000, &s, at(500, 8_000));
-        assert_eq!(step.per_min, 6_000);
-        assert_eq!(step.reason, PaceReason::Latency);
         // No backlog reading: the speed alone is not acted on, the blind
         // rule decides.
         let unread = Signals {
