@@ -98,7 +98,7 @@ impl Leader {
             last_pace: None,
             last_backlog: None,
             busy_since: None,
-            admitted: HashMap::new(),
+            last_step: HashMap::new(),
         };
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -196,7 +196,7 @@ impl Leader {
                 now,
                 &mut st.last_backlog,
                 &mut st.busy_since,
-                &mut st.admitted,
+                &mut st.last_step,
             )
             .await;
         }
@@ -289,7 +289,7 @@ impl Leader {
         now: u64,
         last_backlog: &mut Option<u32>,
         busy_since: &mut Option<u64>,
-        admitted: &mut HashMap<RoundId, (u64, u64)>,
+        last_step: &mut HashMap<RoundId, u64>,
     ) {
         let auto: Vec<_> = rounds
             .iter()
@@ -307,7 +307,7 @@ impl Leader {
                 .increment(0);
             }
         }
-        admitted.retain(|id, _| auto.iter().any(|(r, _)| r.id == *id));
+        last_step.retain(|id, _| auto.iter().any(|(r, _)| r.id == *id));
         if auto.is_empty() {
             *busy_since = None;
             return;
@@ -332,6 +332,11 @@ impl Leader {
             });
         let busy_window = busy_window(busy_since, backlog.map(|b| b >= busy_from), now);
         let since = now.saturating_sub(millis(LATENCY_WINDOW));
+        let total_capacity: u64 = auto
+            .iter()
+            .filter_map(|(_, p)| p.capacity_per_min)
+            .map(u64::from)
+            .sum();
         for (r, pace) in auto {
             let latency = match crate::db::pace::recent_latencies(&self.store, r.id, since).await {
                 Ok(mut v) => waitroom::autopace::percentile(&mut v, LATENCY_QUANTILE),
@@ -351,34 +356,42 @@ impl Leader {
                 metrics::gauge!("sluice_waitroom_pace_latency_seconds", "round" => round.clone())
                     .set(f64::from(l) / 1000.0);
             }
-            // The queue drained at this step and the last, and decisions on
-            // time: the workers kept up with the admissions made since the
-            // last step, whatever was measured when they were fewer, slower
-            // or down. (The admissions made, not the rate in force: with few
-            // students left the rate is not reached.)
-            let achieved = admitted
-                .insert(r.id, (now, r.admitted_total))
-                .filter(|&(at, _)| now > at)
-                .map(|(at, before)| {
-                    let n = r.admitted_total.saturating_sub(before) as f64;
-                    (n * 60_000.0 / (now - at) as f64).min(f64::from(u32::MAX)) as u32
-                });
-            if keeping_up(&pace.settings, backlog_before, backlog, latency) {
-                if let (Some(c), Some(a)) = (capacity, achieved.filter(|&a| capacity < Some(a))) {
-                    tracing::debug!(round.id = %r.id, from = c, to = a,
-                        "pace: capacity raised to admissions the workers kept up with");
-                    if self.store_capacity(r.id, a, now).await {
-                        capacity = Some(a);
+            // The queue drained at this step and the last: the workers kept
+            // up with what they decided since the last step, whatever was
+            // measured when they were fewer, slower or down. (What they
+            // decided, not what was admitted: admissions reach the queue
+            // seconds later, and raising to them let the rate run ahead of
+            // the backlog that would have shown it.)
+            let since_step = last_step.insert(r.id, now);
+            if keeping_up(&pace.settings, backlog_before, backlog) {
+                if let (Some(c), Some(from)) = (capacity, since_step) {
+                    if let Some(decided) = self.decided_rate(r, from, now).await {
+                        if decided > c && self.store_capacity(r.id, decided, now).await {
+                            tracing::debug!(round.id = %r.id, from = c, to = decided,
+                                "pace: capacity raised to decisions the workers kept up with");
+                            capacity = Some(decided);
+                        }
                     }
                 }
             }
+            if let Some(c) = capacity {
+                metrics::gauge!("sluice_waitroom_pace_capacity_per_min", "round" => round.clone())
+                    .set(f64::from(c));
+            }
+            // Several rounds in automatic pace share one queue: each answers
+            // for its share of the backlog, by its share of the workers.
+            let share = match (pace.capacity_per_min, total_capacity) {
+                (Some(c), t) if t > 0 => f64::from(c) / t as f64,
+                _ => 1.0,
+            };
+            let mine = |b: Option<u32>| b.map(|b| (f64::from(b) * share).round() as u32);
             let step = waitroom::autopace::next_pace(
                 r.admission_per_min,
                 &pace.settings,
                 waitroom::autopace::Signals {
-                    backlog,
+                    backlog: mine(backlog),
                     latency_ms: latency,
-                    backlog_before,
+                    backlog_before: mine(backlog_before),
                     capacity,
                 },
             );
@@ -416,14 +429,7 @@ impl Leader {
         from: u64,
         to: u64,
     ) -> Option<u32> {
-        let students =
-            match crate::db::pace::students_decided_between(&self.store, r.id, from, to).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::debug!(round.id = %r.id, error = %e, "pace: decision count failed");
-                    return None;
-                }
-            };
+        let students = self.students_decided(r, from, to).await?;
         let sample = waitroom::autopace::capacity_sample(students, to - from)?;
         let capacity = waitroom::autopace::next_capacity(last, sample);
         tracing::debug!(round.id = %r.id, students, sample, capacity, "pace: capacity measured");
@@ -432,36 +438,62 @@ impl Leader {
             .then_some(capacity)
     }
 
+    /// Students of round `r` with a command decided in `[from, to)`, read
+    /// [`DECIDED_LAG_MS`] earlier: a worker stamps a batch's decisions with
+    /// the time the batch began, and commits them a moment later.
+    async fn students_decided(&self, r: &waitroom::RoundView, from: u64, to: u64) -> Option<u64> {
+        let (from, to) = (
+            from.saturating_sub(DECIDED_LAG_MS),
+            to.saturating_sub(DECIDED_LAG_MS),
+        );
+        match crate::db::pace::students_decided_between(&self.store, r.id, from, to).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::debug!(round.id = %r.id, error = %e, "pace: decision count failed");
+                None
+            }
+        }
+    }
+
+    /// Students decided a minute in `[from, to)` (at least a second).
+    async fn decided_rate(&self, r: &waitroom::RoundView, from: u64, to: u64) -> Option<u32> {
+        if to < from + 1_000 {
+            return None;
+        }
+        let n = self.students_decided(r, from, to).await?;
+        Some((n as f64 * 60_000.0 / (to - from) as f64).min(f64::from(u32::MAX)) as u32)
+    }
+
     /// Writes a round's capacity and its gauge; whether it was written.
     async fn store_capacity(&self, round: RoundId, per_min: u32, now: u64) -> bool {
         if let Err(e) = crate::db::pace::record_capacity(&self.store, round, per_min, now).await {
             tracing::warn!(round.id = %round, error = %e, "pace: capacity not recorded");
             return false;
         }
-        metrics::gauge!("sluice_waitroom_pace_capacity_per_min", "round" => round.to_string())
-            .set(f64::from(per_min));
         true
     }
 }
 
-/// Whether the workers evidently keep up with the rate in force: the queue
-/// was drained (under half its target) at this pace step and the last, and
-/// decisions were measured within 80 % of their latency target.
+/// Whether the workers evidently keep up with what they are given: the
+/// queue was drained (under half its target) at this pace step and the
+/// last. The latency is not read: it lags by its 15 s window, and a drained
+/// queue already says the workers wait for work.
 fn keeping_up(
     settings: &waitroom::autopace::AutoPace,
     backlog_before: Option<u32>,
     backlog: Option<u32>,
-    latency_ms: Option<u32>,
 ) -> bool {
-    use waitroom::autopace::{BAND, DRAINED};
     let drained = |b: Option<u32>| {
-        b.is_some_and(|b| f64::from(b) < f64::from(settings.target_backlog) * DRAINED)
+        b.is_some_and(|b| {
+            f64::from(b) < f64::from(settings.target_backlog) * waitroom::autopace::DRAINED
+        })
     };
-    drained(backlog_before)
-        && drained(backlog)
-        && latency_ms
-            .is_some_and(|l| f64::from(l) < f64::from(settings.target_latency_ms) * (1.0 - BAND))
+    drained(backlog_before) && drained(backlog)
 }
+
+/// Decisions are counted this long after they were stamped (see
+/// [`Leader::students_decided`]).
+const DECIDED_LAG_MS: u64 = 1_000;
 
 /// The window to measure the workers' speed over, if one just ended: the
 /// queue was busy (`busy`: enough commands queued that the workers never
@@ -518,13 +550,31 @@ struct LeadState {
     /// Since when commands have been queued at every pace step, not yet
     /// measured (see [`busy_window`]).
     busy_since: Option<u64>,
-    /// Each automatic round's admitted count at the last pace step, and when.
-    admitted: HashMap<RoundId, (u64, u64)>,
+    /// When each automatic round was last stepped.
+    last_step: HashMap<RoundId, u64>,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::busy_window;
+    use super::{busy_window, keeping_up};
+
+    #[test]
+    fn keeping_up_means_drained_at_two_steps_in_a_row() {
+        let s = waitroom::autopace::AutoPace {
+            floor: 60,
+            ceiling: 6_000,
+            target_latency_ms: 2_000,
+            target_backlog: 500,
+        };
+        assert!(keeping_up(&s, Some(0), Some(249)));
+        assert!(
+            !keeping_up(&s, Some(0), Some(250)),
+            "half the target is not drained"
+        );
+        assert!(!keeping_up(&s, Some(300), Some(0)), "drained only now");
+        assert!(!keeping_up(&s, None, Some(0)), "unread before");
+        assert!(!keeping_up(&s, Some(0), None), "unread now");
+    }
 
     #[test]
     fn busy_windows_span_five_seconds_of_queued_commands_and_do_not_overlap() {

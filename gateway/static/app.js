@@ -201,7 +201,7 @@
           } else {
             set("s-pace-reason", "–");
           }
-          set("s-capacity", s.pace_mode === "auto" && s.pace_capacity_per_min !== null ? s.pace_capacity_per_min.toLocaleString() : "–");
+          set("s-capacity", s.pace_mode === "auto" && s.pace_capacity_per_min != null ? s.pace_capacity_per_min.toLocaleString() : "–");
           set("round-state", s.state);
           set("live-at", s.at);  // the university's clock, not the browser's
           push("admitted", s.admitted_per_min);

@@ -26,6 +26,11 @@
 //! Cutting fast and climbing slowly is what keeps it from oscillating: one
 //! bad reading costs one cut, and the climb back is gentle enough for the
 //! backlog to show before the rate overshoots again.
+//!
+//! That is the rule while the workers' speed is unknown. Once the leader
+//! has measured it ([`capacity_sample`], [`next_capacity`]), the rate aims
+//! at that speed, less the backlog's excess worked off over
+//! [`DRAIN_SECS`] (see `toward_capacity`).
 
 use serde::Serialize;
 
@@ -265,8 +270,7 @@ fn toward_capacity(
     decisions_seen: bool,
 ) -> PaceStep {
     let (floor, ceiling) = (settings.floor, settings.ceiling.max(settings.floor));
-    let by_latency = f64::from(capacity) * f64::from(settings.target_latency_ms) / 60_000.0;
-    let target = f64::from(settings.target_backlog).min(by_latency).max(1.0);
+    let target = aim(settings, capacity);
     let excess = f64::from(backlog) - target;
     let mut rate = f64::from(capacity) - excess * 60.0 / DRAIN_SECS;
     let pressure = f64::from(backlog) / target;
@@ -286,11 +290,29 @@ fn toward_capacity(
     } else {
         PaceReason::Steady
     };
+    let mut per_min = (rate.max(0.0).floor().min(f64::from(u32::MAX)) as u32).clamp(floor, ceiling);
+    // Within a few percent the rate holds: a change every step would log,
+    // count and tell students of a change nobody could see.
+    if f64::from(per_min.abs_diff(current)) < f64::from(current) * HOLD_WITHIN {
+        per_min = current;
+    }
     PaceStep {
-        per_min: (rate.max(0.0).floor().min(f64::from(u32::MAX)) as u32).clamp(floor, ceiling),
+        per_min,
         reason,
         signal: Some(u64::from(backlog)),
     }
+}
+
+/// With the workers' speed known, a new rate closer than this fraction to
+/// the current one is not taken.
+pub const HOLD_WITHIN: f64 = 0.03;
+
+/// The backlog aimed at with the workers' speed known: the registrar's
+/// target, or fewer when at that speed the latency target is reached first
+/// (`speed x target latency` commands are decided within it); at least 1.
+pub fn aim(settings: &AutoPace, capacity: u32) -> f64 {
+    let by_latency = f64::from(capacity) * f64::from(settings.target_latency_ms) / 60_000.0;
+    f64::from(settings.target_backlog).min(by_latency).max(1.0)
 }
 
 /// A window shorter than this says too little about the workers' speed.
@@ -574,6 +596,9 @@ mod tests {
             assert_eq!(step.per_min, 12_000, "{step:?}");
             assert_eq!(step.reason, PaceReason::Steady);
         }
+        // Within 3 % the rate holds (no change nobody could see).
+        assert_eq!(next_pace(12_300, &s, at(500, 1_000)).per_min, 12_300);
+        assert_eq!(next_pace(12_400, &s, at(500, 1_000)).per_min, 12_000);
         // 1,500 over the target: worked off over 10 s, 9,000 a minute less.
         let step = next_pace(30_000, &s, at(2_000, 1_000));
         assert_eq!(step.per_min, 3_000);

@@ -175,6 +175,24 @@ impl PaceView {
         let (floor, ceiling) = (self.settings.floor, self.settings.ceiling.max(1));
         Some(f64::from(c.clamp(floor.min(ceiling), ceiling)))
     }
+
+    /// Commands queued beyond what the controller aims at, at its last
+    /// step, once the workers' speed is known: the controller holds back
+    /// about that many admissions to work them off, so a wait counts them
+    /// as places ahead (a queued command is taken for one admission, as the
+    /// controller takes it). 0 without a speed or a backlog reading.
+    pub fn excess_backlog(&self) -> u64 {
+        let (Some(c), Some(signal)) = (self.capacity_per_min, self.signal) else {
+            return 0;
+        };
+        // With the speed known every step's signal is the backlog; a latency
+        // reason is the blind rule's, whose signal is in ms.
+        if self.reason == Some(PaceReason::Latency) {
+            return 0;
+        }
+        let aim = crate::autopace::aim(&self.settings, c);
+        (signal as f64 - aim).max(0.0) as u64
+    }
 }
 
 impl RoundView {
@@ -583,6 +601,21 @@ mod tests {
             "the floor holds"
         );
         assert_eq!(pace(Some(90_000)).expected_per_min(), Some(30_000.0));
+        // Commands beyond the aim count as places ahead: 2,000 queued, 500
+        // aimed at (11,000 a minute reaches 2 s at 366, fewer than 500).
+        let backlogged = PaceView {
+            reason: Some(PaceReason::Backlog),
+            signal: Some(2_000),
+            ..pace(Some(11_000))
+        };
+        assert_eq!(backlogged.excess_backlog(), 1_633, "2,000 - 366.7");
+        assert_eq!(pace(Some(11_000)).excess_backlog(), 0, "no reading");
+        let blind = PaceView {
+            reason: Some(PaceReason::Latency),
+            signal: Some(9_000),
+            ..pace(Some(11_000))
+        };
+        assert_eq!(blind.excess_backlog(), 0, "a latency in ms is no backlog");
     }
 
     fn c(seq: u64, order_key: u64, last_seen_ms: u64) -> Candidate {

@@ -502,7 +502,7 @@ async fn set_pace_mode(
         let latest: Option<(u32, NaiveDateTime)> = sqlx::query_as(
             "SELECT pace_capacity_per_min, pace_capacity_at FROM rounds \
              WHERE id <> ? AND pace_capacity_per_min IS NOT NULL \
-             AND pace_capacity_at >= NOW(3) - INTERVAL ? DAY \
+             AND pace_capacity_at >= UTC_TIMESTAMP(3) - INTERVAL ? DAY \
              ORDER BY pace_capacity_at DESC LIMIT 1",
         )
         .bind(round.0)

@@ -99,7 +99,7 @@ pub struct PaceInfo {
     pub changed_at_ms: Option<u64>,
     /// Admissions a minute the workers were measured to keep up with (in
     /// this round, or the last round measured); waits are estimated with it
-    /// once known. Absent before any measurement.
+    /// once known. `null` before any measurement.
     pub capacity_per_min: Option<u32>,
 }
 
@@ -596,12 +596,18 @@ async fn resolve(
             status.state = Phase::Paused;
         } else {
             // In automatic pace the rate swings around what the workers keep
-            // up with; once that was measured, waits are estimated with it.
-            // A full max-active cap slows the room below any pace: then the
+            // up with; once that was measured, waits are estimated with it,
+            // counting the admissions held back to work off a backlog. A
+            // full max-active cap slows the room below any pace: then the
             // measured speed counts, as in fixed mode.
-            let rate = match view.pace.and_then(|p| p.expected_per_min()) {
-                Some(expected) if !room.saturated() => expected,
-                _ => estimate::effective_rate(room.measured_per_min, view.admission_per_min),
+            let (before, rate) = match view.pace.and_then(|p| Some((p, p.expected_per_min()?))) {
+                Some((p, expected)) if !room.saturated() => {
+                    (before.saturating_add(p.excess_backlog()), expected)
+                }
+                _ => (
+                    before,
+                    estimate::effective_rate(room.measured_per_min, view.admission_per_min),
+                ),
             };
             let estimate = Estimate::new(before, rate);
             let poll = estimate::poll_interval(estimate, poll_min, poll_max, jitter);
