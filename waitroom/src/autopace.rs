@@ -325,7 +325,8 @@ pub const MIN_CAPACITY_WINDOW_MS: u64 = 5_000;
 /// the students whose commands were decided in it, per minute. Counting
 /// students, not commands, turns the workers' speed into admissions: a
 /// student who sends two commands takes twice the work. Students admitted
-/// who send nothing take none, so this can only err low. `None` for a
+/// who send nothing take none; a student decided in two windows counts in
+/// both, so this can err a little either way. `None` for a
 /// window too short to tell.
 pub fn capacity_sample(students_decided: u64, span_ms: u64) -> Option<u32> {
     if span_ms < MIN_CAPACITY_WINDOW_MS {
@@ -701,7 +702,7 @@ mod tests {
             let (lo, hi) = (r.iter().min().unwrap(), r.iter().max().unwrap());
             (*lo, *hi)
         };
-        // Knowing the speed, the rate stays within a fifth of it after the
+        // Knowing the speed, the rate stays within 80-125 % of it after the
         // first steps; blind, it swings between the floor and the ceiling.
         let (lo, hi) = spread(&known[4..]);
         assert!(
