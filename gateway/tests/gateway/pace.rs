@@ -54,6 +54,31 @@ async fn show(app: &TestApp, round: enrollment::RoundId) -> Value {
         .unwrap()
 }
 
+/// Pauses `round`, signs up and joins `n` year-2 students numbered
+/// `{prefix}0..`, resumes it, and answers the last one's queue token.
+async fn join_while_paused(
+    app: &TestApp,
+    round: enrollment::RoundId,
+    prefix: &str,
+    n: usize,
+) -> String {
+    app.admin(round, json!({ "action": "pause" })).await;
+    for i in 0..n {
+        app.student(&format!("{prefix}{i}"), 2).await;
+    }
+    let mut last = Value::Null;
+    for i in 0..n {
+        last = app
+            .join(round, &format!("{prefix}{i}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+    }
+    app.admin(round, json!({ "action": "resume" })).await;
+    last["token"].as_str().unwrap().to_string()
+}
+
 /// Polls the admin view until `cond`, checking on every read that the rate
 /// never leaves [floor, ceiling].
 async fn until(
@@ -134,21 +159,7 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     // A waiting student sees the pace, why it changed and when. They join
     // while the round is paused (a join checks a password, which may take
     // seconds on a loaded machine; the line must still be there after).
-    app.admin(round, json!({ "action": "pause" })).await;
-    for i in 0..4 {
-        app.student(&format!("2026080{i}"), 2).await;
-    }
-    let mut last = Value::Null;
-    for i in 0..4 {
-        last = app
-            .join(round, &format!("2026080{i}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-    }
-    let token = last["token"].as_str().unwrap().to_string();
-    app.admin(round, json!({ "action": "resume" })).await;
+    let token = join_while_paused(&app, round, "2026080", 4).await;
     // Each gateway's snapshot of the round follows the database within a
     // refresh or two.
     app.poll_until(&token, |s| {
@@ -399,21 +410,7 @@ async fn the_pace_measures_the_workers_and_the_next_round_starts_there() {
     // A waiting student's estimate follows the measurement, not the floor
     // the backlog holds the rate at. They join while the round is paused
     // (see above).
-    app.admin(first, json!({ "action": "pause" })).await;
-    for i in 0..8 {
-        app.student(&format!("2026090{i}"), 2).await;
-    }
-    let mut last = Value::Null;
-    for i in 0..8 {
-        last = app
-            .join(first, &format!("2026090{i}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-    }
-    let token = last["token"].as_str().unwrap().to_string();
-    app.admin(first, json!({ "action": "resume" })).await;
+    let token = join_while_paused(&app, first, "2026090", 8).await;
     let s = app
         .poll_until(&token, |s| {
             s["state"] == "waiting"
