@@ -54,10 +54,12 @@ pub struct Config {
     pub pass_keys: Option<SecretString>,
 
     /// How queue tokens are written: `compact` (the default; what every
-    /// poll opens, a third of the bytes and no JSON) or `json`, which
-    /// gateways older than the compact encoding also read. Set `json` while
-    /// rolling this version out over such gateways, then unset it; both
-    /// forms are always read.
+    /// poll opens: compact claims under keyed BLAKE3), `compact-hmac`
+    /// (compact claims under HMAC-SHA256, which gateways older than the
+    /// fast MAC read) or `json` (which gateways older than the compact
+    /// encoding read). Set the form the oldest pod reads while rolling this
+    /// version out over older gateways, then unset it; every form is always
+    /// read.
     #[arg(
         long,
         env = "SLUICE_QUEUE_TOKEN_FORMAT",
@@ -197,10 +199,11 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-/// The encoding of the queue tokens a gateway writes (it reads both).
+/// The encoding of the queue tokens a gateway writes (it reads all three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum QueueTokenFormat {
     Compact,
+    CompactHmac,
     Json,
 }
 
@@ -218,9 +221,11 @@ impl Config {
 
     fn load_keyring(&self, warn: bool) -> anyhow::Result<Keyring> {
         let mut ring = self.load_main_keys(warn)?;
-        if self.queue_token_format == QueueTokenFormat::Json {
-            ring = ring.with_json_queue_tokens();
-        }
+        ring = ring.with_queue_format(match self.queue_token_format {
+            QueueTokenFormat::Compact => waitroom::token::QueueFormat::Fast,
+            QueueTokenFormat::CompactHmac => waitroom::token::QueueFormat::Hmac,
+            QueueTokenFormat::Json => waitroom::token::QueueFormat::Json,
+        });
         // As for the worker, a mounted Secret file wins over the variable.
         let pass_keys = match waitroom::token::key_spec_from_env_file(waitroom::token::PASS_KEYS_FILE_ENV) {
             Some(spec) => Some(spec.map_err(|e| {

@@ -78,7 +78,6 @@ use secrecy::ExposeSecret;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::ConnectOptions;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -340,10 +339,7 @@ impl Gateway {
 
         let addr = listener.local_addr().ok();
         tracing::info!(addr = ?addr, "gateway listening");
-        let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-            SocketAddr,
-        >(http::service(Arc::clone(&state)));
-        let served = axum::serve(listener, app)
+        let served = axum::serve(listener, http::connections(Arc::clone(&state)))
             .with_graceful_shutdown(shutdown)
             .await;
 

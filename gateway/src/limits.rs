@@ -36,9 +36,22 @@ pub struct Limits {
     ip: DefaultKeyedRateLimiter<IpAddr>,
     /// Gateways sharing the per-address ceiling.
     gateways: AtomicU64,
-    student: DefaultKeyedRateLimiter<StudentId>,
-    reads: DefaultKeyedRateLimiter<StudentId>,
+    student: StudentLimiter,
+    reads: StudentLimiter,
     clock: DefaultClock,
+}
+
+/// A per-student limiter. Student ids come from tokens this system signed
+/// (nobody picks them), so its map hashes with foldhash, seeded per
+/// process, not SipHash: every poll is checked here.
+type StudentLimiter = DefaultKeyedRateLimiter<
+    StudentId,
+    governor::middleware::NoOpMiddleware<<DefaultClock as governor::clock::Clock>::Instant>,
+    foldhash::fast::RandomState,
+>;
+
+fn student_limiter(quota: Quota) -> StudentLimiter {
+    RateLimiter::dashmap_with_hasher(quota, foldhash::fast::RandomState::default())
 }
 
 fn quota(per_sec: u32, burst: u32) -> Quota {
@@ -55,8 +68,8 @@ impl Limits {
         Limits {
             ip: RateLimiter::keyed(quota(ip_rate, ip_burst)),
             gateways: AtomicU64::new(1),
-            student: RateLimiter::keyed(quota(student_rate, student_burst)),
-            reads: RateLimiter::keyed(quota(
+            student: student_limiter(quota(student_rate, student_burst)),
+            reads: student_limiter(quota(
                 student_rate.saturating_mul(2),
                 student_burst.saturating_mul(2),
             )),

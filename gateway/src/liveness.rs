@@ -41,14 +41,19 @@ struct Sighting {
     written: u64,
 }
 
-/// Tickets seen lately, with when, and what of it MySQL has.
+/// Tickets seen lately, with when, and what of it MySQL has. Keyed by
+/// ticket numbers from tokens this system signed (nobody picks them), so
+/// the map hashes with foldhash, seeded per process, not SipHash: every
+/// poll records a sighting.
 #[derive(Debug, Default)]
 pub struct Liveness {
-    seen: Mutex<HashMap<u64, Sighting>>,
+    seen: Mutex<Sightings>,
 }
 
+type Sightings = HashMap<u64, Sighting, foldhash::fast::RandomState>;
+
 impl Liveness {
-    fn map(&self) -> MutexGuard<'_, HashMap<u64, Sighting>> {
+    fn map(&self) -> MutexGuard<'_, Sightings> {
         self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

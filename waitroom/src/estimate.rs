@@ -151,7 +151,11 @@ pub fn poll_interval(
     }
     .clamp(min, max);
     let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
-    base.mul_f64(factor).clamp(min.mul_f64(0.8), max)
+    // In whole milliseconds: `Duration::mul_f64` checks and rounds in
+    // nanoseconds, and this runs on every poll.
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let jittered = (ms(base) as f64 * factor) as u64;
+    Duration::from_millis(jittered.max(ms(min) / 5 * 4).min(ms(max)))
 }
 
 #[cfg(test)]

@@ -1,10 +1,19 @@
 //! Signed, expiring, student-bound tokens.
 //!
 //! A token reads `KID.PAYLOAD.MAC`: `KID` names the signing key, `PAYLOAD` is
-//! base64url JSON claims and `MAC` is base64url HMAC-SHA256 over
-//! `KID.PAYLOAD`. Verification looks the key up by id, so during a rotation
-//! the old and new keys are both accepted while only the active one signs.
-//! MACs are compared in constant time (`Mac::verify_slice`).
+//! base64url claims and `MAC` is base64url over `KID.PAYLOAD`. Verification
+//! looks the key up by id, so during a rotation the old and new keys are
+//! both accepted while only the active one signs. MACs are compared in
+//! constant time.
+//!
+//! Passes and sessions carry JSON claims under HMAC-SHA256. Queue tokens,
+//! which every poll opens, carry the compact claims of [`compact`] under
+//! keyed BLAKE3 cut to 128 bits ([`QueueFormat::Fast`]): one compression
+//! of a 64-byte block instead of HMAC's two SHA-256 blocks, about a fifth
+//! of a poll's work on the gateway. The payload's first byte names the MAC
+//! (it is inside the signed text, so changing it only asks for a forgery
+//! under the other MAC, with another key); queue tokens written by earlier
+//! builds (compact or JSON under HMAC-SHA256) still verify.
 //!
 //! Three kinds share the format and can never be mistaken for each other (the
 //! kind is inside the signed claims): a *queue token* holds a student's place
@@ -42,6 +51,26 @@ type HmacSha256 = Hmac<Sha256>;
 /// The longest token accepted before any work is done on it.
 pub const MAX_TOKEN_LEN: usize = 512;
 
+/// Bytes of keyed BLAKE3 kept as a queue token's MAC: 128 bits, as with
+/// AES-CMAC or Poly1305, so a forgery stays a 2^-128 guess per try.
+const FAST_TAG_LEN: usize = 16;
+
+/// How queue tokens are written. Every build reads all three; a fleet
+/// being upgraded writes what its oldest pod reads until every pod runs the
+/// new build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueFormat {
+    /// Compact claims under keyed BLAKE3 (the default).
+    #[default]
+    Fast,
+    /// Compact claims under HMAC-SHA256, what builds before the fast MAC
+    /// write and read.
+    Hmac,
+    /// JSON claims under HMAC-SHA256, what builds before the compact
+    /// encoding read.
+    Json,
+}
+
 /// Why a token was refused. The variants are what callers need to answer
 /// differently (rejoin vs. refresh); details stay out of client messages.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,8 +96,8 @@ pub struct Keyring {
     queue: KeySet,
     pass: KeySet,
     session: KeySet,
-    /// Write queue tokens as JSON (during an upgrade) instead of compactly.
-    queue_json: bool,
+    /// How queue tokens are written (all forms are read).
+    queue_format: QueueFormat,
 }
 
 /// The subkeys of one purpose: the first signs, all verify. Empty in a
@@ -86,6 +115,36 @@ struct Subkey {
     kid: String,
     bytes: Vec<u8>,
     keyed: HmacSha256,
+    /// The keyed-BLAKE3 key of queue tokens, derived under a label of its
+    /// own (`None` for the other kinds).
+    fast: Option<[u8; 32]>,
+}
+
+impl Subkey {
+    /// The fast MAC of `signed`, cut to [`FAST_TAG_LEN`] bytes.
+    fn fast_tag(&self, signed: &str) -> Option<[u8; FAST_TAG_LEN]> {
+        let key = self.fast.as_ref()?;
+        let full = blake3::keyed_hash(key, signed.as_bytes());
+        let mut tag = [0; FAST_TAG_LEN];
+        tag.copy_from_slice(&full.as_bytes()[..FAST_TAG_LEN]);
+        Some(tag)
+    }
+
+    /// Checks a fast MAC in constant time; the tag is decoded on the stack.
+    fn verify_fast(&self, signed: &str, tag: &str) -> Result<(), TokenError> {
+        use subtle::ConstantTimeEq;
+        let mut given = [0u8; FAST_TAG_LEN];
+        match B64.decode_slice(tag, &mut given) {
+            Ok(FAST_TAG_LEN) => {}
+            _ => return Err(TokenError::BadSignature),
+        }
+        let expected = self.fast_tag(signed).ok_or(TokenError::BadSignature)?;
+        if bool::from(expected.ct_eq(&given)) {
+            Ok(())
+        } else {
+            Err(TokenError::BadSignature)
+        }
+    }
 }
 
 impl KeySet {
@@ -95,10 +154,14 @@ impl KeySet {
                 .iter()
                 .map(|(kid, secret)| {
                     let bytes = purpose.subkey(secret);
+                    let fast = matches!(purpose, Purpose::Queue)
+                        .then(|| Purpose::QueueFast.subkey(secret))
+                        .and_then(|k| k.try_into().ok());
                     Subkey {
                         kid: kid.clone(),
                         keyed: Keyring::mac(&bytes),
                         bytes,
+                        fast,
                     }
                 })
                 .collect(),
@@ -128,6 +191,8 @@ enum Purpose {
     Queue,
     Pass,
     Session,
+    /// Keyed BLAKE3 of queue tokens ([`QueueFormat::Fast`]).
+    QueueFast,
     /// Deriving command ids from idempotency keys (from a pass subkey).
     CommandId,
 }
@@ -138,6 +203,7 @@ impl Purpose {
             Purpose::Queue => b"sluice/v1/queue",
             Purpose::Pass => b"sluice/v1/pass",
             Purpose::Session => b"sluice/v1/session",
+            Purpose::QueueFast => b"sluice/v2/queue-blake3",
             Purpose::CommandId => b"sluice/v1/command-id",
         }
     }
@@ -213,7 +279,7 @@ impl Keyring {
             queue: KeySet::derive(&entries, Purpose::Queue),
             pass: KeySet::derive(&entries, Purpose::Pass),
             session: KeySet::derive(&entries, Purpose::Session),
-            queue_json: false,
+            queue_format: QueueFormat::Fast,
         })
     }
 
@@ -227,7 +293,7 @@ impl Keyring {
             queue: KeySet::default(),
             pass: KeySet::derive(&entries, Purpose::Pass),
             session: KeySet::default(),
-            queue_json: false,
+            queue_format: QueueFormat::Fast,
         })
     }
 
@@ -302,13 +368,21 @@ impl Keyring {
         serde_json::from_slice(&json).map_err(|_| TokenError::WrongKind)
     }
 
-    /// Signs a queue token, in the compact encoding unless this keyring
-    /// was told to write JSON ([`Keyring::with_json_queue_tokens`]).
+    /// Signs a queue token in this keyring's [`QueueFormat`] (the fast one
+    /// unless told otherwise, [`Keyring::with_queue_format`]).
     pub fn sign_queue(&self, claims: &QueueClaims) -> String {
-        if !self.queue_json {
-            if let Some(payload) = compact::encode_queue(claims) {
-                return Self::sign_payload(&self.queue, &payload);
+        match self.queue_format {
+            QueueFormat::Fast => {
+                if let Some(token) = self.sign_queue_fast(claims) {
+                    return token;
+                }
             }
+            QueueFormat::Hmac => {
+                if let Some(payload) = compact::encode_queue(claims, compact::QUEUE_V1) {
+                    return Self::sign_payload(&self.queue, &payload);
+                }
+            }
+            QueueFormat::Json => {}
         }
         Self::sign_claims(
             &self.queue,
@@ -319,12 +393,22 @@ impl Keyring {
         )
     }
 
-    /// This keyring writing queue tokens as JSON, which every build reads:
-    /// the first step of upgrading a fleet whose pods predate the compact
-    /// encoding (see [`compact`]); the second step drops it.
-    pub fn with_json_queue_tokens(self) -> Keyring {
+    fn sign_queue_fast(&self, claims: &QueueClaims) -> Option<String> {
+        let payload = compact::encode_queue(claims, compact::QUEUE_FAST)?;
+        let key = self.queue.active()?;
+        let signed = format!("{}.{}", key.kid, B64.encode(payload));
+        let tag = B64.encode(key.fast_tag(&signed)?);
+        Some(format!("{signed}.{tag}"))
+    }
+
+    /// This keyring writing queue tokens in `format`. Every build reads the
+    /// forms older than itself: while a fleet is upgraded, its new pods
+    /// write what the old ones read ([`QueueFormat::Hmac`] over pods from
+    /// before the fast MAC, [`QueueFormat::Json`] over pods from before the
+    /// compact encoding), then the setting is dropped.
+    pub fn with_queue_format(self, format: QueueFormat) -> Keyring {
         Keyring {
-            queue_json: true,
+            queue_format: format,
             ..self
         }
     }
@@ -341,17 +425,39 @@ impl Keyring {
     }
 
     /// Verifies a queue token's signature and expiry at `now_ms`.
+    ///
+    /// The payload is decoded on the stack and its first byte says which MAC
+    /// signed it: [`compact::QUEUE_FAST`] under keyed BLAKE3, anything else
+    /// (compact or JSON, from earlier builds or an upgrade) under
+    /// HMAC-SHA256, which never accepts a fast payload.
     pub fn verify_queue(&self, token: &str, now_ms: u64) -> Result<QueueClaims, TokenError> {
-        let payload = Self::open_payload(&self.queue, token)?;
-        let claims = if payload.first() == Some(&b'{') {
-            let t: Tagged<QueueClaims> =
-                serde_json::from_slice(&payload).map_err(|_| TokenError::WrongKind)?;
-            if t.k != Kind::Queue {
-                return Err(TokenError::WrongKind);
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let (signed, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let (kid, payload) = signed.split_once('.').ok_or(TokenError::Malformed)?;
+        let key = self.queue.get(kid).ok_or(TokenError::UnknownKey)?;
+        let mut buf = [0u8; compact::MAX_LEN];
+        let claims = match B64.decode_slice(payload, &mut buf) {
+            Ok(n) if buf[..n].first() == Some(&compact::QUEUE_FAST) => {
+                key.verify_fast(signed, tag)?;
+                compact::decode_queue(&buf[..n], compact::QUEUE_FAST)
+                    .map_err(|_| TokenError::WrongKind)?
             }
-            t.c
-        } else {
-            compact::decode_queue(&payload).map_err(|_| TokenError::WrongKind)?
+            _ => {
+                let payload = Self::open_payload(&self.queue, token)?;
+                if payload.first() == Some(&b'{') {
+                    let t: Tagged<QueueClaims> =
+                        serde_json::from_slice(&payload).map_err(|_| TokenError::WrongKind)?;
+                    if t.k != Kind::Queue {
+                        return Err(TokenError::WrongKind);
+                    }
+                    t.c
+                } else {
+                    compact::decode_queue(&payload, compact::QUEUE_V1)
+                        .map_err(|_| TokenError::WrongKind)?
+                }
+            }
         };
         if now_ms >= claims.exp {
             return Err(TokenError::Expired);
@@ -715,13 +821,8 @@ mod tests {
         );
     }
 
-    /// Queue tokens are written compactly, and tokens written as JSON (by
-    /// builds before the compact encoding, or during an upgrade) still
-    /// verify, so a mixed fleet never refuses a place.
-    #[test]
-    fn queue_tokens_are_compact_and_json_ones_still_verify() {
-        let ring = Keyring::from_spec(K1).unwrap();
-        let q = QueueClaims {
+    fn queue_claims() -> QueueClaims {
+        QueueClaims {
             round: RoundId(3),
             student: StudentId(2_027_000_123),
             seq: 48_213,
@@ -729,17 +830,84 @@ mod tests {
             mark_at_join: 40_000,
             iat: 1_764_748_800_000,
             exp: 1_764_759_600_000,
-        };
-        let compact = ring.sign_queue(&q);
-        let json = ring.clone().with_json_queue_tokens().sign_queue(&q);
+        }
+    }
+
+    /// Queue tokens are written compactly under the fast MAC, and tokens
+    /// written by earlier builds or during an upgrade (compact or JSON
+    /// under HMAC-SHA256) still verify, so a mixed fleet never refuses a
+    /// place.
+    #[test]
+    fn queue_tokens_are_fast_and_earlier_forms_still_verify() {
+        let ring = Keyring::from_spec(K1).unwrap();
+        let q = queue_claims();
+        let fast = ring.sign_queue(&q);
+        let hmac = ring
+            .clone()
+            .with_queue_format(QueueFormat::Hmac)
+            .sign_queue(&q);
+        let json = ring
+            .clone()
+            .with_queue_format(QueueFormat::Json)
+            .sign_queue(&q);
         assert!(json.split('.').nth(1).unwrap().starts_with("ey"), "{json}");
-        // The signed text fits one SHA-256 block (55 bytes with padding).
-        let signed = compact.rsplit_once('.').unwrap().0;
-        assert!(signed.len() <= 55, "{} bytes: {signed}", signed.len());
-        assert!(compact.len() < json.len());
-        for token in [&compact, &json] {
+        // The fast form's signed text is one BLAKE3 block, and its tag is
+        // 128 bits; the HMAC form's text fits one SHA-256 block.
+        let (signed, tag) = fast.rsplit_once('.').unwrap();
+        assert!(signed.len() <= 64, "{} bytes: {signed}", signed.len());
+        assert_eq!(B64.decode(tag).unwrap().len(), FAST_TAG_LEN);
+        assert!(hmac.rsplit_once('.').unwrap().0.len() <= 55);
+        assert!(fast.len() < hmac.len() && hmac.len() < json.len());
+        for token in [&fast, &hmac, &json] {
             assert_eq!(ring.verify_queue(token, 1_764_748_800_001), Ok(q.clone()));
             assert_eq!(ring.verify_queue(token, q.exp), Err(TokenError::Expired));
+        }
+    }
+
+    /// The fast tag is keyed BLAKE3 of `KID.PAYLOAD`, under a key derived
+    /// from the secret with a label of its own, computed here from scratch.
+    #[test]
+    fn fast_tags_are_keyed_blake3_of_their_own_subkey_from_scratch() {
+        let ring = Keyring::from_spec(K1).unwrap();
+        let token = ring.sign_queue(&queue_claims());
+        let (signed, tag) = token.rsplit_once('.').unwrap();
+        let payload = B64.decode(signed.split_once('.').unwrap().1).unwrap();
+        assert_eq!(payload[0], compact::QUEUE_FAST);
+        let mut sub = HmacSha256::new_from_slice(&K1.as_bytes()[3..]).unwrap();
+        sub.update(b"sluice/v2/queue-blake3");
+        sub.update(&[1]);
+        let key: [u8; 32] = sub.finalize().into_bytes().into();
+        let full = blake3::keyed_hash(&key, signed.as_bytes());
+        assert_eq!(tag, B64.encode(&full.as_bytes()[..16]));
+        // Not the queue HMAC subkey's bytes: the purposes stay apart.
+        assert_ne!(key.as_slice(), Purpose::Queue.subkey(&K1.as_bytes()[3..]));
+    }
+
+    /// The payload's first byte picks the MAC, but only ever the MAC that
+    /// signed it: a fast payload under an HMAC tag, or an HMAC-era payload
+    /// under a fast tag, is refused, even with the right keys.
+    #[test]
+    fn a_payload_verifies_only_under_the_mac_its_tag_names() {
+        let ring = Keyring::from_spec(K1).unwrap();
+        let q = queue_claims();
+        let fast_payload = compact::encode_queue(&q, compact::QUEUE_FAST).unwrap();
+        let v1_payload = compact::encode_queue(&q, compact::QUEUE_V1).unwrap();
+        let fast_under_hmac = Keyring::sign_payload(&ring.queue, &fast_payload);
+        assert_eq!(
+            ring.verify_queue(&fast_under_hmac, q.iat),
+            Err(TokenError::BadSignature)
+        );
+        let key = ring.queue.active().unwrap();
+        let signed = format!("{}.{}", key.kid, B64.encode(&v1_payload));
+        let v1_under_fast = format!("{signed}.{}", B64.encode(key.fast_tag(&signed).unwrap()));
+        assert_eq!(
+            ring.verify_queue(&v1_under_fast, q.iat),
+            Err(TokenError::BadSignature)
+        );
+        // A truncated or padded fast tag is refused too.
+        let good = ring.sign_queue(&q);
+        for bad in [&good[..good.len() - 1], &format!("{good}A")] {
+            assert_eq!(ring.verify_queue(bad, q.iat), Err(TokenError::BadSignature));
         }
     }
 
@@ -996,6 +1164,23 @@ mod tests {
             }
             for t in [&qt, &pt, &st] {
                 prop_assert_eq!(stranger.open_pass(t), Err(TokenError::UnknownKey));
+            }
+        }
+
+        #[test]
+        fn any_single_byte_change_of_a_queue_token_is_refused(
+            idx in any::<prop::sample::Index>(), byte in any::<u8>(), form in 0..3usize,
+        ) {
+            let format = [QueueFormat::Fast, QueueFormat::Hmac, QueueFormat::Json][form];
+            let ring = Keyring::from_spec(K1).unwrap().with_queue_format(format);
+            let q = queue_claims();
+            let token = ring.sign_queue(&q);
+            let mut bytes = token.clone().into_bytes();
+            let i = idx.index(bytes.len());
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            if let Ok(t) = String::from_utf8(bytes) {
+                prop_assert!(ring.verify_queue(&t, q.iat).is_err(), "changed token {} accepted", t);
             }
         }
 

@@ -824,23 +824,24 @@ impl RoomStore for MySqlStore {
     async fn touch(&self, seen: &[(u64, u64)]) -> Result<(), StoreError> {
         // Each ticket gets the instant its student was last seen, not the
         // flush's: after an outage the retained sightings are written as
-        // they happened.
+        // they happened. The sightings travel as one JSON parameter read by
+        // `JSON_TABLE`: one statement text whatever the count, prepared once
+        // per connection, where a list of placeholders made a new statement
+        // (and a definition to read back per placeholder) at every flush.
         for chunk in seen.chunks(CHUNK) {
-            self.timed(async {
-                let mut q = QueryBuilder::<MySql>::new(
-                    "UPDATE tickets SET last_seen_at = GREATEST(last_seen_at, CASE seq",
-                );
-                for &(seq, at) in chunk {
-                    q.push(" WHEN ")
-                        .push_bind(seq)
-                        .push(" THEN ")
-                        .push_bind(to_datetime(at));
-                }
-                q.push(" ELSE last_seen_at END) WHERE state = 'waiting' AND seq IN ");
-                let seqs: Vec<u64> = chunk.iter().map(|&(seq, _)| seq).collect();
-                push_in(&mut q, &seqs);
-                q.build().execute(&self.pool).await
-            })
+            let list = sightings_json(chunk);
+            self.timed(
+                sqlx::query(
+                    "UPDATE tickets t JOIN JSON_TABLE(?, '$[*]' COLUMNS ( \
+                       seq BIGINT UNSIGNED PATH '$[0]', ms BIGINT UNSIGNED PATH '$[1]')) AS j \
+                     ON t.seq = j.seq \
+                     SET t.last_seen_at = GREATEST(t.last_seen_at, \
+                       TIMESTAMPADD(MICROSECOND, j.ms * 1000, '1970-01-01 00:00:00')) \
+                     WHERE t.state = 'waiting'",
+                )
+                .bind(list)
+                .execute(&self.pool),
+            )
             .await?;
         }
         Ok(())
@@ -921,4 +922,29 @@ impl RoomStore for MySqlStore {
         })
         .await
     }
+}
+
+/// The latest instant a sighting is written as: the last millisecond of
+/// year 9999, `DATETIME`'s end (a clock gone wild cannot overflow the
+/// statement's arithmetic).
+const LAST_DATETIME_MS: u64 = 253_402_300_799_999;
+
+/// `[[seq, ms], ...]`: the sightings of one flush as the JSON array the
+/// liveness `UPDATE` reads.
+fn sightings_json(seen: &[(u64, u64)]) -> String {
+    let mut out = String::with_capacity(2 + seen.len() * 28);
+    out.push('[');
+    let mut buf = itoa::Buffer::new();
+    for (i, &(seq, ms)) in seen.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        out.push_str(buf.format(seq));
+        out.push(',');
+        out.push_str(buf.format(ms.min(LAST_DATETIME_MS)));
+        out.push(']');
+    }
+    out.push(']');
+    out
 }

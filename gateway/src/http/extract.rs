@@ -56,16 +56,16 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(app, &parts.headers, &parts.extensions)))
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(client_ip(app, &parts.headers, peer)))
     }
 }
 
 /// The client's address: the peer, or the hop the trusted ingress appended.
-pub fn client_ip(
-    app: &AppState,
-    headers: &HeaderMap,
-    extensions: &axum::http::Extensions,
-) -> IpAddr {
+pub fn client_ip(app: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> IpAddr {
     if app.config.trust_forwarded {
         // The last hop is the one the ingress appended; any before it
         // were written by the client and prove nothing.
@@ -80,10 +80,7 @@ pub fn client_ip(
             return ip;
         }
     }
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    peer.unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 /// Refuses a cookie-authenticated request sent from another origin. Cookies

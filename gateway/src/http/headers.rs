@@ -111,6 +111,30 @@ pub(crate) fn secure(headers: &mut HeaderMap, tls: bool) {
     }
 }
 
+/// The headers of a JSON answer that sets none of its own: its type and
+/// every header [`secure`] would add, made once per TLS setting. A status
+/// poll's answer starts from a clone of this (two allocations) instead of
+/// taking the headers one by one (a hash and a probe each, and the map
+/// growing twice): those were 7 % of a poll.
+pub(crate) fn json_answer_headers(tls: bool) -> HeaderMap {
+    fn build(tls: bool) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(12);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        secure(&mut headers, tls);
+        headers
+    }
+    static PLAIN: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(|| build(false));
+    static TLS: std::sync::LazyLock<HeaderMap> = std::sync::LazyLock::new(|| build(true));
+    if tls {
+        TLS.clone()
+    } else {
+        PLAIN.clone()
+    }
+}
+
 /// Whether an error answer is already ours: JSON from [`ApiError`], or an
 /// HTML page from the page layer.
 fn is_shaped(headers: &HeaderMap) -> bool {

@@ -82,17 +82,52 @@ async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Respons
 /// The route every waiting student polls, answered before the router.
 pub const STATUS_ROUTE: &str = "/api/queue/status";
 
-/// The service the listener serves: status polls take a direct path, the
-/// rest goes through the router.
+/// The service the listener serves, made per connection with the peer's
+/// address: status polls take a direct path, the rest goes through the
+/// router.
 ///
 /// A poll is most of a registration-day load and does little work of its
 /// own (verify a token, read the snapshot); the router's per-request
 /// layers (route matching, boxed service clones, middleware futures) cost
 /// as much again. The direct path keeps every guarantee of the routed one:
 /// the in-flight bound, the same handler logic ([`api::queue::poll`]), the
-/// security headers and the request metrics.
-pub fn service(
+/// security headers and the request metrics. The peer's address reaches
+/// the router as axum's `ConnectInfo`; a poll takes it as it is, without
+/// the per-request extension map that costs.
+pub fn connections(
     state: AppState,
+) -> impl for<'a> tower::Service<
+    axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
+    Error = std::convert::Infallible,
+    Response = impl tower::Service<
+        Request,
+        Response = Response,
+        Error = std::convert::Infallible,
+        Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
+    > + Clone
+                   + Send
+                   + 'static,
+    Future = impl std::future::Future + Send,
+> + Send
+       + 'static {
+    let router = router(Arc::clone(&state));
+    tower::service_fn(
+        move |incoming: axum::serve::IncomingStream<'_, tokio::net::TcpListener>| {
+            let peer = *incoming.remote_addr();
+            std::future::ready(Ok::<_, std::convert::Infallible>(service(
+                Arc::clone(&state),
+                router.clone(),
+                peer,
+            )))
+        },
+    )
+}
+
+/// One connection's service.
+fn service(
+    state: AppState,
+    router: Router,
+    peer: std::net::SocketAddr,
 ) -> impl tower::Service<
     Request,
     Response = Response,
@@ -100,27 +135,29 @@ pub fn service(
     Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
 > + Clone
        + Send {
-    let router = router(Arc::clone(&state));
-    tower::service_fn(move |req: Request| {
+    tower::service_fn(move |mut req: Request| {
         let (state, router) = (Arc::clone(&state), router.clone());
         async move {
             if req.method() == Method::GET && req.uri().path() == STATUS_ROUTE {
-                return Ok(status_direct(&state, req).await);
+                return Ok(status_direct(&state, req, peer.ip()).await);
             }
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             tower::ServiceExt::oneshot(router, req).await
         }
     })
 }
 
-async fn status_direct(app: &AppState, req: Request) -> Response {
+async fn status_direct(app: &AppState, req: Request, peer: std::net::IpAddr) -> Response {
     use axum::response::IntoResponse;
     let started = Instant::now();
+    let tls = app.config.secure_cookies;
     let mut response = match app.in_flight.try_acquire() {
         Err(_) => {
             // Shed, but the student was here: a refused poll keeps the place.
             let jar = axum_extra::extract::cookie::CookieJar::from_headers(req.headers());
-            if let Some(token) = api::queue::queue_token(req.headers(), &jar) {
-                api::queue::seen(app, &token);
+            if let Some(token) = api::queue::queue_token_in(req.headers(), &jar) {
+                api::queue::seen(app, token);
             }
             ApiError::Overloaded {
                 retry_after: std::time::Duration::from_secs(1),
@@ -129,20 +166,27 @@ async fn status_direct(app: &AppState, req: Request) -> Response {
         }
         Ok(_permit) => {
             let (parts, _body) = req.into_parts();
-            let ip = extract::client_ip(app, &parts.headers, &parts.extensions);
-            let jar = axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers);
+            let ip = extract::client_ip(app, &parts.headers, Some(peer));
+            // Apps send the token in a header and no cookies: an empty jar
+            // then, not one parsed (and hashed into sets) from nothing.
+            let jar = if parts.headers.contains_key(axum::http::header::COOKIE) {
+                axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers)
+            } else {
+                axum_extra::extract::cookie::CookieJar::new()
+            };
             let header_token = api::queue::header_token(&parts.headers);
-            api::queue::status_for(app, ip, header_token, jar)
-                .await
-                .into_response()
+            match api::queue::status_for(app, ip, header_token, jar).await {
+                // Built with every header the edge adds: sent as it is.
+                Ok((jar, status)) => {
+                    let response = status.secured_response(jar, tls);
+                    metrics::record_status_poll(response.status().as_u16(), started);
+                    return response;
+                }
+                Err(e) => e.into_response(),
+            }
         }
     };
-    headers::secure(response.headers_mut(), app.config.secure_cookies);
-    metrics::record_request(
-        Some(STATUS_ROUTE),
-        &Method::GET,
-        response.status().as_u16(),
-        started,
-    );
+    headers::secure(response.headers_mut(), tls);
+    metrics::record_status_poll(response.status().as_u16(), started);
     response
 }

@@ -618,3 +618,74 @@ async fn a_returned_student_keeps_the_turn_through_a_pause_and_can_leave_it() {
     );
     app.finish().await;
 }
+
+/// The liveness flush's write on the real database: each waiting ticket
+/// gets its own sighting to the millisecond, never moved back, tickets no
+/// longer waiting and unknown ones are left alone, and a flush larger than
+/// one statement's share is written whole.
+#[tokio::test]
+async fn sightings_are_written_to_the_millisecond_and_never_backwards() {
+    use waitroom::room::RoomStore;
+    let db = TestDb::create().await;
+    let round = db.round("open", 60_000).await;
+    const N: u64 = 2_500;
+    let start: chrono::NaiveDateTime = "2026-12-01T09:00:00".parse().unwrap();
+    let start_ms = u64::try_from(start.and_utc().timestamp_millis()).unwrap();
+    for i in 0..N {
+        let student = db.student(&format!("2026{:05}", 10_000 + i), 1).await;
+        let state = if i % 10 == 9 { "admitted" } else { "waiting" };
+        sqlx::query(
+            "INSERT INTO tickets (round_id, student_id, state, joined_at, last_seen_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(round.0)
+        .bind(student.0)
+        .bind(state)
+        .bind(start)
+        .bind(start)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let seqs: Vec<u64> = sqlx::query_scalar("SELECT seq FROM tickets ORDER BY seq")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    // Every third ticket is reported seen before what the database holds.
+    let seen: Vec<(u64, u64)> = seqs
+        .iter()
+        .enumerate()
+        .map(|(i, &seq)| {
+            let at = if i % 3 == 0 {
+                start_ms - 5_000
+            } else {
+                start_ms + 1_000 + i as u64 * 7
+            };
+            (seq, at)
+        })
+        .chain([(u64::MAX - 1, start_ms + 1)])
+        .collect();
+    let store = gateway::db::MySqlStore::new(
+        db.pool.clone(),
+        Duration::from_secs(10),
+        Duration::from_secs(600),
+    );
+    store.touch(&seen).await.unwrap();
+    let rows: Vec<(u64, chrono::NaiveDateTime)> =
+        sqlx::query_as("SELECT seq, last_seen_at FROM tickets ORDER BY seq")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len() as u64, N);
+    for (i, (seq, at)) in rows.into_iter().enumerate() {
+        assert_eq!(seq, seqs[i]);
+        let at = u64::try_from(at.and_utc().timestamp_millis()).unwrap();
+        let expected = if i % 10 == 9 || i % 3 == 0 {
+            start_ms
+        } else {
+            start_ms + 1_000 + i as u64 * 7
+        };
+        assert_eq!(at, expected, "ticket {i}");
+    }
+    db.drop().await;
+}

@@ -167,8 +167,29 @@ async fn every_answer_carries_the_security_headers() {
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     }
+    let token = joined.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let answers = [
+        // Polls are answered before the router, with headers of their own.
+        (
+            "status poll",
+            app.get("/api/queue/status")
+                .header("x-queue-token", &token)
+                .send()
+                .await
+                .unwrap(),
+        ),
+        (
+            "status poll without a token",
+            reqwest::Client::new()
+                .get(app.url("/api/queue/status"))
+                .send()
+                .await
+                .unwrap(),
+        ),
         ("page", app.get("/").send().await.unwrap()),
         (
             "unknown route",
@@ -185,9 +206,16 @@ async fn every_answer_carries_the_security_headers() {
             app.client.put(app.url("/api/enroll")).send().await.unwrap(),
         ),
     ];
+    assert_eq!(answers[0].1.status(), 200);
+    assert_eq!(answers[1].1.status(), 401);
     for (what, r) in &answers {
         assert_secure_headers(r, what);
         assert_eq!(r.headers()["cache-control"], "no-store", "{what}");
+        assert_eq!(
+            r.headers().get_all("cache-control").iter().count(),
+            1,
+            "{what}: one of each"
+        );
     }
     let asset = app.get("/static/app.css").send().await.unwrap();
     assert_eq!(asset.status(), 200);
@@ -212,6 +240,22 @@ async fn every_answer_carries_the_security_headers() {
     for cookie in joined.headers().get_all("set-cookie") {
         assert!(cookie.to_str().unwrap().contains("Secure"));
     }
+    let token = joined.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let polled = tls
+        .get("/api/queue/status")
+        .header("x-queue-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(polled.status(), 200);
+    assert_eq!(
+        polled.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_secure_headers(&polled, "status poll behind TLS");
     let missing = tls.get("/nope").send().await.unwrap();
     assert!(missing.headers().contains_key("strict-transport-security"));
     tls.finish().await;

@@ -6,19 +6,24 @@
 //! seven LEB128 integers, usually under 32 bytes, and the whole signed text
 //! (`kid.payload`) fits in one block, with no JSON to parse.
 //!
-//! Layout: `0x01` (queue claims, version 1), then `round`, `student`,
+//! Layout: a tag byte, then `round`, `student`,
 //! `seq`, `order_key + 1` (0 when there is none), `mark_at_join`, `iat` and
 //! `exp - iat`, each an unsigned LEB128 of at most 10 bytes, nothing after.
-//! A JSON payload starts with `{`, so a reader tells the two apart by the
-//! first byte and accepts both (tokens signed before the change keep
-//! working); decoding is strict: overlong or overflowing integers, a
-//! missing field or trailing bytes are refused.
+//! The tag names the MAC that signs the token: `0x01` HMAC-SHA256 (the
+//! first compact tokens), `0x02` keyed BLAKE3 (see the parent module). A
+//! JSON payload starts with `{`, so a reader tells all three apart by the
+//! first byte and accepts each (tokens signed before a change keep
+//! working); decoding is strict: the tag the caller expects, no overlong or
+//! overflowing integers, no missing field, no trailing bytes.
 
 use super::QueueClaims;
 use enrollment::{RoundId, StudentId};
 
-/// The first byte of a compact queue payload.
+/// The first byte of a compact queue payload signed with HMAC-SHA256.
 pub const QUEUE_V1: u8 = 0x01;
+
+/// The first byte of a compact queue payload signed with keyed BLAKE3.
+pub const QUEUE_FAST: u8 = 0x02;
 
 /// The longest compact payload: the tag and seven 10-byte integers.
 pub const MAX_LEN: usize = 1 + 7 * 10;
@@ -30,12 +35,12 @@ pub struct Invalid;
 /// Encodes queue claims compactly; `None` for the claims this layout cannot
 /// carry exactly (an order key of `u64::MAX`, an expiry before issue), which
 /// the caller then writes as JSON.
-pub fn encode_queue(c: &QueueClaims) -> Option<Vec<u8>> {
+pub fn encode_queue(c: &QueueClaims, tag: u8) -> Option<Vec<u8>> {
     if c.order_key == Some(u64::MAX) || c.exp < c.iat {
         return None;
     }
     let mut out = Vec::with_capacity(32);
-    out.push(QUEUE_V1);
+    out.push(tag);
     for v in [
         u64::from(c.round.0),
         u64::from(c.student.0),
@@ -50,10 +55,10 @@ pub fn encode_queue(c: &QueueClaims) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Decodes what [`encode_queue`] wrote.
-pub fn decode_queue(bytes: &[u8]) -> Result<QueueClaims, Invalid> {
+/// Decodes what [`encode_queue`] wrote with `expected` as its tag.
+pub fn decode_queue(bytes: &[u8], expected: u8) -> Result<QueueClaims, Invalid> {
     let (&tag, mut rest) = bytes.split_first().ok_or(Invalid)?;
-    if tag != QUEUE_V1 {
+    if tag != expected {
         return Err(Invalid);
     }
     let mut next = || take(&mut rest);
@@ -126,16 +131,16 @@ mod tests {
 
     #[test]
     fn a_typical_token_is_small_and_round_trips() {
-        let bytes = encode_queue(&claims()).unwrap();
-        assert_eq!(decode_queue(&bytes), Ok(claims()));
+        let bytes = encode_queue(&claims(), QUEUE_V1).unwrap();
+        assert_eq!(decode_queue(&bytes, QUEUE_V1), Ok(claims()));
         // Without an order key (a pre-queue ticket) it is smaller still.
         let pre = QueueClaims {
             order_key: None,
             ..claims()
         };
-        let small = encode_queue(&pre).unwrap();
+        let small = encode_queue(&pre, QUEUE_V1).unwrap();
         assert!(small.len() <= 32, "{} bytes", small.len());
-        assert_eq!(decode_queue(&small), Ok(pre));
+        assert_eq!(decode_queue(&small, QUEUE_V1), Ok(pre));
     }
 
     #[test]
@@ -150,7 +155,7 @@ mod tests {
             exp: 129,
         };
         assert_eq!(
-            encode_queue(&c).unwrap(),
+            encode_queue(&c, QUEUE_V1).unwrap(),
             [QUEUE_V1, 1, 0xac, 0x02, 2, 0, 0, 1, 0x80, 0x01]
         );
     }
@@ -161,17 +166,17 @@ mod tests {
             order_key: Some(u64::MAX),
             ..claims()
         };
-        assert_eq!(encode_queue(&top), None);
+        assert_eq!(encode_queue(&top, QUEUE_V1), None);
         let backwards = QueueClaims {
             exp: claims().iat - 1,
             ..claims()
         };
-        assert_eq!(encode_queue(&backwards), None);
+        assert_eq!(encode_queue(&backwards, QUEUE_V1), None);
     }
 
     #[test]
     fn malformed_bytes_are_refused() {
-        let good = encode_queue(&claims()).unwrap();
+        let good = encode_queue(&claims(), QUEUE_V1).unwrap();
         for bad in [
             &[][..],
             &[b'{'][..],
@@ -184,18 +189,24 @@ mod tests {
             // Overlong zero.
             &[QUEUE_V1, 0x80, 0x00, 1, 1, 0, 0, 1, 1][..],
         ] {
-            assert_eq!(decode_queue(bad), Err(Invalid), "{bad:?}");
+            assert_eq!(decode_queue(bad, QUEUE_V1), Err(Invalid), "{bad:?}");
         }
+        // A payload is read only under the tag its MAC was checked for.
+        assert_eq!(decode_queue(&good, QUEUE_FAST), Err(Invalid));
+        let fast = encode_queue(&claims(), QUEUE_FAST).unwrap();
+        assert_eq!(fast[1..], good[1..]);
+        assert_eq!(decode_queue(&fast, QUEUE_FAST), Ok(claims()));
+        assert_eq!(decode_queue(&fast, QUEUE_V1), Err(Invalid));
         let mut trailing = good.clone();
         trailing.push(0);
-        assert_eq!(decode_queue(&trailing), Err(Invalid));
+        assert_eq!(decode_queue(&trailing, QUEUE_V1), Err(Invalid));
         // A round or student beyond u32 is refused, not truncated.
         let mut wide = vec![QUEUE_V1];
         put(&mut wide, u64::from(u32::MAX) + 1);
         for v in [1, 1, 0, 0, 1, 1] {
             put(&mut wide, v);
         }
-        assert_eq!(decode_queue(&wide), Err(Invalid));
+        assert_eq!(decode_queue(&wide, QUEUE_V1), Err(Invalid));
     }
 
     proptest! {
@@ -209,14 +220,14 @@ mod tests {
                 round: RoundId(round), student: StudentId(student), seq, order_key,
                 mark_at_join: mark, iat, exp: iat.saturating_add(ttl),
             };
-            let bytes = encode_queue(&c).unwrap();
+            let bytes = encode_queue(&c, QUEUE_V1).unwrap();
             prop_assert!(bytes.len() <= MAX_LEN);
-            prop_assert_eq!(decode_queue(&bytes), Ok(c));
+            prop_assert_eq!(decode_queue(&bytes, QUEUE_V1), Ok(c));
         }
 
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
-            let _ = decode_queue(&bytes);
+            let _ = decode_queue(&bytes, QUEUE_V1);
         }
     }
 }

@@ -8,6 +8,7 @@
 use super::{Notice, Phase, Status};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
 
 impl Phase {
     /// The JSON name (as `Serialize` writes it).
@@ -150,6 +151,17 @@ impl IntoResponse for Status {
             self.to_json(),
         )
             .into_response()
+    }
+}
+
+impl Status {
+    /// The answer as the edge would finish it: the security headers already
+    /// in place ([`crate::http::headers::json_answer_headers`]), then the
+    /// jar's cookies. The listener's direct path sends this as it is.
+    pub fn secured_response(self, jar: CookieJar, tls: bool) -> Response {
+        let mut response = Response::new(axum::body::Body::from(self.to_json()));
+        *response.headers_mut() = crate::http::headers::json_answer_headers(tls);
+        (jar, response).into_response()
     }
 }
 

@@ -29,8 +29,8 @@ mod json;
 mod tokens;
 
 pub use tokens::{
-    header_token, pass_token, queue_token, with_cookies, QueueTokenHeader, PASS_COOKIE,
-    PASS_HEADER, QUEUE_COOKIE, QUEUE_HEADER,
+    header_token, pass_token, queue_token, queue_token_in, with_cookies, QueueTokenHeader,
+    PASS_COOKIE, PASS_HEADER, QUEUE_COOKIE, QUEUE_HEADER,
 };
 use waitroom::{
     JoinRefused, JoinRequest, PassClaims, QueueClaims, RoundState, Ticket, TicketState,
@@ -343,25 +343,23 @@ pub async fn status(
     QueueTokenHeader(header_token): QueueTokenHeader,
     jar: CookieJar,
 ) -> ApiResult<(CookieJar, Status)> {
-    status_for(&app, ip, header_token, jar).await
+    status_for(&app, ip, header_token.as_deref(), jar).await
 }
 
 /// The status poll itself, shared by the routed handler and the listener's
-/// direct path ([`crate::http::service`]).
+/// direct path ([`crate::http::connections`]).
 pub async fn status_for(
     app: &AppState,
     ip: std::net::IpAddr,
-    header_token: Option<String>,
+    header_token: Option<&str>,
     jar: CookieJar,
 ) -> ApiResult<(CookieJar, Status)> {
-    let app = app.clone();
-    let Some(token) = header_token.or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
-    else {
+    let Some(token) = header_token.or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value())) else {
         // Anonymous: only the per-address ceiling applies.
         app.limits.check_ip(ip)?;
         return Err(ApiError::BadToken);
     };
-    let status = match poll(&app, &token).await {
+    let status = match poll(app, token).await {
         Err(e @ (ApiError::BadToken | ApiError::TokenExpired)) => {
             // A forged or expired token is anonymous traffic.
             app.limits.check_ip(ip)?;
@@ -369,7 +367,7 @@ pub async fn status_for(
         }
         other => other?,
     };
-    Ok((with_cookies(&app, jar, &status), status))
+    Ok((with_cookies(app, jar, &status), status))
 }
 
 /// Records that the holder of `token` is here, if it is a valid queue

@@ -3,7 +3,7 @@
 
 use super::{Phase, Status};
 use crate::AppState;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 /// Cookie holding the queue token.
@@ -13,6 +13,10 @@ pub const PASS_COOKIE: &str = "sluice_pass";
 /// Header alternatives for apps.
 pub const QUEUE_HEADER: &str = "x-queue-token";
 pub const PASS_HEADER: &str = "x-pass";
+
+/// [`QUEUE_HEADER`] as a header name, made once: looking a header up by a
+/// string parses and checks the name on every call.
+static QUEUE_HEADER_NAME: HeaderName = HeaderName::from_static(QUEUE_HEADER);
 
 /// Sets the queue token and pass cookies from a status.
 pub fn with_cookies(app: &AppState, mut jar: CookieJar, status: &Status) -> CookieJar {
@@ -55,21 +59,27 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for QueueTokenHeader {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(QueueTokenHeader(header_token(&parts.headers)))
+        Ok(QueueTokenHeader(
+            header_token(&parts.headers).map(str::to_string),
+        ))
     }
 }
 
-/// The queue token from the `x-queue-token` header alone.
-pub fn header_token(headers: &HeaderMap) -> Option<String> {
+/// The queue token from the `x-queue-token` header alone, borrowed.
+pub fn header_token(headers: &HeaderMap) -> Option<&str> {
     headers
-        .get(QUEUE_HEADER)
+        .get(&QUEUE_HEADER_NAME)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+}
+
+/// The queue token from the header or the cookie, borrowed.
+pub fn queue_token_in<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
+    header_token(headers).or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value()))
 }
 
 /// The queue token from the header or the cookie.
 pub fn queue_token(headers: &HeaderMap, jar: &CookieJar) -> Option<String> {
-    header_token(headers).or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value().to_string()))
+    queue_token_in(headers, jar).map(str::to_string)
 }
 
 /// The pass from the header or the cookie, and whether it came from a cookie.
