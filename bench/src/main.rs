@@ -59,6 +59,7 @@ mod stats;
 mod student;
 mod surge;
 mod svg;
+mod tokens;
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +87,8 @@ enum Cmd {
     Cluster(Box<cluster::Args>),
     /// A local surge with faults injected: kills, restarts, cut connections.
     Chaos(Box<chaos::Args>),
+    /// The time to verify a queue token in each form, on this CPU.
+    Tokens(tokens::Args),
 }
 
 // Request handling allocates many small, short-lived buffers across
@@ -104,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(args) => Box::pin(cluster::run(*args)).await,
         Cmd::Gateway(args) => Box::pin(gateway::run(*args)).await,
         Cmd::Chaos(args) => Box::pin(chaos::run(*args)).await,
+        Cmd::Tokens(args) => tokens::run(args),
     }
 }
 
