@@ -98,6 +98,13 @@ DASHBOARDS = {
                   "cap {{round}} (0 = none)")]),
             ts("Paused (1) or admitting (0)",
                [q("max by (round) (sluice_waitroom_paused)", "{{round}}")]),
+            ts("Waiting per priority class",
+               [q("max by (round, years) (sluice_waitroom_lane_waiting)",
+                  "{{round}}: years {{years}}")],
+               desc="Rounds that give classes of students an earlier turn: "
+                    "each class's line. Strict: a later class moves only once "
+                    "the earlier ones are served; weighted: by its share of "
+                    "turns. Rounds with one line show nothing here."),
             ts("Minutes to admit everyone now waiting",
                [q("max by (round) (sluice_waitroom_waiting) / "
                   "(max by (round) (sluice_waitroom_admission_rate_per_min) > 0)",

@@ -3,6 +3,7 @@ does it: students sign in, join the demo round, poll until admitted,
 enroll with the pass, read the outcome; one drops; a few requests are
 refused. Every answer is checked, so the load also proves the API works."""
 
+import base64
 import http.cookiejar
 import json
 import time
@@ -12,6 +13,8 @@ import urllib.request
 from .common import CheckFailed, note
 
 PASSWORD = "sluice-demo"  # the published demo password of every seeded student
+# The published demo registrar (HTTP Basic on the admin API).
+REGISTRAR = "Basic " + base64.b64encode(b"registrar:registrar-demo").decode()
 # Outcome reads count against the per-student limit (3/s).
 POLL_EVERY = 0.5
 
@@ -127,3 +130,30 @@ def run(gateway, round_id, hot, numbers):
     api.call("GET", f"/api/rounds/{round_id}")
     api.call("GET", "/", expect=(200, 303))
     note("3 refused requests (no token, bad token, no pass), round info, start page")
+
+
+def priority(gateway, round_id, numbers):
+    """The registrar gives 4th years the first turn in a scheduled round
+    and opens it; students join and poll. The per-class gauges then hold
+    each line's waiting count."""
+    api = Api(gateway)
+    admin = {"authorization": REGISTRAR}
+    body = {"priority": {"mode": "strict", "groups": [{"years": [4]}, {"years": [1, 2, 3]}]}}
+    api.call("POST", f"/api/admin/rounds/{round_id}", body, headers=admin)
+    api.call("POST", f"/api/admin/rounds/{round_id}", {"action": "open"}, headers=admin)
+    # Gateways answer from their snapshot of the rooms, refreshed each second.
+    deadline = time.monotonic() + 15
+    while True:
+        _, shown = api.call("GET", f"/api/admin/rounds/{round_id}", headers=admin)
+        if (shown.get("priority") or {}).get("spec") == "strict:4/1-3" and shown.get("state") == "open":
+            break
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"round {round_id}: not shown open with 4th years first: "
+                              f"{shown.get('state')}, {shown.get('priority')}")
+        time.sleep(0.5)
+    tokens, _ = sign_in_and_join(api, round_id, numbers[:4])
+    for n, token in tokens.items():
+        _, st = api.call("GET", "/api/queue/status", headers={"x-queue-token": token})
+        if st["state"] not in ("waiting", "admitted"):
+            raise CheckFailed(f"student {n} in round {round_id}: unexpected state {st['state']}")
+    note(f"round {round_id}: 4th years first (strict), opened; 4 students joined and polled")

@@ -68,9 +68,17 @@ def seed(stack, sluice_db):
     stack.sql(f"UPDATE sections SET capacity = 3 WHERE id = {hot}")
     students = stack.sql(f"SELECT number FROM students ORDER BY id LIMIT {STUDENTS}").split()
     note(f"demo round {round_id}; section {hot} set to 3 seats; {STUDENTS} students")
+    # A second round, not yet open, for the registrar to give 4th years the
+    # first turn (the per-class panels read it).
+    priority_round = stack.sql(
+        "INSERT INTO rounds (term_id, name, eligible_years_mask, prequeue_at, opens_at, closes_at, "
+        "state, admission_per_min) SELECT term_id, 'Seniors first', eligible_years_mask, "
+        "NOW() + INTERVAL 1 DAY, NOW() + INTERVAL 1 DAY, closes_at + INTERVAL 1 DAY, 'scheduled', "
+        f"admission_per_min FROM rounds WHERE id = {round_id}; SELECT LAST_INSERT_ID()")
+    note(f"round {priority_round} scheduled for the priority load")
     stack.create_vhost()
     note(f"vhost {stack.vhost} (queues keep the default prefix: sluice.commands, sluice.commands.dead)")
-    return int(round_id), int(hot), students
+    return int(round_id), int(hot), students, int(priority_round)
 
 
 def start_services(stack, bin_dir, ports):
@@ -157,7 +165,7 @@ def start_prometheus(stack, gateway_ops_port, worker_port, port):
 
 def check(stack, phase, bin_dir):
     phase("throw-away database and RabbitMQ vhost")
-    round_id, hot, students = seed(stack, bin_dir / "sluice-db")
+    round_id, hot, students, priority_round = seed(stack, bin_dir / "sluice-db")
 
     phase("worker and gateway, configured from manifests/base/*.env")
     gateway_port, gateway_ops_port, worker_port, prometheus_port = free_ports(4)
@@ -168,6 +176,7 @@ def check(stack, phase, bin_dir):
 
     phase("load through the public API")
     live_load.run(gateway, round_id, hot, students)
+    live_load.priority(gateway, priority_round, students)
     # The worker must dead-letter a message that is not a command.
     stack.publish_not_a_command()
     wait_until(30, "the malformed message on sluice.commands.dead", stack.dead_lettered)

@@ -5,7 +5,8 @@
 //! the same code, the tests with a paused clock and fixed seeds.
 //!
 //! # Layout
-//! - [`token`]: HMAC-signed queue tokens and admission passes, with key ids
+//! - [`token`]: signed queue tokens (keyed BLAKE3) and admission passes
+//!   (HMAC-SHA256), with key ids
 //!   so keys can rotate while both stay valid; [`token::compact`] is the
 //!   compact encoding of queue claims, the payload every poll opens.
 //! - [`autopace`]: the automatic pace, a rate that follows the workers'

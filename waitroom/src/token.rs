@@ -8,8 +8,8 @@
 //!
 //! Passes and sessions carry JSON claims under HMAC-SHA256. Queue tokens,
 //! which every poll opens, carry the compact claims of [`compact`] under
-//! keyed BLAKE3 cut to 128 bits ([`QueueFormat::Fast`]): one compression
-//! of a 64-byte block instead of HMAC's two SHA-256 blocks, about a fifth
+//! keyed BLAKE3 cut to 128 bits ([`QueueFormat::Fast`]): usually one
+//! compression of a 64-byte block instead of HMAC's two SHA-256 blocks, about a fifth
 //! of a poll's work on the gateway. The payload's first byte names the MAC
 //! (it is inside the signed text, so changing it only asks for a forgery
 //! under the other MAC, with another key); queue tokens written by earlier
@@ -881,6 +881,27 @@ mod tests {
         assert_eq!(tag, B64.encode(&full.as_bytes()[..16]));
         // Not the queue HMAC subkey's bytes: the purposes stay apart.
         assert_ne!(key.as_slice(), Purpose::Queue.subkey(&K1.as_bytes()[3..]));
+    }
+
+    /// Fast queue tokens follow key rotation like every kind: signed by the
+    /// old key, they verify while a ring lists it after the new one, and
+    /// not once it is gone; the new key's tokens mean nothing to the old.
+    #[test]
+    fn fast_queue_tokens_follow_rotation() {
+        let q = queue_claims();
+        let old = Keyring::from_spec(K0).unwrap();
+        let both = Keyring::from_spec(&format!("{K1},{K0}")).unwrap();
+        let new = Keyring::from_spec(K1).unwrap();
+        let token = old.sign_queue(&q);
+        assert!(token.starts_with("k0."), "{token}");
+        assert_eq!(both.verify_queue(&token, q.iat), Ok(q.clone()));
+        assert_eq!(new.verify_queue(&token, q.iat), Err(TokenError::UnknownKey));
+        let renewed = both.sign_queue(&q);
+        assert!(renewed.starts_with("k1."), "{renewed}");
+        assert_eq!(old.verify_queue(&renewed, q.iat), Err(TokenError::UnknownKey));
+        // The old key id on the new key's tag is a forgery.
+        let forged = format!("k0{}", &renewed[2..]);
+        assert_eq!(both.verify_queue(&forged, q.iat), Err(TokenError::BadSignature));
     }
 
     /// The payload's first byte picks the MAC, but only ever the MAC that

@@ -828,20 +828,27 @@ impl RoomStore for MySqlStore {
         // `JSON_TABLE`: one statement text whatever the count, prepared once
         // per connection, where a list of placeholders made a new statement
         // (and a definition to read back per placeholder) at every flush.
+        // MariaDB reads the list in its order and locks each ticket as it
+        // goes: in ticket order, two gateways flushing the same tickets lock
+        // them in one order and cannot deadlock.
+        let mut seen = seen.to_vec();
+        seen.sort_unstable_by_key(|&(seq, _)| seq);
         for chunk in seen.chunks(CHUNK) {
             let list = sightings_json(chunk);
-            self.timed(
-                sqlx::query(
-                    "UPDATE tickets t JOIN JSON_TABLE(?, '$[*]' COLUMNS ( \
-                       seq BIGINT UNSIGNED PATH '$[0]', ms BIGINT UNSIGNED PATH '$[1]')) AS j \
-                     ON t.seq = j.seq \
-                     SET t.last_seen_at = GREATEST(t.last_seen_at, \
-                       TIMESTAMPADD(MICROSECOND, j.ms * 1000, '1970-01-01 00:00:00')) \
-                     WHERE t.state = 'waiting'",
+            super::retry_deadlock(|| {
+                self.timed(
+                    sqlx::query(
+                        "UPDATE tickets t JOIN JSON_TABLE(?, '$[*]' COLUMNS ( \
+                           seq BIGINT UNSIGNED PATH '$[0]', ms BIGINT UNSIGNED PATH '$[1]')) AS j \
+                         ON t.seq = j.seq \
+                         SET t.last_seen_at = GREATEST(t.last_seen_at, \
+                           TIMESTAMPADD(MICROSECOND, j.ms * 1000, '1970-01-01 00:00:00')) \
+                         WHERE t.state = 'waiting'",
+                    )
+                    .bind(list.as_str())
+                    .execute(&self.pool),
                 )
-                .bind(list)
-                .execute(&self.pool),
-            )
+            })
             .await?;
         }
         Ok(())
@@ -947,4 +954,18 @@ fn sightings_json(seen: &[(u64, u64)]) -> String {
     }
     out.push(']');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sightings_are_listed_as_pairs_and_clamped_to_datetimes_end() {
+        assert_eq!(sightings_json(&[]), "[]");
+        assert_eq!(
+            sightings_json(&[(7, 1_764_748_800_123), (u64::MAX, u64::MAX)]),
+            format!("[[7,1764748800123],[{},{LAST_DATETIME_MS}]]", u64::MAX)
+        );
+    }
 }
