@@ -898,10 +898,16 @@ mod tests {
         assert_eq!(new.verify_queue(&token, q.iat), Err(TokenError::UnknownKey));
         let renewed = both.sign_queue(&q);
         assert!(renewed.starts_with("k1."), "{renewed}");
-        assert_eq!(old.verify_queue(&renewed, q.iat), Err(TokenError::UnknownKey));
+        assert_eq!(
+            old.verify_queue(&renewed, q.iat),
+            Err(TokenError::UnknownKey)
+        );
         // The old key id on the new key's tag is a forgery.
         let forged = format!("k0{}", &renewed[2..]);
-        assert_eq!(both.verify_queue(&forged, q.iat), Err(TokenError::BadSignature));
+        assert_eq!(
+            both.verify_queue(&forged, q.iat),
+            Err(TokenError::BadSignature)
+        );
     }
 
     /// The payload's first byte picks the MAC, but only ever the MAC that

@@ -41,22 +41,35 @@ pub(super) async fn start_mariadb(s: &Server) -> anyhow::Result<()> {
         )
         .await?;
     }
-    launch(
-        "start-stop-daemon",
-        &[
-            "--start",
-            "--oknodo",
-            "--background",
-            "--exec",
-            "/usr/sbin/mariadbd",
-        ],
-    )
-    .await?;
-    anyhow::ensure!(
-        wait_until(DEPENDENCY_TIMEOUT, || mariadb_up(s)).await,
-        "MariaDB did not answer within {DEPENDENCY_TIMEOUT:?} of starting"
-    );
-    Ok(())
+    // start-stop-daemon starts nothing while a mariadbd still runs (a
+    // shutdown that is not finished counts), and a server that then exits
+    // would stay down: start whenever no mariadbd runs and MariaDB does not
+    // answer, until it answers.
+    let deadline = Instant::now() + DEPENDENCY_TIMEOUT;
+    let mut launched: anyhow::Result<()> = Ok(());
+    loop {
+        if mariadb_up(s).await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            launched?;
+            anyhow::bail!("MariaDB did not answer within {DEPENDENCY_TIMEOUT:?} of starting");
+        }
+        if !succeeds("pgrep", &["-x", "mariadbd"]).await {
+            launched = launch(
+                "start-stop-daemon",
+                &[
+                    "--start",
+                    "--oknodo",
+                    "--background",
+                    "--exec",
+                    "/usr/sbin/mariadbd",
+                ],
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 pub(super) async fn restart_mariadb(f: &Chaos, r: &mut FaultRecord) -> anyhow::Result<()> {
