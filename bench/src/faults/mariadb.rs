@@ -30,6 +30,17 @@ pub(super) async fn mariadb_up(s: &Server) -> bool {
     succeeds("mysqladmin", &mysql_args(s, &port, "ping")).await
 }
 
+/// The MariaDB server binary the faults stop and start.
+const MARIADBD: &str = "/usr/sbin/mariadbd";
+
+/// Whether a live mariadbd runs, as start-stop-daemon judges it (by the
+/// process's executable): a process that exited but was not yet reaped by
+/// its parent (an init that reaps late) still shows in `pgrep`, and would
+/// hold a restart back.
+async fn mariadbd_running() -> bool {
+    succeeds("start-stop-daemon", &["--status", "--exec", MARIADBD]).await
+}
+
 pub(super) async fn start_mariadb(s: &Server) -> anyhow::Result<()> {
     // /run is a tmpfs: the socket directory may be gone, and mariadbd
     // (which drops to the mysql user) cannot create it.
@@ -55,16 +66,10 @@ pub(super) async fn start_mariadb(s: &Server) -> anyhow::Result<()> {
             launched?;
             anyhow::bail!("MariaDB did not answer within {DEPENDENCY_TIMEOUT:?} of starting");
         }
-        if !succeeds("pgrep", &["-x", "mariadbd"]).await {
+        if !mariadbd_running().await {
             launched = launch(
                 "start-stop-daemon",
-                &[
-                    "--start",
-                    "--oknodo",
-                    "--background",
-                    "--exec",
-                    "/usr/sbin/mariadbd",
-                ],
+                &["--start", "--oknodo", "--background", "--exec", MARIADBD],
             )
             .await;
         }
@@ -82,10 +87,7 @@ pub(super) async fn restart_mariadb(f: &Chaos, r: &mut FaultRecord) -> anyhow::R
     )
     .await;
     // `--oknodo` would take a server still shutting down for a running one.
-    let gone = wait_until(DEPENDENCY_TIMEOUT, || async {
-        !succeeds("pgrep", &["-x", "mariadbd"]).await
-    })
-    .await;
+    let gone = wait_until(DEPENDENCY_TIMEOUT, || async { !mariadbd_running().await }).await;
     let started = start_mariadb(&f.mysql).await;
     stopped.context("shutting MariaDB down")?;
     anyhow::ensure!(
@@ -110,10 +112,7 @@ pub(super) async fn mariadb_outage(f: &Chaos, r: &mut FaultRecord) -> anyhow::Re
     )
     .await;
     let down = Instant::now();
-    let gone = wait_until(DEPENDENCY_TIMEOUT, || async {
-        !succeeds("pgrep", &["-x", "mariadbd"]).await
-    })
-    .await;
+    let gone = wait_until(DEPENDENCY_TIMEOUT, || async { !mariadbd_running().await }).await;
     if stopped.is_ok() && gone {
         tokio::select! {
             _ = tokio::time::sleep_until(down + f.outage_for) => {}

@@ -1,6 +1,6 @@
-//! Running the machine's own tools (mysqladmin, rabbitmqctl, pgrep) with a
-//! time limit, and waiting for the test suites that share MariaDB and
-//! RabbitMQ.
+//! Running the machine's own tools (mysqladmin, rabbitmqctl, pgrep,
+//! start-stop-daemon) with a time limit, and waiting for the test suites
+//! that share MariaDB and RabbitMQ.
 
 use anyhow::Context;
 use std::process::Stdio;
