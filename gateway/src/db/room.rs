@@ -4,7 +4,9 @@
 //! Every method runs under one timeout, so a stuck database turns into an
 //! error the caller answers with "paused, your place is kept", never into a
 //! hung request. All SQL binds its values; the few statements built at run
-//! time (multi-row inserts, `IN` lists) only add placeholders.
+//! time (`IN` lists off the hot paths) only add placeholders, and the hot
+//! ones (joins, sightings) pass their rows as one JSON parameter read by
+//! `JSON_TABLE`, so that one statement text serves any number of rows.
 //!
 //! Concurrency: joins and admission ticks of a round lock the round's row
 //! first (`SELECT ... FOR UPDATE`). That one lock is what makes order keys
@@ -146,19 +148,26 @@ impl MySqlStore {
             }
         };
         if !fresh.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO tickets (round_id, student_id, order_key, prequeue, state, joined_at, last_seen_at) ",
-            );
-            q.push_values(fresh.iter().zip(&keys), |mut b, (student, &key)| {
-                b.push_bind(round.0)
-                    .push_bind(student.0)
-                    .push_bind(key)
-                    .push_bind(prequeue)
-                    .push_bind("waiting")
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            q.build().execute(&mut *tx).await?;
+            // The new tickets travel as one JSON parameter (as the liveness
+            // sightings do): one statement text whatever the batch's size,
+            // prepared once per connection. With a placeholder list each
+            // size of batch was a new statement, prepared (and its seven
+            // definitions a row read back) at nearly every batch.
+            let rows = json_pairs(fresh.iter().zip(&keys).map(|(s, &k)| (u64::from(s.0), k)));
+            sqlx::query(
+                "INSERT INTO tickets \
+                   (round_id, student_id, order_key, prequeue, state, joined_at, last_seen_at) \
+                 SELECT ?, j.student, j.order_key, ?, 'waiting', ?, ? \
+                 FROM JSON_TABLE(?, '$[*]' COLUMNS ( \
+                   student INT UNSIGNED PATH '$[0]', order_key BIGINT UNSIGNED PATH '$[1]')) AS j",
+            )
+            .bind(round.0)
+            .bind(prequeue)
+            .bind(now)
+            .bind(now)
+            .bind(rows.as_str())
+            .execute(&mut *tx)
+            .await?;
             if !prequeue {
                 last_key += fresh.len() as u64;
                 sqlx::query("UPDATE rounds SET last_order_key = ? WHERE id = ?")
@@ -661,19 +670,27 @@ async fn select_tickets(
     round: RoundId,
     students: &[StudentId],
 ) -> Result<HashMap<StudentId, Ticket>, StoreError> {
-    let mut out = HashMap::new();
-    for chunk in students.chunks(CHUNK) {
-        let mut q = QueryBuilder::<MySql>::new(
-            "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id, \
-             skipped_at, reclaim_at FROM tickets WHERE round_id = ",
-        );
-        q.push_bind(round.0).push(" AND student_id IN ");
-        let ids: Vec<u32> = chunk.iter().map(|s| s.0).collect();
-        push_in(&mut q, &ids);
-        for row in q.build().fetch_all(&mut **tx).await? {
-            let t = ticket(&row)?;
-            out.insert(t.student, t);
-        }
+    let mut out = HashMap::with_capacity(students.len());
+    if students.is_empty() {
+        return Ok(out);
+    }
+    // One statement text for any number of students (see the insert in
+    // `join_round`); the list is read first, each student by the unique
+    // (round, student) key.
+    let list = json_pairs(students.iter().map(|s| (u64::from(s.0), None)));
+    let rows = sqlx::query(
+        "SELECT STRAIGHT_JOIN t.seq, t.round_id, t.student_id, t.order_key, t.state, \
+           t.admitted_at, t.lease_id, t.skipped_at, t.reclaim_at \
+         FROM JSON_TABLE(?, '$[*]' COLUMNS (student INT UNSIGNED PATH '$[0]')) AS j \
+         JOIN tickets t ON t.round_id = ? AND t.student_id = j.student",
+    )
+    .bind(list.as_str())
+    .bind(round.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let t = ticket(&row)?;
+        out.insert(t.student, t);
     }
     Ok(out)
 }
@@ -939,17 +956,29 @@ const LAST_DATETIME_MS: u64 = 253_402_300_799_999;
 /// `[[seq, ms], ...]`: the sightings of one flush as the JSON array the
 /// liveness `UPDATE` reads.
 fn sightings_json(seen: &[(u64, u64)]) -> String {
-    let mut out = String::with_capacity(2 + seen.len() * 28);
+    json_pairs(
+        seen.iter()
+            .map(|&(seq, ms)| (seq, Some(ms.min(LAST_DATETIME_MS)))),
+    )
+}
+
+/// `[[a, b], ...]`, `b` as `null` when `None`: rows for a `JSON_TABLE`
+/// parameter.
+fn json_pairs(rows: impl ExactSizeIterator<Item = (u64, Option<u64>)>) -> String {
+    let mut out = String::with_capacity(2 + rows.len() * 28);
     out.push('[');
     let mut buf = itoa::Buffer::new();
-    for (i, &(seq, ms)) in seen.iter().enumerate() {
+    for (i, (a, b)) in rows.enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push('[');
-        out.push_str(buf.format(seq));
+        out.push_str(buf.format(a));
         out.push(',');
-        out.push_str(buf.format(ms.min(LAST_DATETIME_MS)));
+        match b {
+            Some(b) => out.push_str(buf.format(b)),
+            None => out.push_str("null"),
+        }
         out.push(']');
     }
     out.push(']');
@@ -966,6 +995,10 @@ mod tests {
         assert_eq!(
             sightings_json(&[(7, 1_764_748_800_123), (u64::MAX, u64::MAX)]),
             format!("[[7,1764748800123],[{},{LAST_DATETIME_MS}]]", u64::MAX)
+        );
+        assert_eq!(
+            json_pairs([(3, None), (9, Some(12))].into_iter()),
+            "[[3,null],[9,12]]"
         );
     }
 }
