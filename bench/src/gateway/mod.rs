@@ -134,7 +134,13 @@ struct Report {
     joins_per_s: f64,
     /// Gateway resident memory growth per waiting student, in bytes.
     rss_bytes_per_waiting: f64,
+    /// What the second half of the joins added to the gateway's memory,
+    /// per student of that half: the cost at the margin.
+    rss_marginal_bytes_per_waiting: f64,
     rss_before_bytes: u64,
+    /// Readings after the first half of the joins and after all of them.
+    rss_half_joined_bytes: u64,
+    rss_joined_bytes: u64,
     rss_after_bytes: u64,
     /// Requests answered otherwise than 200 (each phase), or failed.
     join_errors: u64,
@@ -174,16 +180,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let report = result?;
 
     println!();
-    println!("| waiting | polls/s | baseline/s | ratio | joins/s | RSS per waiting |");
-    println!("| --- | --- | --- | --- | --- | --- |");
     println!(
-        "| {} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.0} B |",
+        "| waiting | polls/s | baseline/s | ratio | joins/s | RSS per waiting | at the margin |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.0} B | {:.0} B |",
         report.waiting,
         report.polls_per_s,
         report.baseline_per_s,
         report.poll_ratio * 100.0,
         report.joins_per_s,
-        report.rss_bytes_per_waiting
+        report.rss_bytes_per_waiting,
+        report.rss_marginal_bytes_per_waiting
     );
     if let Some(i) = &report.instructions {
         println!();
@@ -246,11 +255,24 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
         // Until the snapshot holds the round, joins answer 404.
         wait_ready(gateway_addr, &format!("/api/rounds/{round}")).await?;
         let pid = gateway.id().context("gateway pid")?;
-        let rss_before = rss(pid)?;
+        let rss_before = settled_rss(pid).await?;
 
+        // In two halves, memory read after each: what the second half
+        // added is the cost of a waiting student at the margin, with the
+        // fixed cost of a loaded gateway (connections, buffers, pools)
+        // already in the first reading.
         println!("joining {} students", students.len());
-        let (joins_per_s, tokens, join_errors) =
-            joins(gateway_addr, round, &students, args.connections).await?;
+        let half = students.len() / 2;
+        let (first_secs, mut tokens, first_errors) =
+            joins(gateway_addr, round, &students[..half], args.connections).await?;
+        let rss_half = settled_rss(pid).await?;
+        let (second_secs, more, second_errors) =
+            joins(gateway_addr, round, &students[half..], args.connections).await?;
+        let rss_joined = settled_rss(pid).await?;
+        tokens.extend(more);
+        let join_errors = first_errors + second_errors;
+        let joins_per_s = tokens.len() as f64 / (first_secs + second_secs).max(f64::EPSILON);
+        let marginal = (rss_half, rss_joined, students.len() - half);
         println!("  {joins_per_s:.0} joins/s");
         if tokens.is_empty() {
             bail!("no join succeeded");
@@ -287,7 +309,7 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
         let ((polls, base), tokens) = compared?;
         println!("  {:.0} polls/s", polls.per_s);
         println!("  {:.0} responses/s (baseline)", base.per_s);
-        let rss_after = rss(pid)?;
+        let rss_after = settled_rss(pid).await?;
 
         Ok((
             joins_per_s,
@@ -296,12 +318,14 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
             base,
             rss_before,
             rss_after,
+            marginal,
             tokens,
         ))
     }
     .await;
     stop(&mut gateway).await;
-    let (joins_per_s, join_errors, polls, base, rss_before, rss_after, tokens) = outcome?;
+    let (joins_per_s, join_errors, polls, base, rss_before, rss_after, marginal, tokens) = outcome?;
+    let (rss_half, rss_joined, second_half) = marginal;
     let instructions = if args.instructions {
         let servers = instructions::Servers {
             gateway_env: &gateway_env,
@@ -324,7 +348,11 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
         poll_ratio: polls.per_s / base.per_s.max(1.0),
         joins_per_s,
         rss_bytes_per_waiting: rss_after.saturating_sub(rss_before) as f64 / students.len() as f64,
+        rss_marginal_bytes_per_waiting: rss_joined.saturating_sub(rss_half) as f64
+            / second_half.max(1) as f64,
         rss_before_bytes: rss_before,
+        rss_half_joined_bytes: rss_half,
+        rss_joined_bytes: rss_joined,
         rss_after_bytes: rss_after,
         join_errors,
         poll_errors: polls.errors,
@@ -353,8 +381,8 @@ async fn insert_students(db: &BenchDb, n: usize) -> anyhow::Result<Vec<StudentId
     Ok(ids.into_iter().map(StudentId).collect())
 }
 
-/// Joins every student once; returns joins per second, the queue tokens
-/// and the number of joins not answered 200.
+/// Joins every student once; returns the seconds it took, the queue
+/// tokens and the number of joins not answered 200.
 async fn joins(
     addr: SocketAddr,
     round: RoundId,
@@ -418,9 +446,8 @@ async fn joins(
     while let Some(done) = tasks.join_next().await {
         tokens.extend(done??);
     }
-    let elapsed = started.elapsed().as_secs_f64();
     Ok((
-        tokens.len() as f64 / elapsed,
+        started.elapsed().as_secs_f64(),
         tokens,
         errors.load(Ordering::Relaxed),
     ))
@@ -642,6 +669,24 @@ pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
 }
 
 /// Resident memory of process `pid`, from `/proc/<pid>/status`.
+/// The gateway's resident memory once it has been idle a moment: the
+/// least of several readings after [`SETTLE`]. The allocator gives freed
+/// pages back on its own schedule, so one reading taken right after a load
+/// phase counts whatever the last requests left to be purged (single runs
+/// of 100,000 students read anywhere from 0 to 390 B each).
+async fn settled_rss(pid: u32) -> anyhow::Result<u64> {
+    tokio::time::sleep(SETTLE).await;
+    let mut least = rss(pid)?;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        least = least.min(rss(pid)?);
+    }
+    Ok(least)
+}
+
+/// How long the gateway idles before its memory is read.
+const SETTLE: Duration = Duration::from_secs(3);
+
 fn rss(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: u64 = status
