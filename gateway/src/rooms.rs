@@ -26,6 +26,9 @@ const RATE_WINDOW: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct Room {
     pub view: RoundView,
+    /// The round's name, shared by every answer that names it (a poll
+    /// clones a pointer, not the text).
+    pub name: Arc<str>,
     /// How fast the serving mark moved lately, in keys per minute.
     pub measured_per_min: Option<f64>,
     /// The pre-queue cohort's order keys by ticket sequence, once open.
@@ -206,6 +209,7 @@ async fn refresh_once<S: RoomStore>(
             .or_insert_with(|| crate::telemetry::register_round(&id.to_string()))
             .clone();
         let room = Room {
+            name: Arc::from(view.name.as_str()),
             counters,
             cohort: memory.cohorts.get(&id).cloned(),
             measured_per_min: measured,

@@ -425,7 +425,7 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         chrome,
         t,
         round: s.round.0,
-        round_name: s.round_name.clone(),
+        round_name: s.round_name.to_string(),
         phase,
         error: None,
         position: s

@@ -263,7 +263,7 @@ mod tests {
                 )| Status {
                     state: PHASES[phase],
                     round: RoundId(round),
-                    round_name: name,
+                    round_name: name.into(),
                     position,
                     ahead,
                     estimate: estimate.map(|(min_secs, max_secs)| Estimate { min_secs, max_secs }),

@@ -136,7 +136,8 @@ pub struct Status {
     pub state: Phase,
     #[schema(value_type = u32)]
     pub round: RoundId,
-    pub round_name: String,
+    #[schema(value_type = String)]
+    pub round_name: Arc<str>,
     pub position: Option<u64>,
     pub ahead: Option<u64>,
     #[schema(value_type = Option<crate::http::api::openapi::schemas::EstimateDoc>)]
@@ -410,7 +411,7 @@ async fn resolve(
     let mut status = Status {
         state: Phase::Waiting,
         round: view.id,
-        round_name: view.name.clone(),
+        round_name: Arc::clone(&room.name),
         position: None,
         ahead: None,
         estimate: None,
@@ -477,7 +478,11 @@ async fn resolve(
     {
         let found = match known {
             Some(t) => Lookup::Found(t),
-            None => lookup(app, claims.seq).await,
+            // The awaits of the decided paths are boxed (here and below):
+            // in place, their futures made every poll's future as large as
+            // the largest of them, copied by value on each poll, though
+            // a waiting student's poll awaits nothing.
+            None => Box::pin(lookup(app, claims.seq)).await,
         };
         match found {
             Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
@@ -489,16 +494,16 @@ async fn resolve(
                             // second device) needs a token to poll with.
                             status.token = renewal(&claims);
                             if let Some(pass) = &status.pass {
-                                status.auto_send = crate::autosend::on_admitted(
+                                status.auto_send = Box::pin(crate::autosend::on_admitted(
                                     app, t.seq, t.round, t.student, pass,
-                                )
+                                ))
                                 .await
                                 .map(AutoSendCommand::new);
                             }
                         }
                         return Ok(status);
                     }
-                    TicketState::Skipped => match reclaim(app, &t, now).await {
+                    TicketState::Skipped => match Box::pin(reclaim(app, &t, now)).await {
                         Reclaim::Kept => {
                             status.notice = Some(Notice::Returned);
                             status.position = Some(1);
