@@ -56,6 +56,7 @@ pub mod error;
 pub mod heartbeat;
 pub mod http;
 pub mod i18n;
+pub mod in_flight;
 pub mod leader;
 pub mod limits;
 pub mod live;
@@ -115,7 +116,7 @@ pub struct App {
     /// Tickets known to be decided, by sequence number.
     pub decided: DashMap<u64, Ticket>,
     pub lookups: Semaphore,
-    pub in_flight: Semaphore,
+    pub in_flight: in_flight::InFlight,
     pub metrics: PrometheusHandle,
     pub is_leader: Arc<AtomicBool>,
     /// The course catalog and seat counts, for the student pages.
@@ -217,7 +218,7 @@ impl Gateway {
             admin_checks: session::AdminChecks::default(),
             decided: DashMap::new(),
             lookups: Semaphore::new(LOOKUP_CONCURRENCY),
-            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            in_flight: in_flight::InFlight::new(config.max_in_flight),
             metrics,
             is_leader: Arc::default(),
             catalog: Arc::default(),

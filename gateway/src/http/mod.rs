@@ -66,7 +66,7 @@ fn operations() -> Router<AppState> {
 /// Bounds in-flight requests and their duration: beyond capacity the
 /// gateway answers at once instead of queueing without limit.
 async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let Ok(_permit) = app.in_flight.try_acquire() else {
+    let Some(_entered) = app.in_flight.try_enter() else {
         return axum::response::IntoResponse::into_response(ApiError::Overloaded {
             retry_after: std::time::Duration::from_secs(1),
         });
@@ -152,8 +152,8 @@ async fn status_direct(app: &AppState, req: Request, peer: std::net::IpAddr) -> 
     use axum::response::IntoResponse;
     let started = Instant::now();
     let tls = app.config.secure_cookies;
-    let mut response = match app.in_flight.try_acquire() {
-        Err(_) => {
+    let mut response = match app.in_flight.try_enter() {
+        None => {
             // Shed, but the student was here: a refused poll keeps the place.
             let jar = axum_extra::extract::cookie::CookieJar::from_headers(req.headers());
             if let Some(token) = api::queue::queue_token_in(req.headers(), &jar) {
@@ -164,7 +164,7 @@ async fn status_direct(app: &AppState, req: Request, peer: std::net::IpAddr) -> 
             }
             .into_response()
         }
-        Ok(_permit) => {
+        Some(_entered) => {
             let (parts, _body) = req.into_parts();
             let ip = extract::client_ip(app, &parts.headers, Some(peer));
             // Apps send the token in a header and no cookies: an empty jar

@@ -6,6 +6,7 @@
 use crate::helpers::*;
 use serde_json::{json, Value};
 use std::net::IpAddr;
+use std::time::Duration;
 use waitroom::PassClaims;
 
 /// Sends `send` until it is answered 429 (at most `tries` times) and
@@ -167,5 +168,78 @@ async fn a_flooding_student_is_slowed_while_others_are_served() {
         .enroll(Some(&pass(&app, round, other)), json!({ "sections": [1] }))
         .await;
     assert_eq!(r.status(), 202);
+    app.finish().await;
+}
+
+/// Past `SLUICE_MAX_IN_FLIGHT` requests under way, the gateway sheds at
+/// once (503, a retry time, the JSON error), the status poll's own path
+/// included, and a shed poll costs nobody their place: once the request
+/// holding the gateway ends, the same token polls as before.
+#[tokio::test]
+async fn past_the_in_flight_bound_requests_are_shed_and_places_kept() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn(|c| c.max_in_flight = 1).await;
+    let round = app.round("open", 0).await;
+    app.student("20269001", 1).await;
+    let r = app.join(round, "20269001").await;
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = app.status(&token).await;
+    assert_eq!(before["state"], "waiting");
+
+    // A join whose body never finishes holds the one place.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /api/rounds/{round}/join HTTP/1.1\r\nhost: x\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let poll = || {
+        app.get("/api/queue/status")
+            .header("x-queue-token", token.as_str())
+            .send()
+    };
+    let mut shed = None;
+    for _ in 0..50 {
+        let r = poll().await.unwrap();
+        if r.status() == 503 {
+            shed = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let shed = shed.expect("a poll past the bound is shed");
+    assert!(shed.headers().contains_key("retry-after"));
+    let body: Value = shed.json().await.unwrap();
+    assert_eq!(body["code"], "overloaded", "a JSON error: {body}");
+    assert!(body["message"].is_string(), "a JSON error: {body}");
+    // Routed requests too.
+    let r = app
+        .get(&format!("/api/rounds/{round}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+
+    drop(slow);
+    let mut after = None;
+    for _ in 0..100 {
+        let r = poll().await.unwrap();
+        if r.status() == 200 {
+            after = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = after.expect("served again once the slow request ended");
+    assert_eq!(after["state"], "waiting");
+    assert_eq!(after["position"], before["position"]);
     app.finish().await;
 }
