@@ -6,11 +6,14 @@
 //! holding W students and one open round whose admission rate is 0, so
 //! every student who joins stays waiting. The run:
 //!
-//! 1. reads the gateway's resident memory (`VmRSS`),
+//! 1. reads the gateway's resident memory (`VmRSS`) once it has idled
+//!    3 s, as the least of ten readings (every reading below is taken so),
 //! 2. joins all W students through `POST /api/rounds/{id}/join` with login
 //!    session cookies minted with the signing key the gateway was started
 //!    with (the password check happens once per login, not per join, so it
-//!    is not part of a join's cost) and keeps their queue tokens,
+//!    is not part of a join's cost) and keeps their queue tokens; the joins
+//!    run in two halves with a reading after each, so that what the second
+//!    half adds, per student, is a waiting student's cost at the margin,
 //! 3. starts a bare hyper server answering a fixed small response (also a
 //!    separate process, `--serve baseline`): the most this machine can
 //!    answer over HTTP/1.1 on loopback while generating the load,
@@ -19,8 +22,9 @@
 //!    generator, for the same total time each. Interleaving matters here:
 //!    the CPU speed of a virtual machine drifts over tens of seconds, and
 //!    two back-to-back phases would measure the drift as much as the code,
-//! 5. reads `VmRSS` again: the growth divided by W is the memory each
-//!    waiting student costs.
+//! 5. reads `VmRSS` again: the growth over the whole run divided by W is
+//!    the memory each waiting student costs, next to the cost at the margin
+//!    (both signed: freed pages given back can make either negative).
 //!
 //! The load generator is N keep-alive HTTP/1.1 connections, each sending
 //! one request at a time; the phases end on their own (W joins, or the
@@ -347,8 +351,10 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
         baseline_per_s: base.per_s,
         poll_ratio: polls.per_s / base.per_s.max(1.0),
         joins_per_s,
-        rss_bytes_per_waiting: rss_after.saturating_sub(rss_before) as f64 / students.len() as f64,
-        rss_marginal_bytes_per_waiting: rss_joined.saturating_sub(rss_half) as f64
+        // Signed: the allocator may give back more than a phase added, and
+        // a reading below the one before is worth seeing as it is.
+        rss_bytes_per_waiting: (rss_after as f64 - rss_before as f64) / students.len() as f64,
+        rss_marginal_bytes_per_waiting: (rss_joined as f64 - rss_half as f64)
             / second_half.max(1) as f64,
         rss_before_bytes: rss_before,
         rss_half_joined_bytes: rss_half,
@@ -668,7 +674,6 @@ pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-/// Resident memory of process `pid`, from `/proc/<pid>/status`.
 /// The gateway's resident memory once it has been idle a moment: the
 /// least of several readings after [`SETTLE`]. The allocator gives freed
 /// pages back on its own schedule, so one reading taken right after a load
@@ -677,16 +682,20 @@ pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
 async fn settled_rss(pid: u32) -> anyhow::Result<u64> {
     tokio::time::sleep(SETTLE).await;
     let mut least = rss(pid)?;
-    for _ in 0..10 {
+    for _ in 1..READINGS {
         tokio::time::sleep(Duration::from_millis(200)).await;
         least = least.min(rss(pid)?);
     }
     Ok(least)
 }
 
+/// How many readings [`settled_rss`] takes, 200 ms apart.
+const READINGS: usize = 10;
+
 /// How long the gateway idles before its memory is read.
 const SETTLE: Duration = Duration::from_secs(3);
 
+/// Resident memory of process `pid`, from `/proc/<pid>/status`.
 fn rss(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: u64 = status

@@ -153,13 +153,30 @@ impl MySqlStore {
             // prepared once per connection. With a placeholder list each
             // size of batch was a new statement, prepared (and its seven
             // definitions a row read back) at nearly every batch.
+            //
+            // `ORDER BY j.ord` gives the tickets their `seq` in the batch's
+            // order. A pre-queue ticket has no key: its pair has one element
+            // and the missing path reads as NULL (NULL ON EMPTY, the
+            // default in MariaDB and MySQL alike), where a JSON `null` would
+            // leave the conversion to each server's reading of it.
+            //
+            // `INSERT ... SELECT` takes InnoDB's table-wide AUTO-INC lock for
+            // the statement (lock mode 1, MariaDB's default), so joins of
+            // different rounds wait on each other for its length; joins of
+            // one round are already serialized by the round's row lock
+            // (under lock mode 2, MySQL 8's default, the AUTO-INC lock is
+            // not held). Either way `seq` may skip values, as bulk inserts
+            // reserve ahead; nothing relies on it being dense, only on its
+            // order within a statement.
             let rows = json_pairs(fresh.iter().zip(&keys).map(|(s, &k)| (u64::from(s.0), k)));
             sqlx::query(
                 "INSERT INTO tickets \
                    (round_id, student_id, order_key, prequeue, state, joined_at, last_seen_at) \
                  SELECT ?, j.student, j.order_key, ?, 'waiting', ?, ? \
                  FROM JSON_TABLE(?, '$[*]' COLUMNS ( \
-                   student INT UNSIGNED PATH '$[0]', order_key BIGINT UNSIGNED PATH '$[1]')) AS j",
+                   ord FOR ORDINALITY, \
+                   student INT UNSIGNED PATH '$[0]', order_key BIGINT UNSIGNED PATH '$[1]')) AS j \
+                 ORDER BY j.ord",
             )
             .bind(round.0)
             .bind(prequeue)
@@ -962,8 +979,8 @@ fn sightings_json(seen: &[(u64, u64)]) -> String {
     )
 }
 
-/// `[[a, b], ...]`, `b` as `null` when `None`: rows for a `JSON_TABLE`
-/// parameter.
+/// `[[a, b], ...]`, a pair of one element (`[a]`) when `b` is `None`: rows
+/// for a `JSON_TABLE` parameter, whose path to a missing `b` reads as NULL.
 fn json_pairs(rows: impl ExactSizeIterator<Item = (u64, Option<u64>)>) -> String {
     let mut out = String::with_capacity(2 + rows.len() * 28);
     out.push('[');
@@ -974,10 +991,9 @@ fn json_pairs(rows: impl ExactSizeIterator<Item = (u64, Option<u64>)>) -> String
         }
         out.push('[');
         out.push_str(buf.format(a));
-        out.push(',');
-        match b {
-            Some(b) => out.push_str(buf.format(b)),
-            None => out.push_str("null"),
+        if let Some(b) = b {
+            out.push(',');
+            out.push_str(buf.format(b));
         }
         out.push(']');
     }
@@ -998,7 +1014,7 @@ mod tests {
         );
         assert_eq!(
             json_pairs([(3, None), (9, Some(12))].into_iter()),
-            "[[3,null],[9,12]]"
+            "[[3],[9,12]]"
         );
     }
 }

@@ -75,17 +75,23 @@ fn ids_sent(app: &TestApp, student: enrollment::StudentId) -> Vec<enrollment::Co
     ids
 }
 
-/// Waits until no send has reached the broker for a second.
+/// Waits until no send has reached the broker for a second (at most 30 s:
+/// sends that never stop are a failure of their own).
 async fn settled(app: &TestApp) {
-    let mut last = app.sink.sent().len();
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = app.sink.sent().len();
-        if now == last {
-            return;
+    let quiet = async {
+        let mut last = app.sink.sent().len();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = app.sink.sent().len();
+            if now == last {
+                return;
+            }
+            last = now;
         }
-        last = now;
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(30), quiet)
+        .await
+        .expect("the sends settle: the same cart kept being sent");
 }
 
 #[tokio::test]
