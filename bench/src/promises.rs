@@ -39,6 +39,8 @@ pub struct Journey {
     pub joined: bool,
     /// When the first answer saying "admitted" arrived.
     pub admitted_us: Option<u64>,
+    /// An answer said "waiting" (estimated or not).
+    pub waited: bool,
     /// Every estimate shown while waiting, in order.
     pub shown: Vec<Shown>,
     /// An answer said "skipped".
@@ -140,6 +142,13 @@ pub struct Eta {
     /// Median of actual wait / middle of the first range: above 1 the
     /// estimates promise too short a wait, below 1 too long a one.
     pub eta_ratio_median: Option<f64>,
+    /// Admitted students (suspended ones left out) who were told they were
+    /// waiting but never shown an estimate: what withholding an estimate
+    /// costs, so that it cannot pass for estimates that hold.
+    pub eta_unshown_students: u64,
+    /// Median seconds from the click to the first estimate, over
+    /// `eta_students`.
+    pub eta_first_shown_s_median: Option<f64>,
 }
 
 fn inside(s: &Shown, admitted_us: u64) -> bool {
@@ -166,14 +175,21 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 /// Compares each estimate shown with the wait that followed it.
 pub fn eta(journeys: &[Journey]) -> Eta {
     let (mut students, mut first_in, mut all_in, mut pairs, mut pairs_in) = (0, 0, 0, 0, 0);
-    let mut ratios = Vec::new();
+    let (mut ratios, mut first_after, mut unshown) = (Vec::new(), Vec::new(), 0);
     // A suspended student learns of the admission only when they look
     // again: their lateness says nothing about the estimate.
     for j in journeys.iter().filter(|j| !j.suspended) {
-        let (Some(admitted), Some(first)) = (j.admitted_us, j.shown.first()) else {
+        let Some(admitted) = j.admitted_us else {
+            continue;
+        };
+        let Some(first) = j.shown.first() else {
+            unshown += u64::from(j.waited);
             continue;
         };
         students += 1;
+        if let Some(clicked) = j.clicked_us {
+            first_after.push(first.at_us.saturating_sub(clicked) as f64 / 1e6);
+        }
         first_in += u64::from(inside(first, admitted));
         let held = j.shown.iter().filter(|s| inside(s, admitted)).count() as u64;
         all_in += u64::from(held == j.shown.len() as u64);
@@ -191,6 +207,8 @@ pub fn eta(journeys: &[Journey]) -> Eta {
         eta_pairs: pairs,
         eta_inside_range: share(pairs_in, pairs),
         eta_ratio_median: median(ratios),
+        eta_unshown_students: unshown,
+        eta_first_shown_s_median: median(first_after),
     }
 }
 
@@ -336,8 +354,12 @@ mod tests {
             shown: vec![shown(10, 5, 8)],
             ..admitted(0, 30 * S)
         };
-        // Never shown an estimate, never admitted, or away: left out.
-        let c = admitted(0, 5 * S);
+        // Never shown an estimate, never admitted, or away: left out (the
+        // first counted apart when it waited).
+        let c = Journey {
+            waited: true,
+            ..admitted(0, 5 * S)
+        };
         let away = Journey {
             shown: vec![shown(0, 1, 2)],
             suspended: true,
@@ -357,6 +379,9 @@ mod tests {
         // Ratios 30 / 30 and 20 / 6.5.
         let expected = (1.0 + 20.0 / 6.5) / 2.0;
         assert!((e.eta_ratio_median.unwrap() - expected).abs() < 1e-12);
+        assert_eq!(e.eta_unshown_students, 1, "c waited without one");
+        // First estimates 0 s and 10 s after the click at 0.
+        assert_eq!(e.eta_first_shown_s_median, Some(5.0));
     }
 
     #[test]

@@ -223,6 +223,7 @@ fn observe(ctx: &Context, j: &mut Journey, status: &QueueStatus) {
             j.admitted_us.get_or_insert(now);
         }
         Phase::Skipped => j.skipped = true,
+        Phase::Waiting => j.waited = true,
         _ => {}
     }
     if let Some(p) = status.pace {

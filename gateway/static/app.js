@@ -42,7 +42,8 @@
           if (s.opens_in_secs !== null) { set("opens-in", span(s.opens_in_secs)); }
           var bar = $("progress");
           if (bar && s.progress !== null) { bar.value = Math.round(s.progress * 100); }
-          if (s.notice && $("message").hidden) { location.reload(); return; }
+          // A notice came, went or changed: the server words it.
+          if ((s.notice || "") !== (cfg.dataset.notice || "")) { location.reload(); return; }
           if (s.poll_after_ms > 0) { next(s.poll_after_ms); }
         })
         .catch(function () { next(jitter(5000)); });

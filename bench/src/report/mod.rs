@@ -399,6 +399,14 @@ fn print_promises(p: &Promises) {
         ),
     );
     row(
+        "waited unestimated; first estimate after",
+        format!(
+            "{}; {} s",
+            p.eta.eta_unshown_students,
+            opt_f(p.eta.eta_first_shown_s_median, 1)
+        ),
+    );
+    row(
         "eta every range held / pairs",
         format!(
             "{} / {}",

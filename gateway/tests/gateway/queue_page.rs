@@ -52,6 +52,16 @@ async fn the_queue_page_shows_the_place_in_both_languages_and_never_fails() {
         "{estimate}"
     );
     assert!(en.contains("http-equiv=\"refresh\""), "works without JS");
+    // The script is told the notice the page was worded for, and reloads
+    // when a poll answers another (a message may come, go or change).
+    let notice = app.status(&third).await["notice"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        en.contains(&format!("data-notice=\"{notice}\"")),
+        "notice {notice:?}: {en}"
+    );
 
     let (status, ko) = page(&app, &path, &third, "ko-KR,ko;q=0.9").await;
     assert_eq!(status, 200);
@@ -66,6 +76,7 @@ async fn the_queue_page_shows_the_place_in_both_languages_and_never_fails() {
     let (status, paused) = page(&app, &path, &third, "en").await;
     assert_eq!(status, 200);
     assert!(paused.contains("Admission is paused. Your place is kept."));
+    assert!(paused.contains("data-notice=\"paused\""), "{paused}");
     assert!(paused.contains(&format!("id=\"position\">{position}<")));
     let (_, paused_ko) = page(&app, &path, &third, "ko").await;
     assert!(paused_ko.contains("순서는 그대로 유지됩니다"));

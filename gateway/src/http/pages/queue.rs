@@ -160,6 +160,9 @@ struct QueuePage {
     estimate: String,
     progress_pct: u32,
     message: Option<String>,
+    /// The notice the page was rendered with (its JSON name, or empty): the
+    /// script reloads when a poll answers another, so the words follow.
+    notice: &'static str,
     opens_in: String,
     refresh_secs: u64,
     poll_ms: u64,
@@ -335,6 +338,7 @@ fn join_page(
         estimate: String::new(),
         progress_pct: 0,
         message: None,
+        notice: "",
         opens_in: String::new(),
         refresh_secs: 0,
         poll_ms: 0,
@@ -436,6 +440,7 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         estimate,
         progress_pct: (s.progress.unwrap_or(0.0) * 100.0).round() as u32,
         message: message.map(str::to_string),
+        notice: s.notice.map_or("", queue::Notice::as_str),
         opens_in,
         refresh_secs: s.poll_after_ms.div_ceil(1000),
         poll_ms: s.poll_after_ms,
