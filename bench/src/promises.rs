@@ -147,7 +147,7 @@ pub struct Eta {
     /// costs, so that it cannot pass for estimates that hold.
     pub eta_unshown_students: u64,
     /// Median seconds from the click to the first estimate, over
-    /// `eta_students`.
+    /// `eta_students` who clicked after the opening.
     pub eta_first_shown_s_median: Option<f64>,
 }
 
@@ -187,7 +187,9 @@ pub fn eta(journeys: &[Journey]) -> Eta {
             continue;
         };
         students += 1;
-        if let Some(clicked) = j.clicked_us {
+        // Before opening a pre-queue student waits for the opening, not
+        // for an estimate.
+        if let Some(clicked) = j.clicked_us.filter(|_| !j.prequeue) {
             first_after.push(first.at_us.saturating_sub(clicked) as f64 / 1e6);
         }
         first_in += u64::from(inside(first, admitted));

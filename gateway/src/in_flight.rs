@@ -27,25 +27,29 @@ impl InFlight {
     }
 
     /// Counts a request in, or `None` when `max` are already under way.
-    /// Several callers racing past the bound each see it taken and step
-    /// back: no more than `max` ever hold an [`Entered`].
+    /// The count only moves from below the bound to one more, so no more
+    /// than `max` ever hold an [`Entered`], and a caller is refused only
+    /// when `max` really are in (an add then a step back would count a
+    /// refused caller for a moment and turn away another one with a place
+    /// free).
     pub fn try_enter(&self) -> Option<Entered<'_>> {
-        if self.now.fetch_add(1, Ordering::AcqRel) >= self.max {
-            self.now.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
+        self.now
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()?;
         Some(Entered(self))
     }
 
     /// Requests under way now.
     pub fn current(&self) -> usize {
-        self.now.load(Ordering::Relaxed).min(self.max)
+        self.now.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        self.0.now.fetch_sub(1, Ordering::AcqRel);
+        self.0.now.fetch_sub(1, Ordering::Release);
     }
 }
 

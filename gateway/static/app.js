@@ -23,6 +23,22 @@
     var units = { min: cfg.dataset.min, sec: cfg.dataset.sec, unknown: cfg.dataset.unknown };
     function span(s) { return s < 120 ? s + units.sec : Math.floor(s / 60) + units.min; }
     function next(ms) { setTimeout(poll, Math.max(500, ms)); }
+    // A notice came, went or changed: its words, from the page, in place.
+    // No reload: gateways may disagree for a while, and polls spread over
+    // them would reload the page poll after poll.
+    var shown = cfg.dataset.notice || "";
+    function showNotice(name) {
+      if (name === shown) { return; }
+      var box = $("message");
+      var words = null;
+      cfg.querySelectorAll("[data-n]").forEach(function (el) {
+        if (el.dataset.n === name) { words = el.textContent; }
+      });
+      if (!name) { box.hidden = true; box.textContent = ""; }
+      else if (words !== null) { box.textContent = words; box.hidden = false; }
+      else { return; }
+      shown = name;
+    }
     function poll() {
       fetch("/api/queue/status", { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) {
@@ -42,8 +58,7 @@
           if (s.opens_in_secs !== null) { set("opens-in", span(s.opens_in_secs)); }
           var bar = $("progress");
           if (bar && s.progress !== null) { bar.value = Math.round(s.progress * 100); }
-          // A notice came, went or changed: the server words it.
-          if ((s.notice || "") !== (cfg.dataset.notice || "")) { location.reload(); return; }
+          showNotice(s.notice || "");
           if (s.poll_after_ms > 0) { next(s.poll_after_ms); }
         })
         .catch(function () { next(jitter(5000)); });

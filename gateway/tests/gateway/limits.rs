@@ -173,12 +173,18 @@ async fn a_flooding_student_is_slowed_while_others_are_served() {
 
 /// Past `SLUICE_MAX_IN_FLIGHT` requests under way, the gateway sheds at
 /// once (503, a retry time, the JSON error), the status poll's own path
-/// included, and a shed poll costs nobody their place: once the request
-/// holding the gateway ends, the same token polls as before.
+/// included, and a shed poll costs nobody their place: a student whose
+/// every poll is shed for longer than the grace period is still seen, so
+/// when their turn comes they are admitted, not skipped as gone.
 #[tokio::test]
 async fn past_the_in_flight_bound_requests_are_shed_and_places_kept() {
     use tokio::io::AsyncWriteExt;
-    let app = TestApp::spawn(|c| c.max_in_flight = 1).await;
+    let app = TestApp::spawn(|c| {
+        c.max_in_flight = 1;
+        c.grace_secs = 3;
+        c.liveness_flush_ms = 100;
+    })
+    .await;
     let round = app.round("open", 0).await;
     app.student("20269001", 1).await;
     let r = app.join(round, "20269001").await;
@@ -228,6 +234,24 @@ async fn past_the_in_flight_bound_requests_are_shed_and_places_kept() {
         .unwrap();
     assert_eq!(r.status(), 503);
 
+    // Every poll shed for twice the grace, with the round running; then
+    // admission starts (straight in MySQL: the admin API is shed too) while
+    // the polls are still shed.
+    let shed_for = |d: Duration| async move {
+        let until = tokio::time::Instant::now() + d;
+        while tokio::time::Instant::now() < until {
+            assert_eq!(poll().await.unwrap().status(), 503, "still held");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    shed_for(Duration::from_secs(6)).await;
+    sqlx::query("UPDATE rounds SET admission_per_min = 6000 WHERE id = ?")
+        .bind(round.0)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    shed_for(Duration::from_secs(3)).await;
+
     drop(slow);
     let mut after = None;
     for _ in 0..100 {
@@ -239,7 +263,13 @@ async fn past_the_in_flight_bound_requests_are_shed_and_places_kept() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = after.expect("served again once the slow request ended");
-    assert_eq!(after["state"], "waiting");
-    assert_eq!(after["position"], before["position"]);
+    // Admitted in turn, not skipped (nor skipped and given back).
+    assert_eq!(after["state"], "admitted", "{after}");
+    let state: String = sqlx::query_scalar("SELECT state FROM tickets WHERE round_id = ?")
+        .bind(round.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "admitted");
     app.finish().await;
 }

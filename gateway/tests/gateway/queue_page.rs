@@ -77,6 +77,24 @@ async fn the_queue_page_shows_the_place_in_both_languages_and_never_fails() {
     assert_eq!(status, 200);
     assert!(paused.contains("Admission is paused. Your place is kept."));
     assert!(paused.contains("data-notice=\"paused\""), "{paused}");
+    // Every notice's words travel with the page, for the script to show in
+    // place when a poll answers another: no reload.
+    for (name, words) in [
+        ("paused", "Admission is paused. Your place is kept."),
+        (
+            "slowed",
+            "The admission rate was lowered, so the estimate grew.",
+        ),
+        (
+            "seats_busy",
+            "Every slot is in use; you will be let in as others finish.",
+        ),
+    ] {
+        assert!(
+            paused.contains(&format!("<span data-n=\"{name}\">{words}</span>")),
+            "{name}: {paused}"
+        );
+    }
     assert!(paused.contains(&format!("id=\"position\">{position}<")));
     let (_, paused_ko) = page(&app, &path, &third, "ko").await;
     assert!(paused_ko.contains("순서는 그대로 유지됩니다"));

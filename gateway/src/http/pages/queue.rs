@@ -160,9 +160,14 @@ struct QueuePage {
     estimate: String,
     progress_pct: u32,
     message: Option<String>,
-    /// The notice the page was rendered with (its JSON name, or empty): the
-    /// script reloads when a poll answers another, so the words follow.
+    /// The notice the page was rendered with (its JSON name, or empty), and
+    /// the words of every notice: when a poll answers another notice the
+    /// script shows its words in place (or hides the message), without a
+    /// reload. Gateways may disagree for a while (a gateway started after a
+    /// rate cut has not seen it), so polls spread over them may alternate;
+    /// a reload on each change would reload the page poll after poll.
     notice: &'static str,
+    notice_texts: Vec<NoticeText>,
     opens_in: String,
     refresh_secs: u64,
     poll_ms: u64,
@@ -172,6 +177,12 @@ struct QueuePage {
     cart: Option<QueueCart>,
     /// In a round with priority: what it means, and the student's line.
     priority: Option<PriorityNote>,
+}
+
+/// A notice's JSON name and its words on this page.
+struct NoticeText {
+    name: &'static str,
+    text: String,
 }
 
 /// The queue page's words on a round that gives some classes an earlier
@@ -339,6 +350,7 @@ fn join_page(
         progress_pct: 0,
         message: None,
         notice: "",
+        notice_texts: Vec::new(),
         opens_in: String::new(),
         refresh_secs: 0,
         poll_ms: 0,
@@ -395,14 +407,17 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
             .unwrap_or_default();
         format!("{} {at}", t.workers_busy)
     });
+    let notice_text = |n: queue::Notice| match n {
+        queue::Notice::WorkersBusy => workers_busy.as_deref(),
+        queue::Notice::Paused => Some(t.paused),
+        queue::Notice::Held => Some(t.held),
+        queue::Notice::Unavailable => Some(t.unavailable),
+        queue::Notice::SeatsBusy => Some(t.seats_busy),
+        queue::Notice::Slowed => Some(t.slowed),
+        queue::Notice::Returned => Some(t.returned),
+    };
     let message = match (s.state, s.notice) {
-        (_, Some(queue::Notice::WorkersBusy)) => workers_busy.as_deref(),
-        (_, Some(queue::Notice::Paused)) => Some(t.paused),
-        (_, Some(queue::Notice::Held)) => Some(t.held),
-        (_, Some(queue::Notice::Unavailable)) => Some(t.unavailable),
-        (_, Some(queue::Notice::SeatsBusy)) => Some(t.seats_busy),
-        (_, Some(queue::Notice::Slowed)) => Some(t.slowed),
-        (_, Some(queue::Notice::Returned)) => Some(t.returned),
+        (_, Some(n)) => notice_text(n),
         (Phase::Prequeue, _) => Some(t.prequeue),
         (Phase::Admitted, _) => Some(t.admitted),
         (Phase::Skipped, _) => Some(t.skipped),
@@ -441,6 +456,20 @@ fn status_page(chrome: Chrome, s: &Status) -> QueuePage {
         progress_pct: (s.progress.unwrap_or(0.0) * 100.0).round() as u32,
         message: message.map(str::to_string),
         notice: s.notice.map_or("", queue::Notice::as_str),
+        // Only a page that polls needs them.
+        notice_texts: if s.poll_after_ms > 0 {
+            queue::Notice::ALL
+                .into_iter()
+                .filter_map(|n| {
+                    Some(NoticeText {
+                        name: n.as_str(),
+                        text: notice_text(n)?.to_string(),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         opens_in,
         refresh_secs: s.poll_after_ms.div_ceil(1000),
         poll_ms: s.poll_after_ms,

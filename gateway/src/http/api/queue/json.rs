@@ -183,18 +183,11 @@ mod tests {
         Phase::Expired,
         Phase::Closed,
     ];
-    const NOTICES: [Notice; 7] = [
-        Notice::Paused,
-        Notice::Held,
-        Notice::Unavailable,
-        Notice::Slowed,
-        Notice::SeatsBusy,
-        Notice::Returned,
-        Notice::WorkersBusy,
-    ];
+    const NOTICES: [Notice; 7] = Notice::ALL;
 
     /// Fails to compile when a variant is added, until the lists above
-    /// (which the tests below walk) name it too.
+    /// (which the tests below walk, `Notice::ALL` for the notices) name it
+    /// too.
     #[allow(dead_code)]
     fn every_variant_is_listed(p: Phase, n: Notice) -> usize {
         let p = match p {

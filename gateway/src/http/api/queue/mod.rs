@@ -82,6 +82,19 @@ pub enum Notice {
     WorkersBusy,
 }
 
+impl Notice {
+    /// Every notice.
+    pub const ALL: [Notice; 7] = [
+        Notice::Paused,
+        Notice::Held,
+        Notice::Unavailable,
+        Notice::Slowed,
+        Notice::SeatsBusy,
+        Notice::Returned,
+        Notice::WorkersBusy,
+    ];
+}
+
 /// A round's automatic pace as the student sees it: the rate the estimate
 /// follows, and when and why it last changed.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
