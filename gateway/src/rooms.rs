@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use waitroom::{RateMeter, RoomStore, RoundState, RoundView};
 
-/// How long a lowered rate is explained on the queue page.
-const SLOWED_FOR: Duration = Duration::from_secs(300);
+/// How long a lowered rate is explained on the queue page, in ms.
+const SLOWED_FOR_MS: u64 = 300_000;
 
 /// The window the admission speed is measured over: long enough to smooth
 /// the ticks, short enough to follow a changed rate or cap within seconds.
@@ -104,7 +104,6 @@ struct Memory {
     meters: HashMap<RoundId, RateMeter>,
     cohorts: HashMap<RoundId, Arc<HashMap<u64, u64>>>,
     rates: HashMap<RoundId, u32>,
-    slowed_until: HashMap<RoundId, Instant>,
     counters: HashMap<RoundId, RoundCounters>,
 }
 
@@ -194,13 +193,14 @@ async fn refresh_once<S: RoomStore>(
                 .insert(id, Arc::new(pairs.into_iter().collect()));
         }
 
-        if let Some(&before) = memory.rates.get(&id) {
-            if view.admission_per_min < before {
-                memory.slowed_until.insert(id, now + SLOWED_FOR);
-            }
-        }
         memory.rates.insert(id, view.admission_per_min);
-        let slowed = memory.slowed_until.get(&id).is_some_and(|&t| now < t);
+        // From the time on the round, not from this gateway's memory of the
+        // rate: a gateway started after the change (a restart, one more pod
+        // in the surge) explains it as the others do, and polls spread over
+        // them do not see the message come and go.
+        let slowed = view
+            .rate_lowered_at_ms
+            .is_some_and(|t| crate::clock::now_ms().saturating_sub(t) < SLOWED_FOR_MS);
 
         publish_gauges(&view, false);
         let counters = memory

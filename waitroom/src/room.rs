@@ -95,6 +95,9 @@ pub struct RoundView {
     /// Bit `y - 1` set when class year `y` may take part.
     pub eligible_years_mask: u8,
     pub admission_per_min: u32,
+    /// When the rate was last lowered (by a registrar or the automatic
+    /// pace); `None` if never.
+    pub rate_lowered_at_ms: Option<u64>,
     /// `None`: no cap on students admitted at once.
     pub max_active: Option<u32>,
     pub serving_mark: u64,
@@ -724,6 +727,7 @@ mod tests {
             state: RoundState::Scheduled,
             eligible_years_mask: 0b10,
             admission_per_min: 60,
+            rate_lowered_at_ms: None,
             max_active: None,
             serving_mark: 0,
             last_order_key: 0,

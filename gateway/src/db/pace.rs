@@ -51,10 +51,14 @@ pub async fn record_step(
     store
         .timed(async {
             sqlx::query(
-                "UPDATE rounds SET admission_per_min = ?, pace_reason = ?, pace_signal = ?, \
+                "UPDATE rounds SET \
+                 rate_lowered_at = IF(? < admission_per_min, ?, rate_lowered_at), \
+                 admission_per_min = ?, pace_reason = ?, pace_signal = ?, \
                  pace_changed_at = IF(?, ?, pace_changed_at) \
                  WHERE id = ? AND pace_mode = 'auto'",
             )
+            .bind(step.per_min)
+            .bind(to_datetime(now_ms))
             .bind(step.per_min)
             .bind(step.reason.as_str())
             .bind(step.signal)

@@ -386,12 +386,19 @@ impl MySqlStore {
             let next = change.next_state(state)?;
             let detail = match change {
                 RoundChange::Rate(per_min) => {
-                    sqlx::query("UPDATE rounds SET admission_per_min = ? WHERE id = ?")
-                        .bind(per_min)
-                        .bind(round.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
+                    // The time first: it compares with the rate before.
+                    sqlx::query(
+                        "UPDATE rounds SET rate_lowered_at = \
+                           IF(? < admission_per_min, ?, rate_lowered_at), \
+                         admission_per_min = ? WHERE id = ?",
+                    )
+                    .bind(per_min)
+                    .bind(now)
+                    .bind(per_min)
+                    .bind(round.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                     serde_json::json!({ "admission_per_min": per_min })
                 }
                 RoundChange::MaxActive(cap) => {
@@ -469,7 +476,7 @@ impl MySqlStore {
                     prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
                     pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
                     pace_target_backlog, pace_reason, pace_signal, pace_changed_at, \
-                    pace_capacity_per_min, priority \
+                    pace_capacity_per_min, priority, rate_lowered_at \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
         .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
@@ -744,6 +751,9 @@ fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
         state,
         eligible_years_mask: row.try_get("eligible_years_mask")?,
         admission_per_min: row.try_get("admission_per_min")?,
+        rate_lowered_at_ms: row
+            .try_get::<Option<NaiveDateTime>, _>("rate_lowered_at")?
+            .map(from_datetime),
         max_active: row
             .try_get::<Option<u32>, _>("max_active")?
             .filter(|&c| c > 0),

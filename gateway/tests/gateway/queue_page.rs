@@ -120,3 +120,53 @@ async fn the_queue_page_shows_the_place_in_both_languages_and_never_fails() {
     assert!(html.contains("다시 줄을 서 주세요"), "says why, in Korean");
     app.finish().await;
 }
+
+/// A lowered rate is explained by every gateway, a gateway started after
+/// the change included: the time comes from the round, not from each
+/// gateway's memory of the rate before, so polls spread over the gateways
+/// see the same notice.
+#[tokio::test]
+async fn a_gateway_started_after_a_rate_cut_explains_it_as_the_others_do() {
+    let app = TestApp::spawn(|_| {}).await;
+    // Two a minute and four in line: the last waits over a minute.
+    let round = app.round("open", 2).await;
+    let mut token = String::new();
+    for n in ["20260791", "20260792", "20260793", "20260794"] {
+        app.student(n, 1).await;
+        let v: Value = app.join(round, n).await.json().await.unwrap();
+        token = v["token"].as_str().unwrap().to_string();
+    }
+    let s = app.poll_until(&token, |s| s["state"] == "waiting").await;
+    assert!(s["notice"].is_null(), "{s}");
+
+    app.admin(round, json!({ "admission_per_min": 1 })).await;
+    let s = app.poll_until(&token, |s| s["notice"] == "slowed").await;
+    assert_eq!(s["state"], "waiting", "{s}");
+
+    // A gateway that never saw the rate before the cut.
+    let cluster = Cluster::start(&app.db, 1).await;
+    let client = reqwest::Client::new();
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = cluster.status(&client, 0, &token).await;
+        if last["state"] == "waiting" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["state"], "waiting", "{last}");
+    assert_eq!(last["notice"], "slowed", "the same notice: {last}");
+    // Raising the rate is no cut: nothing new to explain on a round never
+    // lowered (a fresh round here).
+    let other = app.round("open", 2).await;
+    app.admin(other, json!({ "admission_per_min": 30 })).await;
+    let lowered: Option<chrono::NaiveDateTime> =
+        sqlx::query_scalar("SELECT rate_lowered_at FROM rounds WHERE id = ?")
+            .bind(other.0)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(lowered, None, "a raise is not a cut");
+    cluster.stop().await;
+    app.finish().await;
+}
