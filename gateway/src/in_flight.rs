@@ -42,7 +42,8 @@ impl InFlight {
     }
 
     /// Requests under way now.
-    pub fn current(&self) -> usize {
+    #[cfg(test)]
+    fn current(&self) -> usize {
         self.now.load(Ordering::Relaxed)
     }
 }

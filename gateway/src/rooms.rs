@@ -156,6 +156,7 @@ async fn refresh_once<S: RoomStore>(
 ) -> Result<(), S::Error> {
     let views = store.rounds().await?;
     let now = Instant::now();
+    let wall_ms = crate::clock::now_ms();
     let mut snapshot = Snapshot {
         rounds: HashMap::new(),
         taken_at: Some(now),
@@ -200,7 +201,7 @@ async fn refresh_once<S: RoomStore>(
         // them do not see the message come and go.
         let slowed = view
             .rate_lowered_at_ms
-            .is_some_and(|t| crate::clock::now_ms().saturating_sub(t) < SLOWED_FOR_MS);
+            .is_some_and(|t| wall_ms.saturating_sub(t) < SLOWED_FOR_MS);
 
         publish_gauges(&view, false);
         let counters = memory
