@@ -149,6 +149,28 @@ pub struct Eta {
     /// Median seconds from the click to the first estimate, over
     /// `eta_students` who clicked after the opening.
     pub eta_first_shown_s_median: Option<f64>,
+    /// `eta_inside_first_range` for each fifth of those students, in click
+    /// order: a surge's estimates can hold for the first to click and fail
+    /// for those who came a few seconds later, which one share averages
+    /// away.
+    pub eta_first_range_by_arrival: [Option<f64>; ARRIVAL_PARTS],
+}
+
+/// The parts `eta_first_range_by_arrival` splits the students into.
+pub const ARRIVAL_PARTS: usize = 5;
+
+/// The share of `held` in each of [`ARRIVAL_PARTS`] parts of `(clicked,
+/// held)` in click order (as equal in size as the count allows).
+fn by_arrival(mut v: Vec<(u64, bool)>) -> [Option<f64>; ARRIVAL_PARTS] {
+    v.sort_by_key(|&(clicked, _)| clicked);
+    let n = v.len();
+    std::array::from_fn(|i| {
+        let part = &v[i * n / ARRIVAL_PARTS..(i + 1) * n / ARRIVAL_PARTS];
+        share(
+            part.iter().filter(|&&(_, held)| held).count() as u64,
+            part.len() as u64,
+        )
+    })
 }
 
 fn inside(s: &Shown, admitted_us: u64) -> bool {
@@ -176,6 +198,7 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 pub fn eta(journeys: &[Journey]) -> Eta {
     let (mut students, mut first_in, mut all_in, mut pairs, mut pairs_in) = (0, 0, 0, 0, 0);
     let (mut ratios, mut first_after, mut unshown) = (Vec::new(), Vec::new(), 0);
+    let mut arrivals = Vec::new();
     // A suspended student learns of the admission only when they look
     // again: their lateness says nothing about the estimate.
     for j in journeys.iter().filter(|j| !j.suspended) {
@@ -189,10 +212,12 @@ pub fn eta(journeys: &[Journey]) -> Eta {
         students += 1;
         // Before opening a pre-queue student waits for the opening, not
         // for an estimate.
+        let held_first = inside(first, admitted);
         if let Some(clicked) = j.clicked_us.filter(|_| !j.prequeue) {
             first_after.push(first.at_us.saturating_sub(clicked) as f64 / 1e6);
+            arrivals.push((clicked, held_first));
         }
-        first_in += u64::from(inside(first, admitted));
+        first_in += u64::from(held_first);
         let held = j.shown.iter().filter(|s| inside(s, admitted)).count() as u64;
         all_in += u64::from(held == j.shown.len() as u64);
         pairs += j.shown.len() as u64;
@@ -211,7 +236,55 @@ pub fn eta(journeys: &[Journey]) -> Eta {
         eta_ratio_median: median(ratios),
         eta_unshown_students: unshown,
         eta_first_shown_s_median: median(first_after),
+        eta_first_range_by_arrival: by_arrival(arrivals),
     }
+}
+
+/// One line of `--journeys`: what a student saw, times in seconds since
+/// the surge's start.
+#[derive(Debug, Serialize)]
+struct JourneyLine {
+    student: u32,
+    prequeue: bool,
+    shared_ip: bool,
+    suspended: bool,
+    clicked_s: Option<f64>,
+    admitted_s: Option<f64>,
+    skipped: bool,
+    returned: bool,
+    /// `[answer_s, min_secs, max_secs]` of every estimate shown, in order.
+    estimates: Vec<(f64, u64, u64)>,
+    cart_decided_s: Option<f64>,
+}
+
+/// Writes `journeys` to `path`, one JSON object a line: the data behind the
+/// promise figures, for a look at who an estimate failed and when.
+pub fn write_journeys(path: &std::path::Path, journeys: &[Journey]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let s = |us: u64| us as f64 / 1e6;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for j in journeys {
+        let line = JourneyLine {
+            student: j.student,
+            prequeue: j.prequeue,
+            shared_ip: j.shared_ip,
+            suspended: j.suspended,
+            clicked_s: j.clicked_us.map(s),
+            admitted_s: j.admitted_us.map(s),
+            skipped: j.skipped,
+            returned: j.returned,
+            estimates: j
+                .shown
+                .iter()
+                .map(|e| (s(e.at_us), e.min_secs, e.max_secs))
+                .collect(),
+            cart_decided_s: j.cart_decided_us.map(s),
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Ticket counts read from MySQL after the drain.
@@ -384,6 +457,80 @@ mod tests {
         assert_eq!(e.eta_unshown_students, 1, "c waited without one");
         // First estimates 0 s and 10 s after the click at 0.
         assert_eq!(e.eta_first_shown_s_median, Some(5.0));
+        // Two students: the fifths that get one of them say whether it held.
+        assert_eq!(
+            e.eta_first_range_by_arrival,
+            [None, None, Some(1.0), None, Some(0.0)],
+            "a (clicked at 0, held) then b (clicked at 0, did not)"
+        );
+    }
+
+    #[test]
+    fn journeys_are_written_one_student_a_line() {
+        let dir = std::env::temp_dir().join(format!("sluice-journeys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j.jsonl");
+        let j = [
+            Journey {
+                student: 7,
+                shown: vec![shown(1, 20, 40), shown(3, 10, 30)],
+                ..admitted(500_000, 30 * S)
+            },
+            Journey {
+                student: 8,
+                prequeue: true,
+                ..Journey::default()
+            },
+        ];
+        write_journeys(&path, &j).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["student"], 7);
+        assert_eq!(lines[0]["clicked_s"], 0.5);
+        assert_eq!(lines[0]["admitted_s"], 30.0);
+        assert_eq!(
+            lines[0]["estimates"],
+            serde_json::json!([[1.0, 20, 40], [3.0, 10, 30]])
+        );
+        assert_eq!(lines[1]["prequeue"], true);
+        assert!(lines[1]["admitted_s"].is_null());
+    }
+
+    #[test]
+    fn first_ranges_are_split_by_arrival_in_click_order() {
+        // Ten students clicking a second apart, given in reverse order: the
+        // first six ranges hold, the last four do not.
+        let j: Vec<Journey> = (0..10u64)
+            .rev()
+            .map(|i| {
+                let clicked = i * S;
+                let range = if i < 6 { (10, 20) } else { (1, 2) };
+                Journey {
+                    shown: vec![shown(i, range.0, range.1)],
+                    ..admitted(clicked, clicked + 15 * S)
+                }
+            })
+            .collect();
+        let e = eta(&j);
+        assert_eq!(e.eta_inside_first_range, Some(0.6));
+        assert_eq!(
+            e.eta_first_range_by_arrival,
+            [Some(1.0), Some(1.0), Some(1.0), Some(0.0), Some(0.0)]
+        );
+        // Pre-queue students have no place in click order.
+        let pre: Vec<Journey> = j
+            .into_iter()
+            .map(|j| Journey {
+                prequeue: true,
+                ..j
+            })
+            .collect();
+        assert_eq!(eta(&pre).eta_first_range_by_arrival, [None; ARRIVAL_PARTS]);
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub struct Args {
     /// Write the JSON report here.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// Write what each student saw here, one JSON object a line: the click,
+    /// every estimate shown, the admission (`docs/bench.md`).
+    #[arg(long)]
+    pub journeys: Option<std::path::PathBuf>,
     /// Write SVG charts into this directory.
     #[arg(long)]
     pub charts: Option<std::path::PathBuf>,

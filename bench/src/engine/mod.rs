@@ -494,6 +494,10 @@ async fn surge(
                 .await
                 .context("reading the measured capacity")?;
     }
+    if let Some(path) = &args.journeys {
+        promises::write_journeys(path, &journeys)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     report.promises = promises::measure(
         &journeys,
         promises::Tickets {

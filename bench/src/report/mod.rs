@@ -415,6 +415,15 @@ fn print_promises(p: &Promises) {
         ),
     );
     row(
+        "eta first range, by fifth of clicks",
+        p.eta
+            .eta_first_range_by_arrival
+            .iter()
+            .map(|&x| opt_f(x, 2))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    row(
         "eta actual / middle, median",
         opt_f(p.eta.eta_ratio_median, 2),
     );
