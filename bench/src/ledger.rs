@@ -274,7 +274,7 @@ async fn phase(args: &Args, n: usize, mode: Mode) -> anyhow::Result<Phase> {
         "[{label}] {n} decided in {seconds:.2}s: {:.0} commits/s",
         phase.commits_per_s
     );
-    cleanup(&args.amqp_url, &topology).await;
+    fixture::delete_queues(&args.amqp_url, &prefix).await;
     db.drop().await?;
     Ok(phase)
 }
@@ -307,13 +307,4 @@ fn make_commands(round: RoundId, sections: &[SectionId], students: &[StudentId])
             )
         })
         .collect()
-}
-
-async fn cleanup(url: &str, topology: &Topology) {
-    if let Ok(conn) = broker::connect(url, "bench-cleanup", Duration::from_secs(5)).await {
-        if let Ok(ch) = conn.create_channel().await {
-            let _ = broker::delete(&ch, topology).await;
-        }
-        let _ = conn.close(200, "done").await;
-    }
 }

@@ -180,7 +180,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Err(e) = db.drop().await {
         eprintln!("could not drop the bench database: {e:#}");
     }
-    delete_topology(&args.amqp_url, &prefix).await;
+    fixture::delete_queues(&args.amqp_url, &prefix).await;
     let report = result?;
 
     println!();
@@ -711,14 +711,6 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-async fn delete_topology(url: &str, prefix: &str) {
-    if let Ok(conn) = broker::connect(url, "sluice-bench-cleanup", Duration::from_secs(5)).await {
-        if let Ok(channel) = conn.create_channel().await {
-            let _ = broker::delete(&channel, &broker::Topology::new(prefix)).await;
-        }
-    }
 }
 
 /// The gateway, exactly as `sluice-gateway` runs it, on `listen`.
