@@ -15,9 +15,10 @@ pub struct Args {
     #[command(flatten)]
     pub surge: engine::Args,
     /// A fault, `KIND@AT[/EVERY[/COUNT]]` (repeatable): KIND is worker-kill,
-    /// rabbitmq-restart, mariadb-restart, mariadb-outage, leader-kill,
-    /// gateway-kill or db-cut; AT is from the start of the surge. Default:
-    /// each kind but mariadb-outage once, worker-kill four times.
+    /// rabbitmq-restart, mariadb-restart, mariadb-outage, rabbitmq-outage,
+    /// leader-kill, gateway-kill or db-cut; AT is from the start of the
+    /// surge. Default: each kind but the two outages once, worker-kill four
+    /// times.
     #[arg(long = "fault", value_parser = parse_spec)]
     pub faults: Vec<Spec>,
     /// Tries per request before a student gives up on it (a browser page
@@ -30,7 +31,8 @@ pub struct Args {
     /// Delay before a killed gateway or worker is started again.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub restart_after: Duration,
-    /// How long `mariadb-outage` keeps MariaDB down (the gateways' grace,
+    /// How long `mariadb-outage` and `rabbitmq-outage` keep their server
+    /// down (the gateways' grace,
     /// SLUICE_GRACE_SECS, is 60 s by default).
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub outage_for: Duration,

@@ -49,14 +49,33 @@ pub(super) async fn start_rabbitmq(s: &Server) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stops the whole node (the Erlang VM exits, as a pod's container would)
-/// and starts it again; quorum queue contents live on disk and must
-/// survive it.
-pub(super) async fn restart_rabbitmq(ctx: &Ctx, r: &mut FaultRecord) -> anyhow::Result<()> {
+/// Stops the whole node (the Erlang VM exits, as a pod's container would),
+/// keeps it down for `down_for` (zero: a restart) and starts it again;
+/// quorum queue contents live on disk and must survive it.
+pub(super) async fn rabbitmq_down(
+    ctx: &Ctx,
+    r: &mut FaultRecord,
+    down_for: Duration,
+) -> anyhow::Result<()> {
     let s = &ctx.faults.amqp;
-    r.target = format!("rabbitmq {}:{}", s.host, s.port);
+    r.target = if down_for.is_zero() {
+        format!("rabbitmq {}:{}", s.host, s.port)
+    } else {
+        format!("rabbitmq {}:{} for {down_for:?}", s.host, s.port)
+    };
     let stopped = sh("rabbitmqctl", &["-q", "stop"], DEPENDENCY_TIMEOUT).await;
+    let down = tokio::time::Instant::now();
+    if stopped.is_ok() && !down_for.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep_until(down + down_for) => {}
+            // Ctrl-C: the guard brings RabbitMQ back; stop waiting.
+            _ = ctx.faults.stop.cancelled() => {}
+        }
+    }
     let started = start_rabbitmq(s).await;
+    if !down_for.is_zero() {
+        r.down_s = Some(down.elapsed().as_secs_f64());
+    }
     stopped.context("stopping the RabbitMQ node")?;
     started?;
     let mut depth = Depth::new(ctx.faults.amqp_url.clone(), &ctx.prefix);
@@ -64,7 +83,7 @@ pub(super) async fn restart_rabbitmq(ctx: &Ctx, r: &mut FaultRecord) -> anyhow::
     depth.close().await;
     anyhow::ensure!(
         r.queue_kept == Some(true),
-        "the commands queue was missing after the restart"
+        "the commands queue was missing after RabbitMQ came back"
     );
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! `--recovery-timeout` passed), so every recovery time belongs to one
 //! fault.
 
-use super::broker::restart_rabbitmq;
+use super::broker::rabbitmq_down;
 use super::db_cut::{cut_worker_connections, find_worker_connections, Connections};
 use super::kill::{find_gateway, kill_gateway, kill_worker};
 use super::mariadb::{after_outage, mariadb_outage, restart_mariadb, ticket_counts};
@@ -151,9 +151,10 @@ pub(super) async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, kind: Kind, r: &mut Fau
             return;
         }
     };
-    let before = match kind {
-        Kind::MariadbOutage => ticket_counts(&ctx.pool, ctx.round).await,
-        _ => None,
+    let before = if kind.is_outage() {
+        ticket_counts(&ctx.pool, ctx.round).await
+    } else {
+        None
     };
     let t0 = Instant::now();
     let armed = CancellationToken::new();
@@ -161,7 +162,8 @@ pub(super) async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, kind: Kind, r: &mut Fau
         let injected = match kind {
             Kind::WorkerKill => kill_worker(ctx, rng, r, &armed).await,
             Kind::LeaderKill | Kind::GatewayKill => kill_gateway(ctx, victim, r, &armed, t0).await,
-            Kind::RabbitmqRestart => restart_rabbitmq(ctx, r).await,
+            Kind::RabbitmqRestart => rabbitmq_down(ctx, r, Duration::ZERO).await,
+            Kind::RabbitmqOutage => rabbitmq_down(ctx, r, ctx.faults.outage_for).await,
             Kind::MariadbRestart => restart_mariadb(&ctx.faults, r).await,
             Kind::MariadbOutage => mariadb_outage(&ctx.faults, r).await,
             Kind::DbCut => cut_worker_connections(ctx, &connections, r).await,
@@ -186,7 +188,7 @@ pub(super) async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, kind: Kind, r: &mut Fau
     let needs_leader = kind == Kind::LeaderKill;
     r.recovered =
         commits.is_some() && admission.is_some() && (!needs_leader || r.leader_s.is_some());
-    if kind == Kind::MariadbOutage && admission.is_some() {
+    if kind.is_outage() && admission.is_some() {
         after_outage(ctx, before, r).await;
         r.recovered &= r.pace_held != Some(false);
     }

@@ -57,6 +57,8 @@ pub enum Kind {
     LeaderKill,
     /// Stop MariaDB for `--outage-for`, then start it.
     MariadbOutage,
+    /// Stop the RabbitMQ node for `--outage-for`, then start it.
+    RabbitmqOutage,
     /// SIGKILL a gateway that is not the leader; restart it.
     GatewayKill,
     /// `KILL` a worker's MySQL connections while one is in a transaction.
@@ -64,11 +66,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::WorkerKill,
         Kind::RabbitmqRestart,
         Kind::MariadbRestart,
         Kind::MariadbOutage,
+        Kind::RabbitmqOutage,
         Kind::LeaderKill,
         Kind::GatewayKill,
         Kind::DbCut,
@@ -80,6 +83,7 @@ impl Kind {
             Kind::RabbitmqRestart => "rabbitmq-restart",
             Kind::MariadbRestart => "mariadb-restart",
             Kind::MariadbOutage => "mariadb-outage",
+            Kind::RabbitmqOutage => "rabbitmq-outage",
             Kind::LeaderKill => "leader-kill",
             Kind::GatewayKill => "gateway-kill",
             Kind::DbCut => "db-cut",
@@ -89,8 +93,21 @@ impl Kind {
     fn restarts_a_dependency(self) -> bool {
         matches!(
             self,
-            Kind::RabbitmqRestart | Kind::MariadbRestart | Kind::MariadbOutage
+            Kind::RabbitmqRestart
+                | Kind::MariadbRestart
+                | Kind::MariadbOutage
+                | Kind::RabbitmqOutage
         )
+    }
+
+    fn stops_rabbitmq(self) -> bool {
+        matches!(self, Kind::RabbitmqRestart | Kind::RabbitmqOutage)
+    }
+
+    /// A dependency stays down for `--outage-for`: the report then has
+    /// what the outage cost (skips, the pace after).
+    pub fn is_outage(self) -> bool {
+        matches!(self, Kind::MariadbOutage | Kind::RabbitmqOutage)
     }
 
     fn stops_mariadb(self) -> bool {
@@ -239,12 +256,12 @@ pub struct Chaos {
 }
 
 impl Chaos {
-    fn restarts(&self, kind: Kind) -> bool {
-        self.schedule.iter().any(|s| s.kind == kind)
-    }
-
     fn stops_mariadb(&self) -> bool {
         self.schedule.iter().any(|s| s.kind.stops_mariadb())
+    }
+
+    fn stops_rabbitmq(&self) -> bool {
+        self.schedule.iter().any(|s| s.kind.stops_rabbitmq())
     }
 }
 
@@ -260,10 +277,10 @@ impl Chaos {
                 self.mysql.host
             );
         }
-        if self.restarts(Kind::RabbitmqRestart) {
+        if self.stops_rabbitmq() {
             anyhow::ensure!(
                 self.amqp.is_loopback(),
-                "rabbitmq-restart restarts the RabbitMQ on this machine; --amqp-url points at {}",
+                "rabbitmq-restart and rabbitmq-outage restart the RabbitMQ on this machine; --amqp-url points at {}",
                 self.amqp.host
             );
         }
@@ -364,7 +381,7 @@ async fn restore(f: &Chaos) {
             println!("chaos: starting MariaDB failed: {e:#}");
         }
     }
-    if f.restarts(Kind::RabbitmqRestart) && !broker::rabbitmq_up(&f.amqp).await {
+    if f.stops_rabbitmq() && !broker::rabbitmq_up(&f.amqp).await {
         println!("chaos: RabbitMQ is down; starting it");
         if let Err(e) = broker::start_rabbitmq(&f.amqp).await {
             println!("chaos: starting RabbitMQ failed: {e:#}");
@@ -447,11 +464,17 @@ mod tests {
     }
 
     #[test]
-    fn the_outage_stops_mariadb_and_is_not_in_the_default_schedule() {
+    fn the_outages_stop_their_server_and_are_not_in_the_default_schedule() {
         assert!(Kind::MariadbOutage.stops_mariadb() && Kind::MariadbOutage.restarts_a_dependency());
-        assert!(!default_schedule()
-            .iter()
-            .any(|s| s.kind == Kind::MariadbOutage));
+        assert_eq!(
+            parse_spec("rabbitmq-outage@10s").unwrap().kind,
+            Kind::RabbitmqOutage
+        );
+        assert!(Kind::RabbitmqOutage.stops_rabbitmq() && !Kind::RabbitmqOutage.stops_mariadb());
+        assert!(Kind::RabbitmqOutage.restarts_a_dependency());
+        assert!(Kind::MariadbOutage.is_outage() && Kind::RabbitmqOutage.is_outage());
+        assert!(!Kind::RabbitmqRestart.is_outage());
+        assert!(!default_schedule().iter().any(|s| s.kind.is_outage()));
     }
 
     #[test]

@@ -31,15 +31,16 @@ pub struct FaultRecord {
     /// (db-cut) connections killed, and whether one was in a transaction.
     pub connections_killed: Option<u64>,
     pub in_transaction: Option<bool>,
-    /// (rabbitmq-restart) the commands queue was there after the restart.
+    /// (rabbitmq-restart, rabbitmq-outage) the commands queue was there
+    /// after the node came back.
     pub queue_kept: Option<bool>,
-    /// (mariadb-outage) how long MariaDB was down.
+    /// (mariadb-outage, rabbitmq-outage) how long the server was down.
     pub down_s: Option<f64>,
-    /// (mariadb-outage) tickets skipped, and reclaimed, from just before
+    /// (both outages) tickets skipped, and reclaimed, from just before
     /// the outage until the pace window after admission resumed.
     pub skipped_after: Option<u64>,
     pub reclaimed_after: Option<u64>,
-    /// (mariadb-outage) admissions per minute over the pace window once
+    /// (both outages) admissions per minute over the pace window once
     /// admission resumed, and whether that is the configured pace (`None`
     /// when the queue ran empty within the window).
     pub admission_per_min_after: Option<f64>,
