@@ -32,8 +32,8 @@ pub struct Args {
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub restart_after: Duration,
     /// How long `mariadb-outage` and `rabbitmq-outage` keep their server
-    /// down (the gateways' grace,
-    /// SLUICE_GRACE_SECS, is 60 s by default).
+    /// down (for MariaDB, longer than the gateways' grace,
+    /// SLUICE_GRACE_SECS, 60 s by default).
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub outage_for: Duration,
     /// Longest wait, before the run, for a test suite using the shared

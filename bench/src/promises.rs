@@ -257,13 +257,16 @@ struct JourneyLine {
     cart_decided_s: Option<f64>,
 }
 
-/// Writes `journeys` to `path`, one JSON object a line: the data behind the
-/// promise figures, for a look at who an estimate failed and when.
-pub fn write_journeys(path: &std::path::Path, journeys: &[Journey]) -> anyhow::Result<()> {
+/// Writes `journeys` to `file`, one JSON object a line in student order:
+/// the data behind the promise figures, for a look at who an estimate
+/// failed and when.
+pub fn write_journeys(file: std::fs::File, journeys: &[Journey]) -> anyhow::Result<()> {
     use std::io::Write;
     let s = |us: u64| us as f64 / 1e6;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for j in journeys {
+    let mut out = std::io::BufWriter::new(file);
+    let mut order: Vec<&Journey> = journeys.iter().collect();
+    order.sort_by_key(|j| j.student);
+    for j in order {
         let line = JourneyLine {
             student: j.student,
             prequeue: j.prequeue,
@@ -472,17 +475,17 @@ mod tests {
         let path = dir.join("j.jsonl");
         let j = [
             Journey {
-                student: 7,
-                shown: vec![shown(1, 20, 40), shown(3, 10, 30)],
-                ..admitted(500_000, 30 * S)
-            },
-            Journey {
                 student: 8,
                 prequeue: true,
                 ..Journey::default()
             },
+            Journey {
+                student: 7,
+                shown: vec![shown(1, 20, 40), shown(3, 10, 30)],
+                ..admitted(500_000, 30 * S)
+            },
         ];
-        write_journeys(&path, &j).unwrap();
+        write_journeys(std::fs::File::create(&path).unwrap(), &j).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
@@ -497,6 +500,7 @@ mod tests {
             lines[0]["estimates"],
             serde_json::json!([[1.0, 20, 40], [3.0, 10, 30]])
         );
+        assert_eq!(lines[1]["student"], 8, "in student order");
         assert_eq!(lines[1]["prequeue"], true);
         assert!(lines[1]["admitted_s"].is_null());
     }

@@ -43,8 +43,9 @@ test("the queue page swaps a notice's words in place as the room changes", async
   const a = await page();
   await signIn(a, AHEAD);
   await a.waitForURL((u) => !u.pathname.startsWith("/login"));
+  let joined;
   for (let i = 0; i < 20; i++) {
-    const joined = await a.evaluate(async ([base, id]) => {
+    joined = await a.evaluate(async ([base, id]) => {
       const csrf = (await (await fetch(`${base}/api/session`)).json()).csrf;
       const r = await fetch(`${base}/api/rounds/${id}/join`, {
         method: "POST", headers: { "content-type": "application/json", "x-csrf-token": csrf }, body: "{}",
@@ -56,6 +57,7 @@ test("the queue page swaps a notice's words in place as the room changes", async
     assert.equal(joined.status, 409, joined.body);
     await a.waitForTimeout(500);
   }
+  assert.equal(joined.status, 200, `the student ahead could not join: ${joined.body}`);
 
   // ...the other on the queue page, with the script on.
   const p = await page();

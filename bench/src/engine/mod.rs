@@ -291,6 +291,13 @@ async fn surge(
     autoscaling: Option<&dyn Autoscaling>,
     publish: Publish<'_>,
 ) -> anyhow::Result<Report> {
+    // Opened now: a path that cannot be written fails before the surge,
+    // not after it.
+    let journeys_out = args
+        .journeys
+        .as_ref()
+        .map(|p| std::fs::File::create(p).with_context(|| format!("creating {}", p.display())))
+        .transpose()?;
     let stats = Arc::new(Stats::default());
     let api = Arc::new(Api::new(gateways, args.max_in_flight, Arc::clone(&stats))?);
     let mut plans = crowd::plans(args, rng, population, schedule.cohort);
@@ -494,9 +501,12 @@ async fn surge(
                 .await
                 .context("reading the measured capacity")?;
     }
-    if let Some(path) = &args.journeys {
-        promises::write_journeys(path, &journeys)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let (Some(file), Some(path)) = (journeys_out, &args.journeys) {
+        // The run's figures matter more than this file: a failed write is
+        // reported, and the report still comes.
+        if let Err(e) = promises::write_journeys(file, &journeys) {
+            eprintln!("bench: writing {}: {e:#}", path.display());
+        }
     }
     report.promises = promises::measure(
         &journeys,

@@ -1,5 +1,5 @@
-//! The RabbitMQ fault: the whole node stopped and started again; the
-//! commands queue must survive it.
+//! The RabbitMQ faults: the whole node stopped and started again, at once
+//! or after an outage; the commands queue must survive it.
 
 use super::system::{launch, sh, succeeds, wait_until, DEPENDENCY_TIMEOUT};
 use super::{Ctx, Server};
@@ -50,30 +50,34 @@ pub(super) async fn start_rabbitmq(s: &Server) -> anyhow::Result<()> {
 }
 
 /// Stops the whole node (the Erlang VM exits, as a pod's container would),
-/// keeps it down for `down_for` (zero: a restart) and starts it again;
-/// quorum queue contents live on disk and must survive it.
+/// keeps it down for `outage` (`None`: a restart, started again at once)
+/// and starts it again; quorum queue contents live on disk and must survive
+/// it. Interrupted (Ctrl-C), it leaves the start to the interrupt guard, so
+/// that two starts do not race.
 pub(super) async fn rabbitmq_down(
     ctx: &Ctx,
     r: &mut FaultRecord,
-    down_for: Duration,
+    outage: Option<Duration>,
 ) -> anyhow::Result<()> {
     let s = &ctx.faults.amqp;
-    r.target = if down_for.is_zero() {
-        format!("rabbitmq {}:{}", s.host, s.port)
-    } else {
-        format!("rabbitmq {}:{} for {down_for:?}", s.host, s.port)
+    r.target = match outage {
+        None => format!("rabbitmq {}:{}", s.host, s.port),
+        Some(d) => format!("rabbitmq {}:{} for {d:?}", s.host, s.port),
     };
     let stopped = sh("rabbitmqctl", &["-q", "stop"], DEPENDENCY_TIMEOUT).await;
     let down = tokio::time::Instant::now();
-    if stopped.is_ok() && !down_for.is_zero() {
+    if let (Ok(_), Some(d)) = (&stopped, outage) {
         tokio::select! {
-            _ = tokio::time::sleep_until(down + down_for) => {}
-            // Ctrl-C: the guard brings RabbitMQ back; stop waiting.
+            _ = tokio::time::sleep_until(down + d) => {}
             _ = ctx.faults.stop.cancelled() => {}
         }
     }
+    anyhow::ensure!(
+        !ctx.faults.stop.is_cancelled(),
+        "interrupted; RabbitMQ is started by the interrupt guard"
+    );
     let started = start_rabbitmq(s).await;
-    if !down_for.is_zero() {
+    if outage.is_some() {
         r.down_s = Some(down.elapsed().as_secs_f64());
     }
     stopped.context("stopping the RabbitMQ node")?;

@@ -162,8 +162,8 @@ pub(super) async fn one(ctx: &Ctx, rng: &mut ChaCha8Rng, kind: Kind, r: &mut Fau
         let injected = match kind {
             Kind::WorkerKill => kill_worker(ctx, rng, r, &armed).await,
             Kind::LeaderKill | Kind::GatewayKill => kill_gateway(ctx, victim, r, &armed, t0).await,
-            Kind::RabbitmqRestart => rabbitmq_down(ctx, r, Duration::ZERO).await,
-            Kind::RabbitmqOutage => rabbitmq_down(ctx, r, ctx.faults.outage_for).await,
+            Kind::RabbitmqRestart => rabbitmq_down(ctx, r, None).await,
+            Kind::RabbitmqOutage => rabbitmq_down(ctx, r, Some(ctx.faults.outage_for)).await,
             Kind::MariadbRestart => restart_mariadb(&ctx.faults, r).await,
             Kind::MariadbOutage => mariadb_outage(&ctx.faults, r).await,
             Kind::DbCut => cut_worker_connections(ctx, &connections, r).await,

@@ -1,9 +1,10 @@
 //! Faults for a local surge (`bench chaos`): workers and gateways
 //! SIGKILLed and restarted as a Deployment would, the admission leader
 //! killed, RabbitMQ and MariaDB restarted, a worker's database connections
-//! cut mid-transaction, and (as its own scenario) MariaDB down for longer
-//! than the gateways' grace period, after which nobody may have lost their
-//! place and admission must resume at the configured pace.
+//! cut mid-transaction, and (as scenarios of their own) MariaDB or
+//! RabbitMQ down for minutes (MariaDB longer than the gateways' grace
+//! period), after which nobody may have lost their place and admission must
+//! resume at the configured pace.
 //!
 //! [`Chaos`] is the engine's [`Faults`] plug-in: it injects the schedule
 //! (`inject`), one fault per file (`kill`, `broker`, `mariadb`, `db_cut`),
