@@ -49,3 +49,24 @@ export async function signIn(p, name, password = PASSWORD, staff = false) {
   await p.getByLabel("Password").fill(password);
   await p.getByRole("button", { name: "Sign in" }).click();
 }
+
+// A datetime-local value on Seoul's clock (UTC+9, no daylight saving).
+export const seoul = (ms) => new Date(ms + 9 * 3600_000).toISOString().slice(0, 16);
+
+// On a page signed in as the registrar: creates a round of its own for
+// class years 1-4 at `perMin` admissions a minute, scheduled a day ahead so
+// that only "Open now" opens it, and returns its id from the round page
+// it lands on.
+export async function createRound(admin, name, perMin) {
+  await admin.goto(`${BASE}/admin`);
+  const now = Date.now();
+  await admin.getByLabel("Name", { exact: true }).fill(name);
+  await admin.getByLabel(/Class years/).fill("1-4");
+  await admin.getByLabel(/Pre-queue opens/).fill(seoul(now + 86_400_000));
+  await admin.getByLabel(/Room opens/).fill(seoul(now + 2 * 86_400_000));
+  await admin.getByLabel(/Closes/).fill(seoul(now + 3 * 86_400_000));
+  await admin.getByLabel("Admissions per minute").fill(String(perMin));
+  await admin.getByRole("button", { name: "Create" }).click();
+  await admin.waitForURL(/\/admin\/rounds\/\d+$/);
+  return admin.url().match(/rounds\/(\d+)/)[1];
+}

@@ -4,12 +4,9 @@
 // when gateways disagree for a while). Takes STUDENTS[4] and STUDENTS[7].
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, STUDENTS, page, shot, signIn } from "./lib.mjs";
+import { BASE, STUDENTS, createRound, page, shot, signIn } from "./lib.mjs";
 
 const [AHEAD, WAITER] = [STUDENTS[4], STUDENTS[7]];
-
-// A datetime-local value on Seoul's clock (UTC+9, no daylight saving).
-const seoul = (ms) => new Date(ms + 9 * 3600_000).toISOString().slice(0, 16);
 
 const BASIC = "Basic " + Buffer.from("registrar:registrar-demo").toString("base64");
 
@@ -19,17 +16,7 @@ test("the queue page swaps a notice's words in place as the room changes", async
   const admin = await page();
   await signIn(admin, "registrar", "registrar-demo", true);
   await admin.waitForURL(/\/admin/);
-  await admin.goto(`${BASE}/admin`);
-  const now = Date.now();
-  await admin.getByLabel("Name", { exact: true }).fill(`Notice round ${now}`);
-  await admin.getByLabel(/Class years/).fill("1-4");
-  await admin.getByLabel(/Pre-queue opens/).fill(seoul(now + 86_400_000));
-  await admin.getByLabel(/Room opens/).fill(seoul(now + 2 * 86_400_000));
-  await admin.getByLabel(/Closes/).fill(seoul(now + 3 * 86_400_000));
-  await admin.getByLabel("Admissions per minute").fill("0");
-  await admin.getByRole("button", { name: "Create" }).click();
-  await admin.waitForURL(/\/admin\/rounds\/\d+$/);
-  const round = admin.url().match(/rounds\/(\d+)/)[1];
+  const round = await createRound(admin, `Notice round ${Date.now()}`, 0);
   await admin.getByRole("button", { name: "Open now" }).click();
   await admin.waitForURL(/msg=saved/);
   const change = async (body) => {

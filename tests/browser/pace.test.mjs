@@ -3,29 +3,15 @@
 // names the mode and the reason. Takes STUDENTS[10..12].
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, STUDENTS, page, shot, signIn } from "./lib.mjs";
+import { BASE, STUDENTS, createRound, page, shot, signIn } from "./lib.mjs";
 
 const [STUDENT] = STUDENTS.slice(10, 13);
-
-// A datetime-local value on Seoul's clock (UTC+9, no daylight saving).
-const seoul = (ms) => new Date(ms + 9 * 3600_000).toISOString().slice(0, 16);
 
 test("a registrar switches a round to automatic pace and the live view says why", async () => {
   const p = await page();
   await signIn(p, "registrar", "registrar-demo", true);
   await p.waitForURL(/\/admin/);
-  await p.goto(`${BASE}/admin`);
-  const name = `Pace round ${Date.now()}`;
-  const now = Date.now();
-  await p.getByLabel("Name", { exact: true }).fill(name);
-  await p.getByLabel(/Class years/).fill("1-4");
-  await p.getByLabel(/Pre-queue opens/).fill(seoul(now + 86_400_000));
-  await p.getByLabel(/Room opens/).fill(seoul(now + 2 * 86_400_000));
-  await p.getByLabel(/Closes/).fill(seoul(now + 3 * 86_400_000));
-  await p.getByLabel("Admissions per minute").fill("600");
-  await p.getByRole("button", { name: "Create" }).click();
-  await p.waitForURL(/\/admin\/rounds\/\d+$/);
-  const id = p.url().match(/rounds\/(\d+)/)[1];
+  const id = await createRound(p, `Pace round ${Date.now()}`, 600);
   await p.getByRole("button", { name: "Open now" }).click();
   await p.waitForURL(/msg=saved/);
 
@@ -78,16 +64,7 @@ test("a registrar gives 4th years an earlier turn from the round page on a phone
   const p = await page({ viewport: { width: 390, height: 844 }, isMobile: true, javaScriptEnabled: false });
   await signIn(p, "registrar", "registrar-demo", true);
   await p.waitForURL(/\/admin/);
-  await p.goto(`${BASE}/admin`);
-  const now = Date.now();
-  await p.getByLabel("Name", { exact: true }).fill(`Priority round ${now}`);
-  await p.getByLabel(/Class years/).fill("1-4");
-  await p.getByLabel(/Pre-queue opens/).fill(seoul(now + 86_400_000));
-  await p.getByLabel(/Room opens/).fill(seoul(now + 2 * 86_400_000));
-  await p.getByLabel(/Closes/).fill(seoul(now + 3 * 86_400_000));
-  await p.getByLabel("Admissions per minute").fill("600");
-  await p.getByRole("button", { name: "Create" }).click();
-  await p.waitForURL(/\/admin\/rounds\/\d+$/);
+  await createRound(p, `Priority round ${Date.now()}`, 600);
 
   await p.getByLabel(/By weight/).check();
   await p.getByLabel(/Groups of class years/).fill("4=0/1-3=1");
