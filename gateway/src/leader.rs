@@ -247,6 +247,13 @@ impl Leader {
             if let Some(clock) = st.clocks.get_mut(&r.id) {
                 clock.last_tick = Some(Instant::now());
             }
+            if outcome.passes_extended > 0 {
+                tracing::info!(round.id = %r.id, passes = outcome.passes_extended,
+                    by_ms = outcome.extended_by_ms,
+                    "admission had not run; passes alive then extended by the gap");
+                metrics::counter!("sluice_waitroom_passes_extended_total", "round" => r.id.to_string())
+                    .increment(outcome.passes_extended);
+            }
             if outcome.reclaimed > 0 {
                 metrics::counter!("sluice_waitroom_reclaims_total", "round" => r.id.to_string())
                     .increment(outcome.reclaimed);

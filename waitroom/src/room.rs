@@ -121,6 +121,32 @@ pub struct RoundView {
     /// Each lane's line, when `priority` is set (lane 0 first); the round's
     /// `serving_mark` and `last_order_key` are then the sums over them.
     pub lanes: Vec<LaneView>,
+    /// When the leader last found admission running (see
+    /// [`pass_reference_ms`]); `None` before the first tick since the
+    /// round's state last changed.
+    pub pass_clock_ms: Option<u64>,
+}
+
+/// Admission that has not run for this long (held while RabbitMQ is down,
+/// or no tick at all while MySQL is unreachable) is a gap: every pass alive
+/// when it began gets its length back. Ticks come every fraction of a
+/// second and the clock is written about once a second, so a normal tick
+/// never finds a gap this long; a leader's failover (a second or two) does
+/// not count either.
+pub const PASS_GAP_MS: u64 = 3_000;
+
+/// The instant a pass must outlive to still hold its admission.
+///
+/// Normally `now_ms`. While admission is held, or once it has not run for
+/// [`PASS_GAP_MS`] (the extension for that gap is due but the leader has not
+/// given it yet), it is `clock_ms`, the instant admission last ran: a pass
+/// alive then is not over, whatever its own end says, because the time
+/// since is going to be given back.
+pub fn pass_reference_ms(now_ms: u64, clock_ms: Option<u64>, held: bool) -> u64 {
+    match clock_ms {
+        Some(c) if held || now_ms.saturating_sub(c) >= PASS_GAP_MS => c.min(now_ms),
+        _ => now_ms,
+    }
 }
 
 /// One lane of a round with priority, counted inside the lane.
@@ -233,6 +259,11 @@ impl RoundView {
         (1..=8).contains(&class_year) && self.eligible_years_mask & (1 << (class_year - 1)) != 0
     }
 
+    /// [`pass_reference_ms`] for this round at `now_ms`.
+    pub fn pass_reference_ms(&self, now_ms: u64) -> u64 {
+        pass_reference_ms(now_ms, self.pass_clock_ms, self.hold.is_some())
+    }
+
     /// Whether the leader may admit now.
     pub fn admitting(&self) -> bool {
         self.state == RoundState::Open && self.hold.is_none() && self.admission_per_min > 0
@@ -308,9 +339,19 @@ pub struct Ticket {
     /// The skipped student came back and asked for their turn; the leader
     /// admits them at its next tick.
     pub reclaim_requested: bool,
+    /// Time added to the pass because admission was held or could not run
+    /// while it was alive (an outage is not the student's to pay for).
+    pub pass_extra_ms: u64,
 }
 
 impl Ticket {
+    /// When this admission's pass ends, for passes that live `ttl_ms`
+    /// plus what outages gave back; `None` when not admitted.
+    pub fn pass_expires_at_ms(&self, ttl_ms: u64) -> Option<u64> {
+        let at = self.admitted_at_ms?;
+        Some(at.saturating_add(ttl_ms).saturating_add(self.pass_extra_ms))
+    }
+
     /// Whether this skipped ticket may still be reclaimed at `now_ms`: its
     /// student returns within `window_ms` of being passed over.
     pub fn reclaimable(&self, now_ms: u64, window_ms: u64) -> bool {
@@ -427,6 +468,9 @@ pub struct TickOutcome {
     pub reclaimed: u64,
     pub serving_mark: u64,
     pub active: u32,
+    /// Passes given back a gap in admission this tick, and the gap.
+    pub passes_extended: u64,
+    pub extended_by_ms: u64,
 }
 
 /// An admin's change to a round.
@@ -676,6 +720,7 @@ mod tests {
             lease: None,
             skipped_at_ms: Some(1_000),
             reclaim_requested: false,
+            pass_extra_ms: 0,
         };
         assert!(t.reclaimable(1_000 + 600_000, 600_000));
         assert!(!t.reclaimable(1_000 + 600_001, 600_000));
@@ -689,6 +734,55 @@ mod tests {
             ..t
         };
         assert!(!unknown_time.reclaimable(1_000, 600_000));
+    }
+
+    #[test]
+    fn passes_are_judged_at_the_last_running_instant_while_held_or_in_a_gap() {
+        // Running normally: now.
+        assert_eq!(pass_reference_ms(10_000, Some(9_500), false), 10_000);
+        assert_eq!(pass_reference_ms(10_000, None, false), 10_000);
+        // Held: the instant admission last ran, however recent.
+        assert_eq!(pass_reference_ms(10_000, Some(9_500), true), 9_500);
+        // Not run for the gap's length: the extension is due.
+        assert_eq!(
+            pass_reference_ms(10_000, Some(10_000 - PASS_GAP_MS), false),
+            7_000
+        );
+        assert_eq!(
+            pass_reference_ms(10_000, Some(10_000 - PASS_GAP_MS + 1), false),
+            10_000
+        );
+        // Never ticked since the state changed: nothing to go back to.
+        assert_eq!(pass_reference_ms(10_000, None, true), 10_000);
+        // A clock ahead of this pod's (skew) never moves the end later.
+        assert_eq!(pass_reference_ms(10_000, Some(12_000), true), 10_000);
+    }
+
+    #[test]
+    fn a_pass_ends_after_its_lifetime_and_what_outages_gave_back() {
+        let t = Ticket {
+            seq: 1,
+            round: RoundId(1),
+            student: StudentId(1),
+            order_key: Some(1),
+            state: TicketState::Admitted,
+            admitted_at_ms: Some(1_000),
+            lease: None,
+            skipped_at_ms: None,
+            reclaim_requested: false,
+            pass_extra_ms: 0,
+        };
+        assert_eq!(t.pass_expires_at_ms(600_000), Some(601_000));
+        let extended = Ticket {
+            pass_extra_ms: 120_000,
+            ..t.clone()
+        };
+        assert_eq!(extended.pass_expires_at_ms(600_000), Some(721_000));
+        let waiting = Ticket {
+            admitted_at_ms: None,
+            ..t
+        };
+        assert_eq!(waiting.pass_expires_at_ms(600_000), None);
     }
 
     #[test]
@@ -742,6 +836,7 @@ mod tests {
             pace: None,
             priority: None,
             lanes: Vec::new(),
+            pass_clock_ms: None,
         };
         assert!(r.admits_year(2) && !r.admits_year(1) && !r.admits_year(0) && !r.admits_year(9));
         assert_eq!(r.due_transition(50), None);

@@ -69,15 +69,17 @@ pub struct Due {
     pub student: StudentId,
     pub admitted_at_ms: u64,
     pub lease: Uuid,
+    /// Time given back to the pass for outages (`tickets.pass_extra_ms`).
+    pub pass_extra_ms: u64,
 }
 
 /// Up to `limit` admitted students whose cart waits to be sent, oldest
 /// admission first.
 pub async fn due(store: &MySqlStore, limit: u32) -> Result<Vec<Due>, StoreError> {
-    let rows: Vec<(u32, u32, chrono::NaiveDateTime, Uuid)> = store
+    let rows: Vec<(u32, u32, chrono::NaiveDateTime, Uuid, u32)> = store
         .timed(
             sqlx::query_as(
-                "SELECT a.round_id, a.student_id, t.admitted_at, t.lease_id \
+                "SELECT a.round_id, a.student_id, t.admitted_at, t.lease_id, t.pass_extra_ms \
                  FROM auto_sends a \
                  JOIN tickets t ON t.round_id = a.round_id AND t.student_id = a.student_id \
                  WHERE a.state = 'waiting' AND t.state = 'admitted' \
@@ -90,11 +92,12 @@ pub async fn due(store: &MySqlStore, limit: u32) -> Result<Vec<Due>, StoreError>
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(round, student, at, lease)| Due {
+        .map(|(round, student, at, lease, extra)| Due {
             round: RoundId(round),
             student: StudentId(student),
             admitted_at_ms: super::from_datetime(at),
             lease,
+            pass_extra_ms: u64::from(extra),
         })
         .collect())
 }
@@ -106,10 +109,10 @@ pub async fn due_for(
     round: RoundId,
     student: StudentId,
 ) -> Result<Option<Due>, StoreError> {
-    let row: Option<(chrono::NaiveDateTime, Uuid)> = store
+    let row: Option<(chrono::NaiveDateTime, Uuid, u32)> = store
         .timed(
             sqlx::query_as(
-                "SELECT t.admitted_at, t.lease_id FROM auto_sends a \
+                "SELECT t.admitted_at, t.lease_id, t.pass_extra_ms FROM auto_sends a \
                  JOIN tickets t ON t.round_id = a.round_id AND t.student_id = a.student_id \
                  WHERE a.round_id = ? AND a.student_id = ? AND a.state = 'waiting' \
                    AND t.state = 'admitted' AND t.admitted_at IS NOT NULL AND t.lease_id IS NOT NULL",
@@ -119,11 +122,12 @@ pub async fn due_for(
             .fetch_optional(store.pool()),
         )
         .await?;
-    Ok(row.map(|(at, lease)| Due {
+    Ok(row.map(|(at, lease, extra)| Due {
         round,
         student,
         admitted_at_ms: super::from_datetime(at),
         lease,
+        pass_extra_ms: u64::from(extra),
     }))
 }
 

@@ -15,7 +15,7 @@
 //! during failover) from admitting the same ticket twice.
 
 use super::{from_datetime, push_in, to_datetime, MySqlStore, StoreError, CHUNK};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime};
 use enrollment::{RoundId, StudentId};
 use sqlx::{MySql, QueryBuilder, Row};
 use std::collections::HashMap;
@@ -33,6 +33,28 @@ const SKIP_LOOKAHEAD: u64 = 256;
 const CLOSED_VISIBLE_MS: u64 = 24 * 3600 * 1000;
 
 impl MySqlStore {
+    /// The student's ticket in `round`, if any: what a pass is renewed
+    /// from once its own end is past.
+    pub async fn admission(
+        &self,
+        round: RoundId,
+        student: StudentId,
+    ) -> Result<Option<Ticket>, StoreError> {
+        self.timed(async {
+            let row = sqlx::query(
+                "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id, \
+                 skipped_at, reclaim_at, pass_extra_ms FROM tickets \
+                 WHERE round_id = ? AND student_id = ?",
+            )
+            .bind(round.0)
+            .bind(student.0)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(ticket).transpose()
+        })
+        .await
+    }
+
     async fn join_round(
         &self,
         round: RoundId,
@@ -40,7 +62,8 @@ impl MySqlStore {
     ) -> Result<Vec<Result<Place, JoinRefused>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT state, serving_mark, last_order_key, priority FROM rounds WHERE id = ? FOR UPDATE",
+            "SELECT state, serving_mark, last_order_key, priority, hold_reason, pass_clock_at \
+             FROM rounds WHERE id = ? FOR UPDATE",
         )
         .bind(round.0)
         .fetch_optional(&mut *tx)
@@ -60,6 +83,12 @@ impl MySqlStore {
         let priority = super::lanes::parse(row.try_get("priority")?)?;
         let now_ms = reqs.iter().map(|r| r.at_ms).max().unwrap_or(0);
         let now = to_datetime(now_ms);
+        let pass_reference = waitroom::room::pass_reference_ms(
+            now_ms,
+            row.try_get::<Option<NaiveDateTime>, _>("pass_clock_at")?
+                .map(from_datetime),
+            row.try_get::<Option<String>, _>("hold_reason")?.is_some(),
+        );
 
         // The students' current tickets, if any.
         let mut students: Vec<StudentId> = reqs.iter().map(|r| r.student).collect();
@@ -73,7 +102,7 @@ impl MySqlStore {
         let mut returning = Vec::new();
         for &student in &students {
             match existing.get(&student) {
-                Some(t) if self.holds_place(t, now_ms) => {
+                Some(t) if self.holds_place(t, pass_reference) => {
                     kept.insert(student, t.clone());
                 }
                 // Skipped a moment ago (a locked phone, a suspended tab):
@@ -220,15 +249,89 @@ impl MySqlStore {
         Ok(answers)
     }
 
-    /// Whether an existing ticket still holds a place a join should keep.
-    fn holds_place(&self, t: &Ticket, now_ms: u64) -> bool {
+    /// Whether an existing ticket still holds a place a join should keep;
+    /// `pass_reference_ms` is the instant a pass must outlive
+    /// ([`waitroom::room::pass_reference_ms`]).
+    fn holds_place(&self, t: &Ticket, pass_reference_ms: u64) -> bool {
         match t.state {
             TicketState::Waiting => true,
             TicketState::Admitted => t
-                .admitted_at_ms
-                .is_some_and(|at| now_ms < at.saturating_add(self.pass_ttl_ms)),
+                .pass_expires_at_ms(self.pass_ttl_ms)
+                .is_some_and(|exp| pass_reference_ms < exp),
             TicketState::Skipped | TicketState::Left => false,
         }
+    }
+
+    /// Admitted tickets of `round` whose pass, extensions included, runs
+    /// past the instant whose lifetime-ago is `since` (`since` = that
+    /// instant minus the pass lifetime). `extended_total` (no ticket has
+    /// more added) bounds the index range read.
+    async fn count_passes_alive(
+        &self,
+        tx: &mut sqlx::Transaction<'_, MySql>,
+        round: RoundId,
+        since: u64,
+        extended_total: u64,
+    ) -> Result<u32, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE round_id = ? AND state = 'admitted' \
+               AND admitted_at > ? \
+               AND admitted_at > DATE_SUB(?, INTERVAL pass_extra_ms * 1000 MICROSECOND)",
+        )
+        .bind(round.0)
+        .bind(to_datetime(since.saturating_sub(extended_total)))
+        .bind(to_datetime(since))
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Gives `gap_ms` to every pass of `round` alive at `alive_at_ms` (when
+    /// admission last ran), records it in the audit log, and returns how
+    /// many passes it extended.
+    async fn extend_passes(
+        &self,
+        tx: &mut sqlx::Transaction<'_, MySql>,
+        round: RoundId,
+        alive_at_ms: u64,
+        gap_ms: u64,
+        extended_total: u64,
+    ) -> Result<u64, StoreError> {
+        let since = alive_at_ms.saturating_sub(self.pass_ttl_ms);
+        let gap = u32::try_from(gap_ms).unwrap_or(u32::MAX);
+        let extended = sqlx::query(
+            "UPDATE tickets SET pass_extra_ms = LEAST(pass_extra_ms + ?, 4294967295) \
+             WHERE round_id = ? AND state = 'admitted' AND admitted_at > ? \
+               AND admitted_at > DATE_SUB(?, INTERVAL pass_extra_ms * 1000 MICROSECOND)",
+        )
+        .bind(gap)
+        .bind(round.0)
+        .bind(to_datetime(since.saturating_sub(extended_total)))
+        .bind(to_datetime(since))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE rounds SET pass_extended_ms = pass_extended_ms + ? WHERE id = ?")
+            .bind(gap_ms)
+            .bind(round.0)
+            .execute(&mut **tx)
+            .await?;
+        let detail = serde_json::json!({
+            "by_ms": gap_ms,
+            "admission_last_ran": DateTime::from_timestamp_millis(alive_at_ms as i64)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            "passes": extended,
+        });
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, subject, detail) \
+             VALUES (?, 'waitroom', 'passes.extended', ?, ?)",
+        )
+        .bind(to_datetime(alive_at_ms.saturating_add(gap_ms)))
+        .bind(format!("round:{round}"))
+        .bind(detail.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(extended)
     }
 
     async fn tick_round(
@@ -239,7 +342,7 @@ impl MySqlStore {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT state, hold_reason, serving_mark, max_active, active_count, admission_per_min, \
-             priority FROM rounds WHERE id = ? FOR UPDATE",
+             priority, pass_clock_at, pass_extended_ms FROM rounds WHERE id = ? FOR UPDATE",
         )
         .bind(round.0)
         .fetch_optional(&mut *tx)
@@ -261,14 +364,45 @@ impl MySqlStore {
             ..TickOutcome::default()
         };
 
-        let active: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tickets WHERE round_id = ? AND state = 'admitted' AND admitted_at > ?",
-        )
-        .bind(round.0)
-        .bind(to_datetime(input.active_since_ms))
-        .fetch_one(&mut *tx)
-        .await?;
-        let active = u32::try_from(active).unwrap_or(u32::MAX);
+        let clock = row
+            .try_get::<Option<NaiveDateTime>, _>("pass_clock_at")?
+            .map(from_datetime);
+        let mut extended_total: u64 = row.try_get("pass_extended_ms")?;
+        let now_ms = input.now_ms;
+        if state == RoundState::Open && hold.is_none() {
+            // Admission runs: a long gap since it last ran is given back to
+            // the passes alive when it began, then the clock moves on.
+            let mut move_clock = clock.is_none_or(|c| now_ms.saturating_sub(c) >= 1_000);
+            if let Some(c) =
+                clock.filter(|&c| now_ms.saturating_sub(c) >= waitroom::room::PASS_GAP_MS)
+            {
+                let gap = now_ms - c;
+                let n = self
+                    .extend_passes(&mut tx, round, c, gap, extended_total)
+                    .await?;
+                extended_total = extended_total.saturating_add(gap);
+                outcome.passes_extended = n;
+                outcome.extended_by_ms = gap;
+                move_clock = true;
+            }
+            if move_clock {
+                sqlx::query("UPDATE rounds SET pass_clock_at = ? WHERE id = ?")
+                    .bind(to_datetime(now_ms))
+                    .bind(round.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        // Passes still running count against the cap; while held, those
+        // alive when admission last ran (they are not over, see
+        // `pass_reference_ms`).
+        let reference = waitroom::room::pass_reference_ms(now_ms, clock, hold.is_some());
+        let since = input
+            .active_since_ms
+            .min(reference.saturating_sub(self.pass_ttl_ms));
+        let active = self
+            .count_passes_alive(&mut tx, round, since, extended_total)
+            .await?;
         outcome.active = active;
 
         let mut budget = input.budget;
@@ -436,7 +570,9 @@ impl MySqlStore {
                 | RoundChange::Pause
                 | RoundChange::Resume
                 | RoundChange::Close => {
-                    sqlx::query("UPDATE rounds SET state = ? WHERE id = ?")
+                    // A registrar's pause is no outage (admitted students
+                    // keep enrolling): the pass clock starts afresh.
+                    sqlx::query("UPDATE rounds SET state = ?, pass_clock_at = NULL WHERE id = ?")
                         .bind(next.as_str())
                         .bind(round.0)
                         .execute(&mut *tx)
@@ -476,7 +612,7 @@ impl MySqlStore {
                     prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
                     pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
                     pace_target_backlog, pace_reason, pace_signal, pace_changed_at, \
-                    pace_capacity_per_min, priority, rate_lowered_at \
+                    pace_capacity_per_min, priority, rate_lowered_at, pass_clock_at \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
         .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
@@ -704,7 +840,7 @@ async fn select_tickets(
     let list = json_pairs(students.iter().map(|s| (u64::from(s.0), None)));
     let rows = sqlx::query(
         "SELECT STRAIGHT_JOIN t.seq, t.round_id, t.student_id, t.order_key, t.state, \
-           t.admitted_at, t.lease_id, t.skipped_at, t.reclaim_at \
+           t.admitted_at, t.lease_id, t.skipped_at, t.reclaim_at, t.pass_extra_ms \
          FROM JSON_TABLE(?, '$[*]' COLUMNS (student INT UNSIGNED PATH '$[0]')) AS j \
          JOIN tickets t ON t.round_id = ? AND t.student_id = j.student",
     )
@@ -737,6 +873,7 @@ fn ticket(row: &sqlx::mysql::MySqlRow) -> Result<Ticket, StoreError> {
         reclaim_requested: row
             .try_get::<Option<NaiveDateTime>, _>("reclaim_at")?
             .is_some(),
+        pass_extra_ms: u64::from(row.try_get::<u32, _>("pass_extra_ms")?),
     })
 }
 
@@ -772,6 +909,9 @@ fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
         pace: pace_view(row)?,
         priority: super::lanes::parse(row.try_get("priority")?)?,
         lanes: Vec::new(),
+        pass_clock_ms: row
+            .try_get::<Option<NaiveDateTime>, _>("pass_clock_at")?
+            .map(from_datetime),
     })
 }
 
@@ -855,7 +995,7 @@ impl RoomStore for MySqlStore {
         self.timed(async {
             let row = sqlx::query(
                 "SELECT seq, round_id, student_id, order_key, state, admitted_at, lease_id, \
-                 skipped_at, reclaim_at FROM tickets WHERE seq = ?",
+                 skipped_at, reclaim_at, pass_extra_ms FROM tickets WHERE seq = ?",
             )
             .bind(seq)
             .fetch_optional(&self.pool)

@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 mod outages;
 mod pace;
+mod passes;
 mod priority;
 mod proxy;
 mod queue_page;

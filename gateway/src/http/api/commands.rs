@@ -261,7 +261,7 @@ pub(crate) async fn submit(
     if from_cookie {
         same_origin(headers)?;
     }
-    let claims = verified_pass(app, &pass).map_err(anonymous)?;
+    let (claims, renewed) = verified_pass(app, &pass).await.map_err(anonymous)?;
     app.limits.check_student(claims.student)?;
     let snapshot = app.rooms.snapshot();
     let open = snapshot
@@ -271,7 +271,12 @@ pub(crate) async fn submit(
     if !open {
         return Err(ApiError::RoundNotOpen);
     }
-    let mut command = Command::new(claims.student, claims.round, pass, action);
+    let mut command = Command::new(
+        claims.student,
+        claims.round,
+        renewed.unwrap_or_else(|| pass.clone()),
+        action,
+    );
     command
         .validate()
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
@@ -281,7 +286,9 @@ pub(crate) async fn submit(
         // command, never swallowed as a duplicate of the first.
         let request =
             serde_json::to_vec(&command.action).map_err(|e| ApiError::Internal(e.into()))?;
-        command.id = CommandId(app.keyring.command_id(&command.pass, key, &request)?);
+        // Keyed on the pass as presented, so a retry of a request whose
+        // pass was renewed on the way is still the same command.
+        command.id = CommandId(app.keyring.command_id(&pass, key, &request)?);
     }
     app.pass_use.reserve(&claims, crate::clock::now_ms())?;
     if let Err(e) = app.sink.publish(&command).await {
@@ -353,11 +360,46 @@ impl PassUse {
     }
 }
 
-/// A pass that verifies now, for the student and round inside it.
-fn verified_pass(app: &AppState, pass: &str) -> ApiResult<PassClaims> {
+/// A pass that verifies now, for the student and round inside it. One
+/// whose own end is past still serves when its admission was extended
+/// since it was signed (an outage given back, see
+/// `waitroom::room::pass_reference_ms`): it comes back re-signed with the
+/// admission's end, as the second value.
+async fn verified_pass(app: &AppState, pass: &str) -> ApiResult<(PassClaims, Option<String>)> {
     let claims = app.keyring.open_pass(pass)?;
-    claims.check(claims.student, claims.round, crate::clock::now_ms())?;
-    Ok(claims)
+    let now = crate::clock::now_ms();
+    match claims.check(claims.student, claims.round, now) {
+        Ok(()) => Ok((claims, None)),
+        Err(waitroom::TokenError::Expired) if now >= claims.exp => renewed(app, claims, now).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `claims` (signed, its end past) with the end its admission has now, or
+/// "expired" when that is past too or the admission is not this pass's.
+async fn renewed(
+    app: &AppState,
+    claims: PassClaims,
+    now: u64,
+) -> ApiResult<(PassClaims, Option<String>)> {
+    // One read per request, within the gateway's bound on reads at once
+    // (the student's own limit is counted once, by the caller).
+    let Ok(_permit) = app.lookups.try_acquire() else {
+        return Err(ApiError::Unavailable {
+            retry_after: Duration::from_secs(1),
+        });
+    };
+    let ttl = u64::try_from(app.config.pass_ttl().as_millis()).unwrap_or(u64::MAX);
+    let ticket = app.store.admission(claims.round, claims.student).await?;
+    let exp = ticket
+        .filter(|t| t.state == waitroom::TicketState::Admitted && t.lease == Some(claims.lease))
+        .and_then(|t| t.pass_expires_at_ms(ttl))
+        .filter(|&exp| exp > now)
+        .ok_or(ApiError::TokenExpired)?;
+    let claims = PassClaims { exp, ..claims };
+    let token = app.keyring.sign_pass(&claims);
+    metrics::counter!("sluice_passes_renewed_total").increment(1);
+    Ok((claims, Some(token)))
 }
 
 /// One decided item of a command.

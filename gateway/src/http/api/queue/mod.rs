@@ -501,7 +501,19 @@ async fn resolve(
             Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
                 match t.state {
                     TicketState::Admitted => {
-                        let mut status = admitted(app, status, &t, now);
+                        let mut status =
+                            admitted(app, status, &t, now, view.pass_reference_ms(now));
+                        if status.state == Phase::Paused {
+                            // Spread out: every student admitted before an
+                            // outage asks again when it ends.
+                            status.notice = Some(if view.hold.is_some() {
+                                Notice::Held
+                            } else {
+                                Notice::Unavailable
+                            });
+                            status.poll_after_ms = ms(poll_max.mul_f64(0.5 + 0.5 * jitter));
+                            status.token = renewal(&claims);
+                        }
                         if status.state == Phase::Admitted {
                             // A join that finds the student admitted (a
                             // second device) needs a token to poll with.
@@ -647,13 +659,29 @@ fn ended(mut status: Status, phase: Phase) -> Status {
     status
 }
 
-fn admitted(app: &AppState, mut status: Status, t: &Ticket, now: u64) -> Status {
+/// The answer for an admitted ticket: its pass, or, once the pass has
+/// ended, "expired"; unless it was still alive at `pass_reference_ms` (the
+/// round is held, or admission has not run for a while: see
+/// [`waitroom::room::pass_reference_ms`]), when the time lost is about to
+/// be given back and the student is told to wait, their place kept.
+fn admitted(
+    app: &AppState,
+    mut status: Status,
+    t: &Ticket,
+    now: u64,
+    pass_reference_ms: u64,
+) -> Status {
     let ttl = ms(app.config.pass_ttl());
-    let (Some(at), Some(lease)) = (t.admitted_at_ms, t.lease) else {
+    let (Some(at), Some(exp), Some(lease)) = (t.admitted_at_ms, t.pass_expires_at_ms(ttl), t.lease)
+    else {
         return ended(status, Phase::Left);
     };
-    let exp = at.saturating_add(ttl);
     if now >= exp {
+        if pass_reference_ms < exp {
+            status.state = Phase::Paused;
+            status.progress = Some(1.0);
+            return status;
+        }
         return ended(status, Phase::Expired);
     }
     let pass = app.keyring.sign_pass(&PassClaims {
@@ -725,7 +753,16 @@ enum Lookup {
 /// The decided ticket `seq`, from the cache or one bounded point read.
 async fn lookup(app: &AppState, seq: u64) -> Lookup {
     if let Some(t) = app.decided.get(&seq).map(|t| t.clone()) {
-        return Lookup::Found(t);
+        // An admission stays one, but its pass may have been extended
+        // since (an outage given back): once the end remembered is past,
+        // the database is asked again.
+        let ttl = ms(app.config.pass_ttl());
+        let ended = t.state == TicketState::Admitted
+            && t.pass_expires_at_ms(ttl)
+                .is_some_and(|exp| crate::clock::now_ms() >= exp);
+        if !ended {
+            return Lookup::Found(t);
+        }
     }
     let Ok(_permit) = app.lookups.try_acquire() else {
         return Lookup::Busy;
