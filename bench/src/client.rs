@@ -132,6 +132,12 @@ impl Failure {
         }
     }
 
+    /// Refused as not authorized: a token or pass that does not (or no
+    /// longer) verifies.
+    pub fn is_401(&self) -> bool {
+        matches!(self, Failure::Status(s, _) if *s == StatusCode::UNAUTHORIZED)
+    }
+
     /// Refused by a rate limit.
     pub fn is_429(&self) -> bool {
         matches!(self, Failure::Status(s, _) if *s == StatusCode::TOO_MANY_REQUESTS)

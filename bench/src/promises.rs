@@ -53,6 +53,9 @@ pub struct Journey {
     pub cart_accepted: bool,
     /// Answers with status 429.
     pub refused_429: u32,
+    /// Answers with status 401 to a command: the pass the gateway gave was
+    /// refused (it ran out before the student could use it).
+    pub pass_refused: bool,
     /// "Send my cart when I am admitted" was stored (`--auto-send`).
     pub auto_send: bool,
     /// The admitted answer named the command the gateway sent.
@@ -322,6 +325,11 @@ pub struct Promises {
     /// admitted without losing their turn.
     pub suspended: u64,
     pub suspended_kept_turn: u64,
+    /// Admitted students whose pass a command was refused with (401): the
+    /// time they were promised to enroll in did not come true. Students in
+    /// the bench enroll within seconds of admission, so only an outage
+    /// that took their pass's time can cause it.
+    pub passes_refused: u64,
     /// (`--shared-ip`) the students behind the one address, and the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shared_ip: Option<Group>,
@@ -349,6 +357,10 @@ pub fn measure(journeys: &[Journey], tickets: Tickets<'_>) -> Promises {
         reclaimed_tickets: tickets.reclaimed,
         suspended: suspended.clone().count() as u64,
         suspended_kept_turn: suspended.filter(|j| j.kept_turn()).count() as u64,
+        passes_refused: journeys
+            .iter()
+            .filter(|j| j.admitted_us.is_some() && j.pass_refused)
+            .count() as u64,
         shared_ip: any_shared.then(|| tally(journeys.iter().filter(|j| j.shared_ip))),
         own_ip: any_shared.then(|| tally(journeys.iter().filter(|j| !j.shared_ip))),
         choices: choices::choices(journeys),
@@ -629,6 +641,25 @@ mod tests {
         );
         assert_eq!((p.suspended, p.suspended_kept_turn), (4, 2));
         assert_eq!((p.skipped, p.reclaimed), (2, 1));
+    }
+
+    #[test]
+    fn a_refused_pass_counts_for_admitted_students_only() {
+        let refused = Journey {
+            pass_refused: true,
+            ..admitted(0, S)
+        };
+        let fine = admitted(0, S);
+        // Refused before any admission: a forged or foreign pass, not one
+        // the room gave and took back.
+        let stranger = Journey {
+            pass_refused: true,
+            joined: true,
+            ..Journey::default()
+        };
+        let p = measure(&[refused.clone(), fine, stranger], Tickets::default());
+        assert_eq!(p.passes_refused, 1);
+        assert_eq!(measure(&[refused.clone(), refused], Tickets::default()).passes_refused, 2);
     }
 
     #[test]

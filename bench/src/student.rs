@@ -330,15 +330,22 @@ async fn submit(
     request: Request<'_>,
     report: &mut Report,
 ) -> Option<uuid::Uuid> {
+    let refused = std::sync::atomic::AtomicBool::new(false);
     let accepted = retry(ctx, &mut report.journey, || async {
-        match request {
+        let answer = match request {
             Request::Enroll(sections, choices) => {
                 ctx.api.enroll(&plan.who, pass, sections, choices).await
             }
             Request::Drop(section) => ctx.api.drop_section(&plan.who, pass, section).await,
+        };
+        if answer.as_ref().is_err_and(Failure::is_401) {
+            refused.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        answer
     })
-    .await?;
+    .await;
+    report.journey.pass_refused |= refused.into_inner();
+    let accepted = accepted?;
     Stats::add(&ctx.api.stats.accepted, 1);
     report.accepted.push(accepted.command_id);
     Some(accepted.command_id)

@@ -144,6 +144,7 @@ pub async fn judge(
         http_5xx_unexpected: errors(&is_unexpected_5xx),
         connection_errors: errors(&|k| k.ends_with(" connect")),
         places,
+        passes_refused: report.promises.passes_refused,
         processes_ready_at_end,
         dependencies_up_at_end,
         passed: false,
@@ -168,6 +169,7 @@ pub(super) fn failures(s: &FaultSummary) -> Vec<String> {
     nonzero("two_tickets", s.places.two_tickets);
     nonzero("admitted_inconsistent", s.places.admitted_inconsistent);
     nonzero("dropped", s.places.dropped);
+    nonzero("passes_refused", s.passes_refused);
     if s.faults_run == 0 {
         v.push("no fault ran".to_string());
     }
@@ -280,5 +282,28 @@ mod tests {
         assert!(!is_unexpected_5xx("enroll 503"));
         assert!(!is_unexpected_5xx("poll connect"));
         assert!(!is_unexpected_5xx("join 429"));
+    }
+
+    #[test]
+    fn a_refused_pass_fails_the_run() {
+        let summary = |passes_refused| FaultSummary {
+            faults: Vec::new(),
+            faults_run: 1,
+            by_kind: Default::default(),
+            oversold: 0,
+            duplicates: 0,
+            lost_commands: 0,
+            http_5xx: 0,
+            http_5xx_unexpected: 0,
+            connection_errors: 0,
+            places: Places::default(),
+            passes_refused,
+            processes_ready_at_end: true,
+            dependencies_up_at_end: true,
+            passed: false,
+            failures: Vec::new(),
+        };
+        assert!(failures(&summary(0)).is_empty());
+        assert_eq!(failures(&summary(3)), vec!["passes_refused = 3".to_string()]);
     }
 }

@@ -120,6 +120,10 @@ pub struct FaultSummary {
     /// elsewhere by the student.
     pub connection_errors: u64,
     pub places: Places,
+    /// Admitted students whose pass was refused before they could use it
+    /// (`passes_refused` of the report): an outage must not cost the time
+    /// a pass promises.
+    pub passes_refused: u64,
     pub processes_ready_at_end: bool,
     pub dependencies_up_at_end: bool,
     pub passed: bool,

@@ -441,6 +441,7 @@ fn print_promises(p: &Promises) {
             format!("{} / {}", p.suspended, p.suspended_kept_turn),
         );
     }
+    row("admitted, pass refused", p.passes_refused.to_string());
     let group = |name: &str, g: &Group| {
         row(
             &format!("{name}: students / joined"),
