@@ -659,7 +659,10 @@ mod tests {
         };
         let p = measure(&[refused.clone(), fine, stranger], Tickets::default());
         assert_eq!(p.passes_refused, 1);
-        assert_eq!(measure(&[refused.clone(), refused], Tickets::default()).passes_refused, 2);
+        assert_eq!(
+            measure(&[refused.clone(), refused], Tickets::default()).passes_refused,
+            2
+        );
     }
 
     #[test]

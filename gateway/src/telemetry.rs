@@ -64,6 +64,7 @@ pub fn describe() {
     }
     metrics::counter!("sluice_waitroom_ticket_reads_total").increment(0);
     metrics::counter!("sluice_waitroom_reclaim_requests_total").increment(0);
+    metrics::counter!("sluice_passes_renewed_total").increment(0);
     metrics::counter!("sluice_waitroom_liveness_dropped_total").increment(0);
     metrics::counter!("sluice_db_deadlock_retries_total").increment(0);
     metrics::gauge!("sluice_waitroom_liveness_pending").set(0.0);
@@ -105,5 +106,7 @@ pub fn register_round(round: &str) -> RoundCounters {
     // dashboards and alerts see a zero rather than nothing.
     metrics::counter!("sluice_waitroom_skips_total", "round" => round.to_string()).increment(0);
     metrics::counter!("sluice_waitroom_reclaims_total", "round" => round.to_string()).increment(0);
+    metrics::counter!("sluice_waitroom_passes_extended_total", "round" => round.to_string())
+        .increment(0);
     counters
 }

@@ -304,6 +304,9 @@ mod tests {
             failures: Vec::new(),
         };
         assert!(failures(&summary(0)).is_empty());
-        assert_eq!(failures(&summary(3)), vec!["passes_refused = 3".to_string()]);
+        assert_eq!(
+            failures(&summary(3)),
+            vec!["passes_refused = 3".to_string()]
+        );
     }
 }

@@ -168,7 +168,7 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
     .await;
     let round = app.round("open", 6000).await;
     let section = app.db.section("CSE101", 1, 30).await;
-    app.student("20260811", 1).await;
+    let me = app.student("20260811", 1).await;
     let joined: Value = app.join(round, "20260811").await.json().await.unwrap();
     let queue = token(&joined);
     let admitted = app.poll_until(&queue, |s| s["state"] == "admitted").await;
@@ -231,6 +231,32 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The cart page, with the old pass in its cookie, offers enrolling and
+    // shows the extended end.
+    let student = waitroom::Subject::Student {
+        id: me,
+        class_year: 1,
+    };
+    let session = waitroom::SessionClaims::new(student, now_ms(), 600_000);
+    let page = app
+        .get("/cart?lang=en")
+        .header(
+            "cookie",
+            format!(
+                "sluice_session={}; sluice_pass={pass}",
+                app.keyring.sign_session(&session)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("You are admitted and can enroll now."),
+        "the renewed pass serves the page"
+    );
+
     let fresh = back["pass"].as_str().unwrap();
     let r = app
         .enroll(Some(fresh), json!({ "sections": [section] }))

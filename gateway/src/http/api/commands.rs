@@ -370,18 +370,22 @@ async fn verified_pass(app: &AppState, pass: &str) -> ApiResult<(PassClaims, Opt
     let now = crate::clock::now_ms();
     match claims.check(claims.student, claims.round, now) {
         Ok(()) => Ok((claims, None)),
-        Err(waitroom::TokenError::Expired) if now >= claims.exp => renewed(app, claims, now).await,
+        Err(waitroom::TokenError::Expired) if now >= claims.exp => {
+            let (claims, token) = renewed(app, claims, now).await?;
+            Ok((claims, Some(token)))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-/// `claims` (signed, its end past) with the end its admission has now, or
-/// "expired" when that is past too or the admission is not this pass's.
-async fn renewed(
+/// `claims` (signed, its end past) with the end its admission has now, and
+/// the pass re-signed with it; "expired" when that is past too or the
+/// admission is not this pass's.
+pub(crate) async fn renewed(
     app: &AppState,
     claims: PassClaims,
     now: u64,
-) -> ApiResult<(PassClaims, Option<String>)> {
+) -> ApiResult<(PassClaims, String)> {
     // One read per request, within the gateway's bound on reads at once
     // (the student's own limit is counted once, by the caller).
     let Ok(_permit) = app.lookups.try_acquire() else {
@@ -399,7 +403,7 @@ async fn renewed(
     let claims = PassClaims { exp, ..claims };
     let token = app.keyring.sign_pass(&claims);
     metrics::counter!("sluice_passes_renewed_total").increment(1);
-    Ok((claims, Some(token)))
+    Ok((claims, token))
 }
 
 /// One decided item of a command.

@@ -311,7 +311,7 @@ pub async fn page(
         .iter()
         .map(|s| item(s, app.catalog.seats_of(s.id), lang, Vec::new()))
         .collect();
-    let pass = current_pass(&app, &headers, &jar, student);
+    let pass = current_pass(&app, &headers, &jar, student).await;
     let snapshot = app.rooms.snapshot();
     let mut rounds: Vec<OpenRound> = snapshot
         .rounds

@@ -74,8 +74,9 @@ async fn load_student(app: &AppState, id: StudentId) -> ApiResult<Me> {
 }
 
 /// The admission pass in this browser, if it is valid now and this
-/// student's.
-fn current_pass(
+/// student's; past its own end, the pass as renewed from an admission an
+/// outage extended.
+async fn current_pass(
     app: &AppState,
     headers: &HeaderMap,
     jar: &CookieJar,
@@ -83,10 +84,19 @@ fn current_pass(
 ) -> Option<PassClaims> {
     let (token, _) = pass_token(headers, jar)?;
     let claims = app.keyring.open_pass(&token).ok()?;
-    claims
-        .check(student, claims.round, crate::clock::now_ms())
-        .ok()?;
-    Some(claims)
+    let now = crate::clock::now_ms();
+    match claims.check(student, claims.round, now) {
+        Ok(()) => Some(claims),
+        // Past its own end: an outage may have extended the admission
+        // (the enroll forms renew it the same way).
+        Err(waitroom::TokenError::Expired) if now >= claims.exp => {
+            crate::http::api::commands::renewed(app, claims, now)
+                .await
+                .ok()
+                .map(|(c, _)| c)
+        }
+        Err(_) => None,
+    }
 }
 
 /// Checks what every student form needs: same origin, CSRF, a student.

@@ -243,7 +243,9 @@ pub async fn page(
     let changes = changes(lang, &catalog.sections, &held, &|id| {
         app.catalog.seats_of(id).left()
     });
-    let pass_until = current_pass(&app, &headers, &jar, student).map(|p| ctx.chrome.at_ms(p.exp));
+    let pass_until = current_pass(&app, &headers, &jar, student)
+        .await
+        .map(|p| ctx.chrome.at_ms(p.exp));
     if with_cart {
         sections.extend(
             me.to_enroll()
