@@ -196,6 +196,12 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
         held["pass"].is_null(),
         "no pass to enroll with while held: {held}"
     );
+    // Enrolling meanwhile is "try again later", as for any pass while
+    // held, not "your pass expired".
+    let r = app
+        .enroll(Some(&pass), json!({ "sections": [section] }))
+        .await;
+    assert_eq!(r.status(), 503, "{}", code(r).await);
     // Joining again (another device) keeps the admission, not a new ticket.
     let again: Value = app.join(round, "20260811").await.json().await.unwrap();
     assert_eq!(again["state"], "paused", "{again}");

@@ -398,8 +398,25 @@ pub(crate) async fn renewed(
     let exp = ticket
         .filter(|t| t.state == waitroom::TicketState::Admitted && t.lease == Some(claims.lease))
         .and_then(|t| t.pass_expires_at_ms(ttl))
-        .filter(|&exp| exp > now)
         .ok_or(ApiError::TokenExpired)?;
+    if exp <= now {
+        // Alive when admission last ran (held, or not run for a while):
+        // the time is about to be given back, so this is "try again
+        // later", like any command while held, not "expired".
+        let due = app
+            .rooms
+            .snapshot()
+            .rounds
+            .get(&claims.round)
+            .is_some_and(|r| r.view.pass_reference_ms(now) < exp);
+        return Err(if due {
+            ApiError::Unavailable {
+                retry_after: Duration::from_secs(2),
+            }
+        } else {
+            ApiError::TokenExpired
+        });
+    }
     let claims = PassClaims { exp, ..claims };
     let token = app.keyring.sign_pass(&claims);
     metrics::counter!("sluice_passes_renewed_total").increment(1);
