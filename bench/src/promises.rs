@@ -53,8 +53,9 @@ pub struct Journey {
     pub cart_accepted: bool,
     /// Answers with status 429.
     pub refused_429: u32,
-    /// Answers with status 401 to a command: the pass the gateway gave was
-    /// refused (it ran out before the student could use it).
+    /// The cart's enroll, sent right after admission, was answered 401:
+    /// the pass the gateway gave was refused (it ran out before the
+    /// student could use it).
     pub pass_refused: bool,
     /// "Send my cart when I am admitted" was stored (`--auto-send`).
     pub auto_send: bool,
@@ -325,10 +326,10 @@ pub struct Promises {
     /// admitted without losing their turn.
     pub suspended: u64,
     pub suspended_kept_turn: u64,
-    /// Admitted students whose pass a command was refused with (401): the
-    /// time they were promised to enroll in did not come true. Students in
-    /// the bench enroll within seconds of admission, so only an outage
-    /// that took their pass's time can cause it.
+    /// Admitted students whose cart's enroll, sent within `--think` of
+    /// admission, was refused with 401: the time they were promised to
+    /// enroll in did not come true. Only an outage that took their pass's
+    /// time can cause it.
     pub passes_refused: u64,
     /// (`--shared-ip`) the students behind the one address, and the rest.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -163,14 +163,14 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
         sleep_until_or_deadline(&ctx, Instant::now() + plan.think).await;
         let sent = Instant::now();
         let cart = Request::Enroll(&plan.cart, &plan.choices);
-        if let Some(id) = submit(&ctx, &plan, &pass, cart, &mut report).await {
+        if let Some(id) = submit(&ctx, &plan, &pass, cart, &mut report, true).await {
             report.journey.cart_accepted = true;
             commands.push((id, sent));
         }
         if plan.double_submit {
             // The impatient double click: the same cart again at once.
             let sent = Instant::now();
-            if let Some(id) = submit(&ctx, &plan, &pass, cart, &mut report).await {
+            if let Some(id) = submit(&ctx, &plan, &pass, cart, &mut report, false).await {
                 commands.push((id, sent));
             }
         }
@@ -194,7 +194,7 @@ pub async fn run(ctx: Arc<Context>, plan: Plan) -> Report {
         if let Some(&section) = enrolled_in.first() {
             for request in [Request::Drop(section), Request::Enroll(&[section], &[])] {
                 let sent = Instant::now();
-                let Some(id) = submit(&ctx, &plan, &pass, request, &mut report).await else {
+                let Some(id) = submit(&ctx, &plan, &pass, request, &mut report, false).await else {
                     break;
                 };
                 if follow(&ctx, &plan, &pass, id, sent, &mut report.journey)
@@ -323,12 +323,16 @@ enum Request<'a> {
     Drop(u32),
 }
 
+/// Sends one command with the pass. `first` marks the cart's enroll right
+/// after admission: a 401 to it means the pass did not last the time it
+/// promised (later commands may legitimately outlive a pass).
 async fn submit(
     ctx: &Context,
     plan: &Plan,
     pass: &str,
     request: Request<'_>,
     report: &mut Report,
+    first: bool,
 ) -> Option<uuid::Uuid> {
     let refused = std::sync::atomic::AtomicBool::new(false);
     let accepted = retry(ctx, &mut report.journey, || async {
@@ -344,7 +348,7 @@ async fn submit(
         answer
     })
     .await;
-    report.journey.pass_refused |= refused.into_inner();
+    report.journey.pass_refused |= first && refused.into_inner();
     let accepted = accepted?;
     Stats::add(&ctx.api.stats.accepted, 1);
     report.accepted.push(accepted.command_id);

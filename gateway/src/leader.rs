@@ -205,6 +205,20 @@ impl Leader {
         let grace_ms = millis(self.grace);
         let ttl_ms = millis(self.pass_ttl);
         let interrupted_after = (self.tick * 4).max(INTERRUPTED_AFTER);
+        // A paused round admits nobody, but its admitted students keep
+        // enrolling: a tick with no budget keeps its pass clock (and gives
+        // back an outage that came during the pause).
+        for r in rounds.iter().filter(|r| r.state == RoundState::Paused) {
+            let input = TickInput {
+                now_ms: now,
+                grace_ms,
+                grace_from_ms: now,
+                budget: 0,
+                active_since_ms: now.saturating_sub(ttl_ms),
+            };
+            let outcome = self.store.tick(r.id, input).await?;
+            extended(r.id, &outcome);
+        }
         for r in rounds.iter().filter(|r| r.state == RoundState::Open) {
             // The grace clock runs only while admission runs: a hold, a gap
             // in this leader's ticks (the database was unreachable, the round
@@ -247,13 +261,7 @@ impl Leader {
             if let Some(clock) = st.clocks.get_mut(&r.id) {
                 clock.last_tick = Some(Instant::now());
             }
-            if outcome.passes_extended > 0 {
-                tracing::info!(round.id = %r.id, passes = outcome.passes_extended,
-                    by_ms = outcome.extended_by_ms,
-                    "admission had not run; passes alive then extended by the gap");
-                metrics::counter!("sluice_waitroom_passes_extended_total", "round" => r.id.to_string())
-                    .increment(outcome.passes_extended);
-            }
+            extended(r.id, &outcome);
             if outcome.reclaimed > 0 {
                 metrics::counter!("sluice_waitroom_reclaims_total", "round" => r.id.to_string())
                     .increment(outcome.reclaimed);
@@ -531,6 +539,17 @@ const LATENCY_QUANTILE: f64 = 0.9;
 
 /// Ticks further apart than this mean admission was interrupted.
 const INTERRUPTED_AFTER: Duration = Duration::from_secs(2);
+
+/// Logs and counts the passes a tick gave back a gap.
+fn extended(round: RoundId, outcome: &waitroom::TickOutcome) {
+    if outcome.passes_extended > 0 {
+        tracing::info!(round.id = %round, passes = outcome.passes_extended,
+            by_ms = outcome.extended_by_ms,
+            "admission had not run; passes alive then extended by the gap");
+        metrics::counter!("sluice_waitroom_passes_extended_total", "round" => round.to_string())
+            .increment(outcome.passes_extended);
+    }
+}
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

@@ -123,28 +123,31 @@ pub struct RoundView {
     pub lanes: Vec<LaneView>,
     /// When the leader last found admission running (see
     /// [`pass_reference_ms`]); `None` before the first tick since the
-    /// round's state last changed.
+    /// round opened.
     pub pass_clock_ms: Option<u64>,
+    /// Every extension given to the round's passes, added up: a pass whose
+    /// own end is further back than this was never extended enough to be
+    /// alive, so nothing need be read to refuse it.
+    pub pass_extended_ms: u64,
 }
 
 /// Admission that has not run for this long (held while RabbitMQ is down,
 /// or no tick at all while MySQL is unreachable) is a gap: every pass alive
 /// when it began gets its length back. Ticks come every fraction of a
 /// second and the clock is written about once a second, so a normal tick
-/// never finds a gap this long; a leader's failover (a second or two) does
-/// not count either.
+/// never finds a gap this long.
 pub const PASS_GAP_MS: u64 = 3_000;
 
 /// The instant a pass must outlive to still hold its admission.
 ///
-/// Normally `now_ms`. While admission is held, or once it has not run for
-/// [`PASS_GAP_MS`] (the extension for that gap is due but the leader has not
-/// given it yet), it is `clock_ms`, the instant admission last ran: a pass
+/// Normally `now_ms`. Once admission has not run for [`PASS_GAP_MS`] (held,
+/// or not ticked), it is `clock_ms`, the instant admission last ran: a pass
 /// alive then is not over, whatever its own end says, because the time
-/// since is going to be given back.
-pub fn pass_reference_ms(now_ms: u64, clock_ms: Option<u64>, held: bool) -> u64 {
+/// since is going to be given back when admission runs again. A shorter
+/// pause is given nothing back, so it changes nothing here either.
+pub fn pass_reference_ms(now_ms: u64, clock_ms: Option<u64>) -> u64 {
     match clock_ms {
-        Some(c) if held || now_ms.saturating_sub(c) >= PASS_GAP_MS => c.min(now_ms),
+        Some(c) if now_ms.saturating_sub(c) >= PASS_GAP_MS => c,
         _ => now_ms,
     }
 }
@@ -261,7 +264,7 @@ impl RoundView {
 
     /// [`pass_reference_ms`] for this round at `now_ms`.
     pub fn pass_reference_ms(&self, now_ms: u64) -> u64 {
-        pass_reference_ms(now_ms, self.pass_clock_ms, self.hold.is_some())
+        pass_reference_ms(now_ms, self.pass_clock_ms)
     }
 
     /// Whether the leader may admit now.
@@ -737,25 +740,18 @@ mod tests {
     }
 
     #[test]
-    fn passes_are_judged_at_the_last_running_instant_while_held_or_in_a_gap() {
+    fn passes_are_judged_at_the_last_running_instant_once_admission_stopped() {
         // Running normally: now.
-        assert_eq!(pass_reference_ms(10_000, Some(9_500), false), 10_000);
-        assert_eq!(pass_reference_ms(10_000, None, false), 10_000);
-        // Held: the instant admission last ran, however recent.
-        assert_eq!(pass_reference_ms(10_000, Some(9_500), true), 9_500);
+        assert_eq!(pass_reference_ms(10_000, Some(9_500)), 10_000);
+        assert_eq!(pass_reference_ms(10_000, None), 10_000);
         // Not run for the gap's length: the extension is due.
+        assert_eq!(pass_reference_ms(10_000, Some(10_000 - PASS_GAP_MS)), 7_000);
         assert_eq!(
-            pass_reference_ms(10_000, Some(10_000 - PASS_GAP_MS), false),
-            7_000
-        );
-        assert_eq!(
-            pass_reference_ms(10_000, Some(10_000 - PASS_GAP_MS + 1), false),
+            pass_reference_ms(10_000, Some(10_000 - PASS_GAP_MS + 1)),
             10_000
         );
-        // Never ticked since the state changed: nothing to go back to.
-        assert_eq!(pass_reference_ms(10_000, None, true), 10_000);
         // A clock ahead of this pod's (skew) never moves the end later.
-        assert_eq!(pass_reference_ms(10_000, Some(12_000), true), 10_000);
+        assert_eq!(pass_reference_ms(10_000, Some(12_000)), 10_000);
     }
 
     #[test]
@@ -837,6 +833,7 @@ mod tests {
             priority: None,
             lanes: Vec::new(),
             pass_clock_ms: None,
+            pass_extended_ms: 0,
         };
         assert!(r.admits_year(2) && !r.admits_year(1) && !r.admits_year(0) && !r.admits_year(9));
         assert_eq!(r.due_transition(50), None);

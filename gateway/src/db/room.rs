@@ -62,7 +62,7 @@ impl MySqlStore {
     ) -> Result<Vec<Result<Place, JoinRefused>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT state, serving_mark, last_order_key, priority, hold_reason, pass_clock_at \
+            "SELECT state, serving_mark, last_order_key, priority, pass_clock_at \
              FROM rounds WHERE id = ? FOR UPDATE",
         )
         .bind(round.0)
@@ -87,7 +87,6 @@ impl MySqlStore {
             now_ms,
             row.try_get::<Option<NaiveDateTime>, _>("pass_clock_at")?
                 .map(from_datetime),
-            row.try_get::<Option<String>, _>("hold_reason")?.is_some(),
         );
 
         // The students' current tickets, if any.
@@ -311,6 +310,10 @@ impl MySqlStore {
         .execute(&mut **tx)
         .await?
         .rows_affected();
+        if extended == 0 {
+            // Nothing to give: the bound below stays as tight as it was.
+            return Ok(0);
+        }
         sqlx::query("UPDATE rounds SET pass_extended_ms = pass_extended_ms + ? WHERE id = ?")
             .bind(gap_ms)
             .bind(round.0)
@@ -369,10 +372,14 @@ impl MySqlStore {
             .map(from_datetime);
         let mut extended_total: u64 = row.try_get("pass_extended_ms")?;
         let now_ms = input.now_ms;
-        if state == RoundState::Open && hold.is_none() {
-            // Admission runs: a long gap since it last ran is given back to
-            // the passes alive when it began, then the clock moves on.
-            let mut move_clock = clock.is_none_or(|c| now_ms.saturating_sub(c) >= 1_000);
+        let mut clock_now = clock;
+        // Admitted students can enroll (the round open or paused by a
+        // registrar, nothing held): a long gap since that was last so is
+        // given back to the passes alive when it began, then the clock
+        // moves on. A clock ahead of this one (skew between pods) is set
+        // back, so that a later gap is not hidden.
+        if matches!(state, RoundState::Open | RoundState::Paused) && hold.is_none() {
+            let mut move_clock = clock.is_none_or(|c| c > now_ms || now_ms - c >= 1_000);
             if let Some(c) =
                 clock.filter(|&c| now_ms.saturating_sub(c) >= waitroom::room::PASS_GAP_MS)
             {
@@ -380,9 +387,11 @@ impl MySqlStore {
                 let n = self
                     .extend_passes(&mut tx, round, c, gap, extended_total)
                     .await?;
-                extended_total = extended_total.saturating_add(gap);
-                outcome.passes_extended = n;
-                outcome.extended_by_ms = gap;
+                if n > 0 {
+                    extended_total = extended_total.saturating_add(gap);
+                    outcome.passes_extended = n;
+                    outcome.extended_by_ms = gap;
+                }
                 move_clock = true;
             }
             if move_clock {
@@ -391,12 +400,13 @@ impl MySqlStore {
                     .bind(round.0)
                     .execute(&mut *tx)
                     .await?;
+                clock_now = Some(now_ms);
             }
         }
-        // Passes still running count against the cap; while held, those
-        // alive when admission last ran (they are not over, see
-        // `pass_reference_ms`).
-        let reference = waitroom::room::pass_reference_ms(now_ms, clock, hold.is_some());
+        // Passes still running count against the cap; once admission has
+        // not run for a while, those alive when it last ran (they are not
+        // over, see `pass_reference_ms`).
+        let reference = waitroom::room::pass_reference_ms(now_ms, clock_now);
         let since = input
             .active_since_ms
             .min(reference.saturating_sub(self.pass_ttl_ms));
@@ -571,13 +581,19 @@ impl MySqlStore {
                 | RoundChange::Resume
                 | RoundChange::Close => {
                     // A registrar's pause is no outage (admitted students
-                    // keep enrolling): the pass clock starts afresh.
-                    sqlx::query("UPDATE rounds SET state = ?, pass_clock_at = NULL WHERE id = ?")
-                        .bind(next.as_str())
-                        .bind(round.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
+                    // keep enrolling, and the leader keeps the pass clock
+                    // of paused rounds): only the ends of the line reset it.
+                    sqlx::query(
+                        "UPDATE rounds SET state = ?, \
+                           pass_clock_at = IF(? IN ('prequeue', 'closed'), NULL, pass_clock_at) \
+                         WHERE id = ?",
+                    )
+                    .bind(next.as_str())
+                    .bind(next.as_str())
+                    .bind(round.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
                     serde_json::json!({ "from": state.as_str(), "to": next.as_str() })
                 }
             };
@@ -612,7 +628,8 @@ impl MySqlStore {
                     prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
                     pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
                     pace_target_backlog, pace_reason, pace_signal, pace_changed_at, \
-                    pace_capacity_per_min, priority, rate_lowered_at, pass_clock_at \
+                    pace_capacity_per_min, priority, rate_lowered_at, pass_clock_at, \
+                    pass_extended_ms \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
         .bind(to_datetime(now_ms.saturating_sub(CLOSED_VISIBLE_MS)))
@@ -912,6 +929,7 @@ fn round_view(row: &sqlx::mysql::MySqlRow) -> Result<RoundView, StoreError> {
         pass_clock_ms: row
             .try_get::<Option<NaiveDateTime>, _>("pass_clock_at")?
             .map(from_datetime),
+        pass_extended_ms: row.try_get("pass_extended_ms")?,
     })
 }
 

@@ -120,30 +120,68 @@ async fn a_gap_in_admission_extends_the_passes_alive_when_it_began() {
     assert_eq!(extra(live).await, given);
 
     // A hold: the leader keeps ticking, but admission (and enrolling) is
-    // held, so the time counts as a gap too, given back when it ends.
+    // held, so the time counts as a gap too, given back when it ends. It
+    // lasts past the pass's extended end (t + 149.5 s): the pass still
+    // counts, it is not over.
     sqlx::query("UPDATE rounds SET hold_reason = 'broker'")
         .execute(&db.pool)
         .await
         .unwrap();
-    for s in 1..=30 {
+    for s in 1..=70 {
         let held = store
             .tick(round, input(t + 92_000 + s * 1000, 0))
             .await
             .unwrap();
-        assert_eq!(held.active, 1, "a pass does not run out while held");
+        assert_eq!(held.active, 1, "a pass does not run out while held ({s} s)");
     }
     assert_eq!(extra(live).await, given, "nothing is given before the end");
     sqlx::query("UPDATE rounds SET hold_reason = NULL")
         .execute(&db.pool)
         .await
         .unwrap();
-    store.tick(round, input(t + 123_000, 0)).await.unwrap();
+    store.tick(round, input(t + 163_000, 0)).await.unwrap();
     let total = extra(live).await;
     assert!(
-        (given + 30_000..=given + 31_000).contains(&total),
+        (given + 70_000..=given + 71_000).contains(&total),
         "extended again by the hold: {total} ms after {given}"
     );
     assert_eq!(extra(old).await, 0);
+
+    // A registrar's pause is no outage: the leader keeps ticking the paused
+    // round, and resuming gives nothing.
+    let pause = |state: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query("UPDATE rounds SET state = ?")
+                .bind(state)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    pause("paused").await;
+    for s in 1..=10 {
+        store
+            .tick(round, input(t + 163_000 + s * 1000, 0))
+            .await
+            .unwrap();
+    }
+    pause("open").await;
+    store.tick(round, input(t + 174_000, 0)).await.unwrap();
+    assert_eq!(extra(live).await, total, "a pause is not given back");
+    // But an outage during a pause is: no tick for 20 s, paused.
+    pause("paused").await;
+    store.tick(round, input(t + 194_000, 0)).await.unwrap();
+    let after_pause = extra(live).await;
+    assert!(
+        (total + 20_000..=total + 21_000).contains(&after_pause),
+        "an outage while paused is given back: {after_pause} after {total}"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM audit_log WHERE action = 'passes.extended'")
+            .await,
+        3
+    );
     db.drop().await;
 }
 
@@ -268,5 +306,38 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
         .enroll(Some(fresh), json!({ "sections": [section] }))
         .await;
     assert_eq!(r.status(), 202);
+    app.finish().await;
+}
+
+/// The extension is for outages only: a pass that simply ran out, with
+/// admission running all along, is refused as it always was, and the
+/// status says so.
+#[tokio::test]
+async fn a_pass_that_simply_ran_out_is_refused() {
+    let app = TestApp::spawn(|c| c.pass_ttl_secs = 2).await;
+    let round = app.round("open", 6000).await;
+    let section = app.db.section("CSE102", 1, 30).await;
+    app.student("20260821", 1).await;
+    let joined: Value = app.join(round, "20260821").await.json().await.unwrap();
+    let queue = token(&joined);
+    let admitted = app.poll_until(&queue, |s| s["state"] == "admitted").await;
+    let pass = admitted["pass"].as_str().unwrap().to_string();
+    let exp = admitted["pass_expires_at_ms"].as_u64().unwrap();
+    while now_ms() < exp + 500 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = app
+        .enroll(Some(&pass), json!({ "sections": [section] }))
+        .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(code(r).await, "token_expired");
+    assert_eq!(app.status(&queue).await["state"], "expired");
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM tickets WHERE pass_extra_ms > 0")
+            .await,
+        0
+    );
+    assert!(app.sink.sent().is_empty());
     app.finish().await;
 }

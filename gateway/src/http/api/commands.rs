@@ -261,8 +261,14 @@ pub(crate) async fn submit(
     if from_cookie {
         same_origin(headers)?;
     }
-    let (claims, renewed) = verified_pass(app, &pass).await.map_err(anonymous)?;
+    // Signed by us or anonymous traffic; once signed, the student's own
+    // limit counts, never the address's, whatever the answer.
+    let claims = app
+        .keyring
+        .open_pass(&pass)
+        .map_err(|e| anonymous(e.into()))?;
     app.limits.check_student(claims.student)?;
+    let (claims, renewed) = pass_in_time(app, claims).await?;
     let snapshot = app.rooms.snapshot();
     let open = snapshot
         .rounds
@@ -360,13 +366,14 @@ impl PassUse {
     }
 }
 
-/// A pass that verifies now, for the student and round inside it. One
-/// whose own end is past still serves when its admission was extended
-/// since it was signed (an outage given back, see
-/// `waitroom::room::pass_reference_ms`): it comes back re-signed with the
-/// admission's end, as the second value.
-async fn verified_pass(app: &AppState, pass: &str) -> ApiResult<(PassClaims, Option<String>)> {
-    let claims = app.keyring.open_pass(pass)?;
+/// A signed pass that is in time now. One whose own end is past still
+/// serves when its admission was extended since it was signed (an outage
+/// given back, see `waitroom::room::pass_reference_ms`): it comes back
+/// re-signed with the admission's end, as the second value.
+async fn pass_in_time(
+    app: &AppState,
+    claims: PassClaims,
+) -> ApiResult<(PassClaims, Option<String>)> {
     let now = crate::clock::now_ms();
     match claims.check(claims.student, claims.round, now) {
         Ok(()) => Ok((claims, None)),
@@ -386,11 +393,32 @@ pub(crate) async fn renewed(
     claims: PassClaims,
     now: u64,
 ) -> ApiResult<(PassClaims, String)> {
+    // Only a pass the round's extensions could have kept alive, in a round
+    // still taking commands, is worth a read: an old pass in a browser's
+    // cookie, or a replayed one, is refused from memory.
+    let (reference, could_live) = {
+        let snapshot = app.rooms.snapshot();
+        let Some(view) = snapshot
+            .rounds
+            .get(&claims.round)
+            .map(|r| &r.view)
+            .filter(|v| matches!(v.state, RoundState::Open | RoundState::Paused))
+        else {
+            return Err(ApiError::TokenExpired);
+        };
+        let reference = view.pass_reference_ms(now);
+        let could_live =
+            reference < claims.exp || claims.exp.saturating_add(view.pass_extended_ms) > now;
+        (reference, could_live)
+    };
+    if !could_live {
+        return Err(ApiError::TokenExpired);
+    }
     // One read per request, within the gateway's bound on reads at once
-    // (the student's own limit is counted once, by the caller).
+    // (the student's own limit is counted by the caller).
     let Ok(_permit) = app.lookups.try_acquire() else {
         return Err(ApiError::Unavailable {
-            retry_after: Duration::from_secs(1),
+            retry_after: super::queue::jittered_retry(),
         });
     };
     let ttl = u64::try_from(app.config.pass_ttl().as_millis()).unwrap_or(u64::MAX);
@@ -403,15 +431,9 @@ pub(crate) async fn renewed(
         // Alive when admission last ran (held, or not run for a while):
         // the time is about to be given back, so this is "try again
         // later", like any command while held, not "expired".
-        let due = app
-            .rooms
-            .snapshot()
-            .rounds
-            .get(&claims.round)
-            .is_some_and(|r| r.view.pass_reference_ms(now) < exp);
-        return Err(if due {
+        return Err(if reference < exp {
             ApiError::Unavailable {
-                retry_after: Duration::from_secs(2),
+                retry_after: super::queue::jittered_retry(),
             }
         } else {
             ApiError::TokenExpired

@@ -815,7 +815,7 @@ fn renew(app: &AppState, claims: &QueueClaims, now: u64) -> String {
 
 /// A Retry-After of two to four seconds, so that clients told to retry
 /// do not all return in the same second.
-fn jittered_retry() -> std::time::Duration {
+pub(crate) fn jittered_retry() -> std::time::Duration {
     std::time::Duration::from_millis(2_000 + rand::random::<u64>() % 2_000)
 }
 
