@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use waitroom::room::PassTime;
 use waitroom::{PassClaims, RoundState};
 
 /// How often the leading gateway looks for carts to send.
@@ -96,19 +97,19 @@ pub enum SendError {
 /// send. Safe to call from several places at once (see the module docs).
 pub async fn send(app: &AppState, d: Due) -> Result<Sent, SendError> {
     let ttl = u64::try_from(app.config.pass_ttl().as_millis()).unwrap_or(u64::MAX);
-    let exp = d
-        .admitted_at_ms
-        .saturating_add(ttl)
-        .saturating_add(d.pass_extra_ms);
+    let exp = waitroom::room::pass_end_ms(d.admitted_at_ms, ttl, d.pass_extra_ms);
     let now = crate::clock::now_ms();
     let snapshot = app.rooms.snapshot();
     let view = snapshot.rounds.get(&d.round).map(|r| &r.view);
     let state = view.map(|v| v.state);
-    if now >= exp && view.is_some_and(|v| v.pass_reference_ms(now) < exp) {
+    let time = view.map_or(waitroom::room::pass_time(now, exp, now), |v| {
+        v.pass_time(now, exp)
+    });
+    if time == PassTime::Owed {
         // Ended during an outage whose time is about to be given back.
         return Ok(Sent::Later);
     }
-    if now >= exp || state == Some(RoundState::Closed) {
+    if time == PassTime::Over || state == Some(RoundState::Closed) {
         db::auto_send::record(&app.store, d.round, d.student, "expired", None).await?;
         counted("expired");
         return Ok(Sent::Expired);

@@ -152,6 +152,39 @@ pub fn pass_reference_ms(now_ms: u64, clock_ms: Option<u64>) -> u64 {
     }
 }
 
+/// Where a pass that ends at some instant stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassTime {
+    /// Its end is ahead.
+    Running,
+    /// Its end is past, but it was alive when admission last ran: the time
+    /// since is about to be given back, so it is not over (the student
+    /// waits, the place kept).
+    Owed,
+    /// Over.
+    Over,
+}
+
+/// Where a pass ending at `end_ms` stands at `now_ms`, admission having
+/// last run at `reference_ms` ([`pass_reference_ms`]).
+pub fn pass_time(now_ms: u64, end_ms: u64, reference_ms: u64) -> PassTime {
+    if now_ms < end_ms {
+        PassTime::Running
+    } else if reference_ms < end_ms {
+        PassTime::Owed
+    } else {
+        PassTime::Over
+    }
+}
+
+/// When a pass ends: admitted at `admitted_at_ms`, living `ttl_ms` plus
+/// `extra_ms` that outages gave back.
+pub fn pass_end_ms(admitted_at_ms: u64, ttl_ms: u64, extra_ms: u64) -> u64 {
+    admitted_at_ms
+        .saturating_add(ttl_ms)
+        .saturating_add(extra_ms)
+}
+
 /// One lane of a round with priority, counted inside the lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LaneView {
@@ -267,6 +300,11 @@ impl RoundView {
         pass_reference_ms(now_ms, self.pass_clock_ms)
     }
 
+    /// [`pass_time`] of a pass of this round ending at `end_ms`.
+    pub fn pass_time(&self, now_ms: u64, end_ms: u64) -> PassTime {
+        pass_time(now_ms, end_ms, self.pass_reference_ms(now_ms))
+    }
+
     /// Whether the leader may admit now.
     pub fn admitting(&self) -> bool {
         self.state == RoundState::Open && self.hold.is_none() && self.admission_per_min > 0
@@ -351,8 +389,11 @@ impl Ticket {
     /// When this admission's pass ends, for passes that live `ttl_ms`
     /// plus what outages gave back; `None` when not admitted.
     pub fn pass_expires_at_ms(&self, ttl_ms: u64) -> Option<u64> {
-        let at = self.admitted_at_ms?;
-        Some(at.saturating_add(ttl_ms).saturating_add(self.pass_extra_ms))
+        Some(pass_end_ms(
+            self.admitted_at_ms?,
+            ttl_ms,
+            self.pass_extra_ms,
+        ))
     }
 
     /// Whether this skipped ticket may still be reclaimed at `now_ms`: its
@@ -752,6 +793,15 @@ mod tests {
         );
         // A clock ahead of this pod's (skew) never moves the end later.
         assert_eq!(pass_reference_ms(10_000, Some(12_000)), 10_000);
+    }
+
+    #[test]
+    fn a_pass_past_its_end_is_owed_only_if_alive_when_admission_last_ran() {
+        assert_eq!(pass_time(999, 1_000, 999), PassTime::Running);
+        assert_eq!(pass_time(1_000, 1_000, 999), PassTime::Owed);
+        assert_eq!(pass_time(5_000, 1_000, 999), PassTime::Owed);
+        assert_eq!(pass_time(1_000, 1_000, 1_000), PassTime::Over);
+        assert_eq!(pass_time(5_000, 1_000, 5_000), PassTime::Over);
     }
 
     #[test]

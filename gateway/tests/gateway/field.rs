@@ -9,10 +9,6 @@ use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::time::Duration;
 
-fn token(v: &Value) -> String {
-    v["token"].as_str().unwrap().to_string()
-}
-
 /// A client whose requests come from `ip` (another loopback address): what
 /// a campus NAT looks like to the gateway.
 fn from(ip: [u8; 4]) -> reqwest::Client {

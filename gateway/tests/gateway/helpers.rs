@@ -78,6 +78,11 @@ impl FetchText for reqwest::RequestBuilder {
 }
 
 /// Polls `cond` until it holds, failing the test after `limit`.
+/// The queue token in a join or status answer.
+pub fn token(v: &Value) -> String {
+    v["token"].as_str().unwrap().to_string()
+}
+
 pub async fn wait_until<F, Fut>(limit: Duration, mut cond: F)
 where
     F: FnMut() -> Fut,
@@ -470,6 +475,18 @@ impl TestApp {
             .unwrap();
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
+    }
+
+    /// Waits until the leader holds admission because RabbitMQ cannot be
+    /// reached (after the broker was cut).
+    pub async fn wait_for_broker_hold(&self) {
+        wait_until(Duration::from_secs(15), || async {
+            self.db
+                .count("SELECT COUNT(*) FROM rounds WHERE hold_reason = 'broker'")
+                .await
+                == 1
+        })
+        .await;
     }
 
     pub async fn poll_until(&self, token: &str, cond: impl Fn(&Value) -> bool) -> Value {

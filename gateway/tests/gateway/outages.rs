@@ -10,10 +10,6 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn token(v: &Value) -> String {
-    v["token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn without_mysql_places_are_kept_polls_say_paused_and_recovery_is_calm() {
     let db = TestDb::create().await;
@@ -213,13 +209,7 @@ async fn without_rabbitmq_enrolling_is_refused_with_the_cart_kept_and_admission_
     assert_eq!(second["state"], "waiting", "{second}");
     let second = token(&second);
     proxy.cut();
-    wait_until(Duration::from_secs(15), || async {
-        app.db
-            .count("SELECT COUNT(*) FROM rounds WHERE hold_reason = 'broker'")
-            .await
-            == 1
-    })
-    .await;
+    app.wait_for_broker_hold().await;
 
     // Raising the rate admits nobody while commands could not be sent.
     app.admin(round, json!({ "admission_per_min": 6000 })).await;

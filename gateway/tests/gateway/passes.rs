@@ -185,10 +185,6 @@ async fn a_gap_in_admission_extends_the_passes_alive_when_it_began() {
     db.drop().await;
 }
 
-fn token(v: &Value) -> String {
-    v["token"].as_str().unwrap().to_string()
-}
-
 /// Through the whole gateway, with the real RabbitMQ behind a proxy that
 /// is cut for longer than a pass lives: during the hold the student is told
 /// their place is kept (not "expired"), and once the broker is back the
@@ -214,13 +210,7 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
     let first_exp = admitted["pass_expires_at_ms"].as_u64().unwrap();
 
     proxy.cut();
-    wait_until(Duration::from_secs(15), || async {
-        app.db
-            .count("SELECT COUNT(*) FROM rounds WHERE hold_reason = 'broker'")
-            .await
-            == 1
-    })
-    .await;
+    app.wait_for_broker_hold().await;
     // Past the pass's own end, still held.
     while now_ms() < first_exp + 2_000 {
         tokio::time::sleep(Duration::from_millis(200)).await;

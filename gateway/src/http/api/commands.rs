@@ -30,6 +30,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::ToSchema;
+use waitroom::room::PassTime;
 use waitroom::{PassClaims, RoundState};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -396,21 +397,17 @@ pub(crate) async fn renewed(
     // Only a pass the round's extensions could have kept alive, in a round
     // still taking commands, is worth a read: an old pass in a browser's
     // cookie, or a replayed one, is refused from memory.
-    let (reference, could_live) = {
-        let snapshot = app.rooms.snapshot();
-        let Some(view) = snapshot
-            .rounds
-            .get(&claims.round)
-            .map(|r| &r.view)
-            .filter(|v| matches!(v.state, RoundState::Open | RoundState::Paused))
-        else {
-            return Err(ApiError::TokenExpired);
-        };
-        let reference = view.pass_reference_ms(now);
-        let could_live =
-            reference < claims.exp || claims.exp.saturating_add(view.pass_extended_ms) > now;
-        (reference, could_live)
+    let snapshot = app.rooms.snapshot();
+    let Some(view) = snapshot
+        .rounds
+        .get(&claims.round)
+        .map(|r| &r.view)
+        .filter(|v| matches!(v.state, RoundState::Open | RoundState::Paused))
+    else {
+        return Err(ApiError::TokenExpired);
     };
+    let could_live = view.pass_time(now, claims.exp) == PassTime::Owed
+        || claims.exp.saturating_add(view.pass_extended_ms) > now;
     if !could_live {
         return Err(ApiError::TokenExpired);
     }
@@ -427,17 +424,17 @@ pub(crate) async fn renewed(
         .filter(|t| t.state == waitroom::TicketState::Admitted && t.lease == Some(claims.lease))
         .and_then(|t| t.pass_expires_at_ms(ttl))
         .ok_or(ApiError::TokenExpired)?;
-    if exp <= now {
+    match view.pass_time(now, exp) {
+        PassTime::Running => {}
         // Alive when admission last ran (held, or not run for a while):
         // the time is about to be given back, so this is "try again
         // later", like any command while held, not "expired".
-        return Err(if reference < exp {
-            ApiError::Unavailable {
+        PassTime::Owed => {
+            return Err(ApiError::Unavailable {
                 retry_after: super::queue::jittered_retry(),
-            }
-        } else {
-            ApiError::TokenExpired
-        });
+            })
+        }
+        PassTime::Over => return Err(ApiError::TokenExpired),
     }
     let claims = PassClaims { exp, ..claims };
     let token = app.keyring.sign_pass(&claims);

@@ -501,8 +501,7 @@ async fn resolve(
             Lookup::Found(t) if t.student == claims.student && t.round == claims.round => {
                 match t.state {
                     TicketState::Admitted => {
-                        let mut status =
-                            admitted(app, status, &t, now, view.pass_reference_ms(now));
+                        let mut status = admitted(app, status, &t, now, view);
                         if status.state == Phase::Paused {
                             // Spread out: every student admitted before an
                             // outage asks again when it ends.
@@ -659,30 +658,30 @@ fn ended(mut status: Status, phase: Phase) -> Status {
     status
 }
 
-/// The answer for an admitted ticket: its pass, or, once the pass has
-/// ended, "expired"; unless it was still alive at `pass_reference_ms` (the
-/// round is held, or admission has not run for a while: see
-/// [`waitroom::room::pass_reference_ms`]), when the time lost is about to
-/// be given back and the student is told to wait, their place kept.
+/// The answer for an admitted ticket of `view`'s round: its pass, or, once
+/// the pass has ended, "expired"; unless the time lost is about to be given
+/// back ([`PassTime::Owed`]), when the student is told to wait, their place
+/// kept.
 fn admitted(
     app: &AppState,
     mut status: Status,
     t: &Ticket,
     now: u64,
-    pass_reference_ms: u64,
+    view: &waitroom::RoundView,
 ) -> Status {
     let ttl = ms(app.config.pass_ttl());
     let (Some(at), Some(exp), Some(lease)) = (t.admitted_at_ms, t.pass_expires_at_ms(ttl), t.lease)
     else {
         return ended(status, Phase::Left);
     };
-    if now >= exp {
-        if pass_reference_ms < exp {
+    match view.pass_time(now, exp) {
+        waitroom::room::PassTime::Running => {}
+        waitroom::room::PassTime::Owed => {
             status.state = Phase::Paused;
             status.progress = Some(1.0);
             return status;
         }
-        return ended(status, Phase::Expired);
+        waitroom::room::PassTime::Over => return ended(status, Phase::Expired),
     }
     let pass = app.keyring.sign_pass(&PassClaims {
         round: t.round,
