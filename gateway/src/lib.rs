@@ -340,9 +340,7 @@ impl Gateway {
 
         let addr = listener.local_addr().ok();
         tracing::info!(addr = ?addr, "gateway listening");
-        let served = axum::serve(listener, http::connections(Arc::clone(&state)))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = http::lane::serve(listener, Arc::clone(&state), shutdown).await;
 
         // Requests are done; now the background work, in order.
         stop.cancel();

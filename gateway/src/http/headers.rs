@@ -135,6 +135,29 @@ pub(crate) fn json_answer_headers(tls: bool) -> HeaderMap {
     }
 }
 
+/// [`json_answer_headers`] as the lines of an HTTP/1.1 head (each
+/// `name: value\r\n`), made once per TLS setting, for answers written
+/// without a header map ([`super::lane`]).
+pub(crate) fn json_answer_head(tls: bool) -> &'static [u8] {
+    fn build(tls: bool) -> Vec<u8> {
+        let mut head = Vec::new();
+        for (name, value) in &json_answer_headers(tls) {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head
+    }
+    static PLAIN: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| build(false));
+    static TLS: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| build(true));
+    if tls {
+        &TLS
+    } else {
+        &PLAIN
+    }
+}
+
 /// Whether an error answer is already ours: JSON from [`ApiError`], or an
 /// HTML page from the page layer.
 fn is_shaped(headers: &HeaderMap) -> bool {

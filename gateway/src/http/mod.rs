@@ -14,6 +14,7 @@ pub mod api;
 pub mod csv_stream;
 pub mod extract;
 pub mod headers;
+pub mod lane;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
@@ -82,48 +83,9 @@ async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Respons
 /// The route every waiting student polls, answered before the router.
 pub const STATUS_ROUTE: &str = "/api/queue/status";
 
-/// The service the listener serves, made per connection with the peer's
-/// address: status polls take a direct path, the rest goes through the
-/// router.
-///
-/// A poll is most of a registration-day load and does little work of its
-/// own (verify a token, read the snapshot); the router's per-request
-/// layers (route matching, boxed service clones, middleware futures) cost
-/// as much again. The direct path keeps every guarantee of the routed one:
-/// the in-flight bound, the same handler logic ([`api::queue::poll`]), the
-/// security headers and the request metrics. The peer's address reaches
-/// the router as axum's `ConnectInfo`; a poll takes it as it is, without
-/// the per-request extension map that costs.
-pub fn connections(
-    state: AppState,
-) -> impl for<'a> tower::Service<
-    axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
-    Error = std::convert::Infallible,
-    Response = impl tower::Service<
-        Request,
-        Response = Response,
-        Error = std::convert::Infallible,
-        Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
-    > + Clone
-                   + Send
-                   + 'static,
-    Future = impl std::future::Future + Send,
-> + Send
-       + 'static {
-    let router = router(Arc::clone(&state));
-    tower::service_fn(
-        move |incoming: axum::serve::IncomingStream<'_, tokio::net::TcpListener>| {
-            let peer = *incoming.remote_addr();
-            std::future::ready(Ok::<_, std::convert::Infallible>(service(
-                Arc::clone(&state),
-                router.clone(),
-                peer,
-            )))
-        },
-    )
-}
-
-/// One connection's service.
+/// One connection's service once [`lane`] has handed it to hyper: status
+/// polls still take the direct path, the rest goes through the router with
+/// the peer's address as axum's `ConnectInfo`.
 fn service(
     state: AppState,
     router: Router,
@@ -139,7 +101,7 @@ fn service(
         let (state, router) = (Arc::clone(&state), router.clone());
         async move {
             if req.method() == Method::GET && req.uri().path() == STATUS_ROUTE {
-                return Ok(status_direct(&state, req, peer.ip()).await);
+                return Ok(status_direct(&state, req.headers(), peer.ip()).await);
             }
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
@@ -148,15 +110,58 @@ fn service(
     })
 }
 
-async fn status_direct(app: &AppState, req: Request, peer: std::net::IpAddr) -> Response {
+/// A status poll's answer: the status, for the caller to write (with
+/// every header the edge adds, [`headers::json_answer_headers`], and the
+/// jar's cookies), or any other response, already secured.
+// The large variant is the usual one: boxing it would allocate per poll.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum PollAnswer {
+    Status {
+        jar: axum_extra::extract::cookie::CookieJar,
+        status: api::queue::Status,
+    },
+    Other(Response),
+}
+
+/// A status poll answered before the router, as a response (hyper's path).
+async fn status_direct(
+    app: &AppState,
+    headers: &axum::http::HeaderMap,
+    peer: std::net::IpAddr,
+) -> Response {
+    let token = api::queue::header_token(headers);
+    match poll_answer(app, headers, token, peer).await {
+        PollAnswer::Status { jar, status } => {
+            status.secured_response(jar, app.config.secure_cookies)
+        }
+        PollAnswer::Other(response) => response,
+    }
+}
+
+/// A status poll, answered before the router.
+///
+/// A poll is most of a registration-day load and does little work of its
+/// own (verify a token, read the snapshot); the router's per-request
+/// layers (route matching, boxed service clones, middleware futures) cost
+/// as much again. This path keeps every guarantee of the routed one: the
+/// in-flight bound, the same handler logic ([`api::queue::poll`]), the
+/// security headers and the request metrics. It reads the queue token
+/// header (`token`), and from `headers` only the cookies and the
+/// forwarded address: [`lane`] copies no others.
+pub(crate) async fn poll_answer(
+    app: &AppState,
+    headers: &axum::http::HeaderMap,
+    token: Option<&str>,
+    peer: std::net::IpAddr,
+) -> PollAnswer {
     use axum::response::IntoResponse;
     let started = Instant::now();
-    let tls = app.config.secure_cookies;
     let mut response = match app.in_flight.try_enter() {
         None => {
             // Shed, but the student was here: a refused poll keeps the place.
-            let jar = axum_extra::extract::cookie::CookieJar::from_headers(req.headers());
-            if let Some(token) = api::queue::queue_token_in(req.headers(), &jar) {
+            let jar = axum_extra::extract::cookie::CookieJar::from_headers(headers);
+            let token = token.or_else(|| jar.get(api::queue::QUEUE_COOKIE).map(|c| c.value()));
+            if let Some(token) = token {
                 api::queue::seen(app, token);
             }
             ApiError::Overloaded {
@@ -165,28 +170,24 @@ async fn status_direct(app: &AppState, req: Request, peer: std::net::IpAddr) -> 
             .into_response()
         }
         Some(_entered) => {
-            let (parts, _body) = req.into_parts();
-            let ip = extract::client_ip(app, &parts.headers, Some(peer));
+            let ip = extract::client_ip(app, headers, Some(peer));
             // Apps send the token in a header and no cookies: an empty jar
             // then, not one parsed (and hashed into sets) from nothing.
-            let jar = if parts.headers.contains_key(axum::http::header::COOKIE) {
-                axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers)
+            let jar = if headers.contains_key(axum::http::header::COOKIE) {
+                axum_extra::extract::cookie::CookieJar::from_headers(headers)
             } else {
                 axum_extra::extract::cookie::CookieJar::new()
             };
-            let header_token = api::queue::header_token(&parts.headers);
-            match api::queue::status_for(app, ip, header_token, jar).await {
-                // Built with every header the edge adds: sent as it is.
+            match api::queue::status_for(app, ip, token, jar).await {
                 Ok((jar, status)) => {
-                    let response = status.secured_response(jar, tls);
-                    metrics::record_status_poll(response.status().as_u16(), started);
-                    return response;
+                    metrics::record_status_poll(200, started);
+                    return PollAnswer::Status { jar, status };
                 }
                 Err(e) => e.into_response(),
             }
         }
     };
-    headers::secure(response.headers_mut(), tls);
+    headers::secure(response.headers_mut(), app.config.secure_cookies);
     metrics::record_status_poll(response.status().as_u16(), started);
-    response
+    PollAnswer::Other(response)
 }

@@ -14,6 +14,7 @@ mod cart_at_admission;
 mod field;
 mod helpers;
 mod hostile;
+mod lane;
 mod limits;
 mod metrics;
 mod openapi;
