@@ -146,8 +146,6 @@ async fn connection(
                     close,
                 } => {
                     let closing = close || stop.is_cancelled();
-                    // The head was checked to be visible ASCII there.
-                    let token = token.and_then(|at| std::str::from_utf8(&input[at]).ok());
                     match poll_answer(&state, &headers, token, peer.ip()).await {
                         PollAnswer::Status { jar, status } => {
                             let tls = state.config.secure_cookies;
@@ -201,15 +199,14 @@ async fn connection(
 
 /// What the bytes at the front of a connection's input are.
 #[derive(Debug)]
-enum Head {
-    /// A complete status poll the lane answers: the head's length, where
-    /// in it the queue token header's value is (when it is sent and
-    /// visible ASCII, as a header value must be to be read as text), the
-    /// other headers the poll reads, and whether the client asked to
-    /// close.
+enum Head<'a> {
+    /// A complete status poll the lane answers: the head's length, the
+    /// queue token header's value (when it is sent and visible ASCII, as
+    /// a header value must be to be read as text), the other headers the
+    /// poll reads, and whether the client asked to close.
     Poll {
         len: usize,
-        token: Option<std::ops::Range<usize>>,
+        token: Option<&'a str>,
         headers: HeaderMap,
         close: bool,
     },
@@ -220,7 +217,7 @@ enum Head {
 }
 
 /// Reads the request head at the front of `input`.
-fn head(input: &[u8]) -> Head {
+fn head(input: &[u8]) -> Head<'_> {
     if input.is_empty() {
         return Head::Partial;
     }
@@ -246,25 +243,13 @@ fn head(input: &[u8]) -> Head {
     for header in request.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case(QUEUE_HEADER) {
-            // As a header map would: a control byte is refused (hyper
-            // answers it), the first of several counts, and one that is not
-            // visible ASCII is no token.
-            if header
-                .value
-                .iter()
-                .any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
-            {
-                return Head::Other;
-            }
-            if token.is_none()
-                && header
-                    .value
-                    .iter()
-                    .all(|&b| b == b'\t' || (b' '..0x7f).contains(&b))
-            {
-                // httparse hands out slices of `input`.
-                let at = header.value.as_ptr() as usize - input.as_ptr() as usize;
-                token = Some(at..at + header.value.len());
+            // As a header map would: the first of several counts, and one
+            // that is not visible ASCII is no token (httparse has refused
+            // control bytes already).
+            if token.is_none() {
+                token = std::str::from_utf8(header.value)
+                    .ok()
+                    .filter(|v| v.is_ascii());
             }
         } else if name.eq_ignore_ascii_case("connection") {
             match header.value {
@@ -486,7 +471,7 @@ impl AsyncWrite for Rewind {
 mod tests {
     use super::*;
 
-    fn poll_headers(head: Head) -> (usize, Option<std::ops::Range<usize>>, HeaderMap, bool) {
+    fn poll_headers(head: Head<'_>) -> (usize, Option<&str>, HeaderMap, bool) {
         match head {
             Head::Poll {
                 len,
@@ -505,7 +490,7 @@ mod tests {
         let (len, token, headers, close) = poll_headers(head(request));
         assert_eq!(&request[len..], b"GET /next");
         assert!(!close);
-        assert_eq!(&request[token.unwrap()], b"abc");
+        assert_eq!(token, Some("abc"));
         assert_eq!(headers.len(), 3);
         assert_eq!(headers.get_all("cookie").iter().count(), 2);
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1");
@@ -526,7 +511,7 @@ mod tests {
         let request =
             b"GET /api/queue/status HTTP/1.1\r\nx-queue-token: one\r\nX-QUEUE-TOKEN: two\r\n\r\n";
         let (_, token, _, _) = poll_headers(head(request));
-        assert_eq!(&request[token.unwrap()], b"one");
+        assert_eq!(token, Some("one"));
         let request = b"GET /api/queue/status HTTP/1.1\r\nX-Queue-Token: \xc3\xa9t\xc3\xa9\r\n\r\n";
         let (_, token, _, _) = poll_headers(head(request));
         assert_eq!(token, None);
