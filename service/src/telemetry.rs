@@ -130,15 +130,17 @@ mod tests {
 
     #[test]
     fn histogram_samples_nothing_scrapes_do_not_pile_up() {
-        /// The process's resident memory, from `/proc/self/statm`.
+        /// The process's resident memory, from `VmRSS` (in kB) of
+        /// `/proc/self/status`.
         fn resident_bytes() -> u64 {
-            let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-            let pages: u64 = statm
-                .split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse().ok())
-                .expect("resident pages");
-            pages * 4096
+            let status = std::fs::read_to_string("/proc/self/status").expect("status");
+            let kb: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .expect("VmRSS");
+            kb * 1024
         }
         let recorder = build_recorder(Recorder {
             buckets: &[("drained_seconds", &[0.001, 0.01, 0.1])],

@@ -49,13 +49,27 @@ use tokio_util::task::TaskTracker;
 const MAX_HEADERS: usize = 32;
 
 /// A request head the lane keeps reading at most; a longer one goes to
-/// hyper, which answers it (431) as it would any other.
+/// hyper, which reads and judges it as it would any other (its own limit
+/// is far larger).
 const MAX_HEAD: usize = 16 * 1024;
 
-/// How long a started request head may take to arrive before the
-/// connection is closed: a client that sends a few bytes and stops holds
-/// nothing for long.
+/// How long a request head may take to arrive, from its first byte, before
+/// the connection is closed: a client that sends a few bytes and stops, or
+/// trickles them, holds nothing for long.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Answers are written out once this many bytes of them wait (a long
+/// pipelined burst), and a buffer grown past it is not kept.
+const OUTPUT_LIMIT: usize = 64 * 1024;
+
+/// Polls answered in the lane since the process started (a relaxed count:
+/// for tests and diagnostics; the request metrics count every poll).
+static ANSWERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many polls the lane has answered since the process started.
+pub fn answered() -> u64 {
+    ANSWERED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// The headers the poll's handler reads besides the queue token's (the
 /// cookies that may carry it, the forwarded address); the lane copies
@@ -88,8 +102,10 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    accept_failed(e).await;
-                    continue;
+                    tokio::select! {
+                        () = accept_failed(e) => continue,
+                        () = stop.cancelled() => break,
+                    }
                 }
             },
             () = stop.cancelled() => break,
@@ -135,6 +151,8 @@ async fn connection(
 ) {
     let mut input = BytesMut::with_capacity(READ_ROOM);
     let mut output = Vec::new();
+    // When the head being read must be complete by.
+    let mut head_due = None;
     loop {
         // Answer every complete poll already read, in order.
         loop {
@@ -153,41 +171,50 @@ async fn connection(
                         }
                         PollAnswer::Other(response) => encode(&mut output, response, closing).await,
                     }
+                    ANSWERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     input.advance(len);
+                    head_due = None;
                     if closing {
                         let _ = stream.write_all(&output).await;
                         let _ = stream.shutdown().await;
                         return;
                     }
+                    if output.len() >= OUTPUT_LIMIT && !flush(&mut stream, &mut output).await {
+                        return;
+                    }
                 }
                 Head::Partial if input.len() < MAX_HEAD => break,
                 Head::Partial | Head::Other => {
-                    if stream.write_all(&output).await.is_err() {
+                    if !flush(&mut stream, &mut output).await {
                         return;
                     }
+                    drop(output);
                     return hand_over(stream, input, peer, state, router, stop).await;
                 }
             }
         }
-        if !output.is_empty() {
-            if stream.write_all(&output).await.is_err() {
-                return;
-            }
-            output.clear();
+        if !flush(&mut stream, &mut output).await {
+            return;
         }
         // Answered heads were advanced past: this takes the buffer back
         // rather than reading into what is left of it a little at a time.
         input.reserve(READ_ROOM);
+        // Between requests, or while a head is read (no request is being
+        // answered): shutdown closes the connection, as hyper closes one
+        // whose head it has not parsed.
         let read = if input.is_empty() {
-            // Idle between requests: shutdown closes the connection.
             tokio::select! {
                 read = stream.read_buf(&mut input) => read,
                 () = stop.cancelled() => return,
             }
         } else {
-            match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut input)).await {
-                Ok(read) => read,
-                Err(_) => return,
+            let due = *head_due.get_or_insert_with(|| tokio::time::Instant::now() + HEAD_TIMEOUT);
+            tokio::select! {
+                read = tokio::time::timeout_at(due, stream.read_buf(&mut input)) => match read {
+                    Ok(read) => read,
+                    Err(_) => return,
+                },
+                () = stop.cancelled() => return,
             }
         };
         match read {
@@ -195,6 +222,23 @@ async fn connection(
             Ok(_) => {}
         }
     }
+}
+
+/// Writes out the answers waiting in `output`; false when the connection
+/// is gone. A buffer a burst grew past [`OUTPUT_LIMIT`] is let go.
+async fn flush(stream: &mut TcpStream, output: &mut Vec<u8>) -> bool {
+    if output.is_empty() {
+        return true;
+    }
+    if stream.write_all(output).await.is_err() {
+        return false;
+    }
+    if output.capacity() > OUTPUT_LIMIT {
+        *output = Vec::new();
+    } else {
+        output.clear();
+    }
+    true
 }
 
 /// What the bytes at the front of a connection's input are.
@@ -228,17 +272,22 @@ fn head(input: &[u8]) -> Head<'_> {
         Ok(httparse::Status::Partial) => return Head::Partial,
         Err(_) => return Head::Other,
     };
+    // A query is the lane's only if hyper would have parsed it too.
     let is_poll = request.method == Some("GET")
         && request.version == Some(1)
         && request.path.is_some_and(|path| {
-            path.strip_prefix(STATUS_ROUTE)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
+            path.strip_prefix(STATUS_ROUTE).is_some_and(|rest| {
+                rest.is_empty()
+                    || (rest.starts_with('?')
+                        && axum::http::uri::PathAndQuery::try_from(path).is_ok())
+            })
         });
     if !is_poll {
         return Head::Other;
     }
     let mut headers = HeaderMap::new();
     let mut token = None;
+    let mut token_seen = false;
     let mut close = false;
     for header in request.headers.iter() {
         let name = header.name;
@@ -246,7 +295,8 @@ fn head(input: &[u8]) -> Head<'_> {
             // As a header map would: the first of several counts, and one
             // that is not visible ASCII is no token (httparse has refused
             // control bytes already).
-            if token.is_none() {
+            if !token_seen {
+                token_seen = true;
                 token = std::str::from_utf8(header.value)
                     .ok()
                     .filter(|v| v.is_ascii());
@@ -402,11 +452,21 @@ async fn hand_over(
         |request: axum::http::Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
     );
     let service = hyper_util::service::TowerToHyperService::new(service);
-    let connection = hyper::server::conn::http1::Builder::new()
-        .serve_connection(io, service)
-        .with_upgrades();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Handed over while shutting down: the request the lane read is
+    // answered, then the connection closes (a graceful shutdown now would
+    // find it idle, before hyper read that request, and close it unanswered).
+    let stopping = stop.is_cancelled();
+    builder.keep_alive(!stopping);
+    let connection = builder.serve_connection(io, service).with_upgrades();
     let mut connection = std::pin::pin!(connection);
+    if stopping {
+        let _ = connection.await;
+        return;
+    }
     tokio::select! {
+        // First: hyper takes the bytes already read before any shutdown.
+        biased;
         _ = connection.as_mut() => return,
         () = stop.cancelled() => {}
     }
@@ -519,6 +579,10 @@ mod tests {
         let request = b"GET /api/queue/status HTTP/1.1\r\nX-Queue-Token: \xc3\xa9t\xc3\xa9\r\n\r\n";
         let (_, token, _, _) = poll_headers(head(request));
         assert_eq!(token, None);
+        // A first token that is no token is not replaced by a second.
+        let request = b"GET /api/queue/status HTTP/1.1\r\nX-Queue-Token: \xc3\xa9\r\nX-Queue-Token: two\r\n\r\n";
+        let (_, token, _, _) = poll_headers(head(request));
+        assert_eq!(token, None);
     }
 
     #[test]
@@ -528,6 +592,7 @@ mod tests {
             b"HEAD /api/queue/status HTTP/1.1\r\n\r\n",
             b"GET /api/queue/status HTTP/1.0\r\n\r\n",
             b"GET /api/queue/statusx HTTP/1.1\r\n\r\n",
+            b"GET /api/queue/status?q=<\"> HTTP/1.1\r\n\r\n",
             b"GET /api/queue/join HTTP/1.1\r\n\r\n",
             b"GET http://h/api/queue/status HTTP/1.1\r\n\r\n",
             b"GET /api/queue/status HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",

@@ -107,12 +107,15 @@ async fn pipelined_polls_and_other_requests_on_one_connection_are_answered_in_or
     request += &poll("", "");
     request += "GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
     request += &poll(&header, "Connection: close\r\n");
+    let lane_before = gateway::http::lane::answered();
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let all = answers(&until_closed(&mut stream).await);
 
     let statuses: Vec<u16> = all.iter().map(|a| a.status).collect();
     assert_eq!(statuses, [200, 200, 401, 200, 200], "{all:?}");
+    // The first three in the lane, the last after the hand-over.
+    assert_eq!(gateway::http::lane::answered() - lane_before, 3);
     for i in [0, 1, 4] {
         let status = all[i].json();
         assert_eq!(status["round"], json!(round), "answer {i}: {status}");
@@ -166,6 +169,7 @@ async fn a_poll_cut_into_single_bytes_is_answered_and_the_connection_kept() {
         .unwrap();
     let all = answers(&until_closed(&mut stream).await);
     assert_eq!(all.len(), 2, "{all:?}");
+    assert!(gateway::http::lane::answered() >= 2);
     for answer in &all {
         assert_eq!(answer.status, 200, "{answer:?}");
         assert_eq!(answer.json()["round"], json!(round));
@@ -229,6 +233,12 @@ async fn idle_connections_in_the_lane_or_in_hyper_do_not_hold_up_shutdown() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
         .await
         .unwrap();
+    // And one that sent half a head and stopped.
+    let mut half_head = TcpStream::connect(app.addr).await.unwrap();
+    half_head
+        .write_all(b"GET /api/queue/status HTTP/1.1\r\nX-Queue")
+        .await
+        .unwrap();
     let mut first = [0u8; 12];
     for stream in [&mut in_lane, &mut in_hyper] {
         stream.read_exact(&mut first).await.unwrap();
@@ -237,7 +247,7 @@ async fn idle_connections_in_the_lane_or_in_hyper_do_not_hold_up_shutdown() {
     tokio::time::timeout(Duration::from_secs(15), app.finish())
         .await
         .expect("shutdown waited on idle connections");
-    for stream in [&mut in_lane, &mut in_hyper] {
+    for stream in [&mut in_lane, &mut in_hyper, &mut half_head] {
         let mut rest = Vec::new();
         let read =
             tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
@@ -263,13 +273,16 @@ async fn the_lanes_answer_to_a_browsers_poll_is_hyper_s_answer() {
     );
     // The lane answers a connection's first poll; after a request for the
     // router, hyper answers.
+    let lane_before = gateway::http::lane::answered();
     let mut lane = TcpStream::connect(app.addr).await.unwrap();
     lane.write_all(poll.as_bytes()).await.unwrap();
     let by_lane = answers(&until_closed(&mut lane).await).remove(0);
+    assert_eq!(gateway::http::lane::answered() - lane_before, 1);
     let mut hyper = TcpStream::connect(app.addr).await.unwrap();
     let request = format!("GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n{poll}");
     hyper.write_all(request.as_bytes()).await.unwrap();
     let by_hyper = answers(&until_closed(&mut hyper).await).remove(1);
+    assert_eq!(gateway::http::lane::answered() - lane_before, 1);
 
     assert_eq!((by_lane.status, by_hyper.status), (200, 200));
     let names = |a: &Answer| {

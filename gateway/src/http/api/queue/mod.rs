@@ -361,7 +361,7 @@ pub async fn status(
 }
 
 /// The status poll itself, shared by the routed handler and the listener's
-/// direct path ([`crate::http::connections`]).
+/// direct path ([`crate::http::lane`]).
 pub async fn status_for(
     app: &AppState,
     ip: std::net::IpAddr,
