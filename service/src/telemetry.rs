@@ -58,20 +58,23 @@ pub struct Recorder<'a> {
 /// is empty.
 pub fn install_recorder(settings: Recorder<'_>) -> anyhow::Result<PrometheusHandle> {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    // One install at a time: a second caller waits for the first's handle
+    // rather than finding the facade taken and no handle recorded yet.
+    let _installing = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
     let recorder = build_recorder(settings)?;
     let handle = recorder.handle();
-    // Two threads may race here: the one whose recorder the facade took
-    // records its handle (and keeps it drained); the other finds it below.
-    if metrics::set_global_recorder(recorder).is_ok() && HANDLE.set(handle.clone()).is_ok() {
-        keep_drained(handle, UPKEEP_EVERY);
-    }
-    HANDLE
-        .get()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed"))
+    metrics::set_global_recorder(recorder)
+        .map_err(|_| anyhow::anyhow!("another metrics recorder is installed"))?;
+    let _ = HANDLE.set(handle.clone());
+    keep_drained(handle.clone(), UPKEEP_EVERY);
+    Ok(handle)
 }
 
 /// How often the recorder's pending histogram samples are folded into
@@ -166,6 +169,24 @@ mod tests {
         // And every sample is still counted.
         let text = handle.render();
         assert!(text.contains("drained_seconds_count 4000000"), "{text}");
+    }
+
+    #[test]
+    fn services_starting_together_all_get_the_one_recorder() {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let start = std::sync::Arc::clone(&start);
+                std::thread::spawn(move || {
+                    start.wait();
+                    install_recorder(Recorder::default())
+                })
+            })
+            .collect();
+        for handle in handles {
+            let installed = handle.join().expect("no panic");
+            assert!(installed.is_ok(), "{:?}", installed.err());
+        }
     }
 
     #[test]
