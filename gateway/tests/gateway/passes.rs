@@ -265,6 +265,14 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // An app holding only that pass reads its queue cart with it.
+    let r = app
+        .get("/api/queue/cart")
+        .header("x-pass", &pass)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", code(r).await);
     // The cart page, with the old pass in its cookie, offers enrolling and
     // shows the extended end.
     let student = waitroom::Subject::Student {
@@ -296,6 +304,17 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
         .enroll(Some(fresh), json!({ "sections": [section] }))
         .await;
     assert_eq!(r.status(), 202);
+    // And gives up its admission with it.
+    let r = app
+        .client
+        .post(app.url("/api/queue/leave"))
+        .header("x-pass", &pass)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", code(r).await);
+    let left: Value = r.json().await.unwrap();
+    assert_eq!(left["left"], true, "{left}");
     app.finish().await;
 }
 
@@ -319,6 +338,15 @@ async fn a_pass_that_simply_ran_out_is_refused() {
     let r = app
         .enroll(Some(&pass), json!({ "sections": [section] }))
         .await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(code(r).await, "token_expired");
+    // Nor does it speak for its holder anywhere else.
+    let r = app
+        .get("/api/queue/cart")
+        .header("x-pass", &pass)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(code(r).await, "token_expired");
     assert_eq!(app.status(&queue).await["state"], "expired");

@@ -270,7 +270,7 @@ pub async fn queue(
                 Phase::Prequeue | Phase::Waiting | Phase::Paused | Phase::Admitted
             ) {
                 if let Ok((r, student)) =
-                    queue::holder(&app, &headers, &jar, crate::clock::now_ms())
+                    queue::holder(&app, &headers, &jar, crate::clock::now_ms()).await
                 {
                     let sent_as = status.auto_send.as_ref().map(|a| a.command_id);
                     page.cart = queue_cart(&app, r, student, lang, sent_as).await;
@@ -582,7 +582,7 @@ pub async fn auto_send(
     Form(form): Form<AutoSendForm>,
 ) -> ApiResult<Response> {
     queue_form_allowed(&ctx, &jar, &headers, &form.csrf)?;
-    let (r, student) = queue::holder(&app, &headers, &jar, crate::clock::now_ms())?;
+    let (r, student) = queue::holder(&app, &headers, &jar, crate::clock::now_ms()).await?;
     if r != RoundId(round) {
         return Err(ApiError::BadToken);
     }
@@ -702,7 +702,7 @@ pub async fn leave(
     Form(form): Form<LeaveForm>,
 ) -> ApiResult<Response> {
     queue_form_allowed(&ctx, &jar, &headers, &form.csrf)?;
-    if let Ok((r, student)) = queue::holder(&app, &headers, &jar, crate::clock::now_ms()) {
+    if let Ok((r, student)) = queue::holder(&app, &headers, &jar, crate::clock::now_ms()).await {
         queue::leave_as(&app, r, student).await?;
     }
     let jar = jar

@@ -86,7 +86,11 @@ pub async fn view(app: &AppState, round: RoundId, student: StudentId) -> ApiResu
 
 /// Who asks: a queue token or pass, from a header or (same origin) a
 /// cookie.
-fn asker(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<(RoundId, StudentId)> {
+async fn asker(
+    app: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+) -> ApiResult<(RoundId, StudentId)> {
     let from_header = headers.contains_key(QUEUE_HEADER) || headers.contains_key(PASS_HEADER);
     if !from_header {
         if queue_token(headers, jar).is_none() && pass_token(headers, jar).is_none() {
@@ -94,7 +98,7 @@ fn asker(app: &AppState, headers: &HeaderMap, jar: &CookieJar) -> ApiResult<(Rou
         }
         same_origin(headers)?;
     }
-    holder(app, headers, jar, crate::clock::now_ms())
+    holder(app, headers, jar, crate::clock::now_ms()).await
 }
 
 /// `GET /api/queue/cart`
@@ -116,7 +120,7 @@ pub async fn show(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> ApiResult<Json<CartView>> {
-    let (round, student) = asker(&app, &headers, &jar)?;
+    let (round, student) = asker(&app, &headers, &jar).await?;
     app.limits.check_reads(student)?;
     Ok(Json(view(&app, round, student).await?))
 }
@@ -151,7 +155,7 @@ pub async fn set(
     jar: CookieJar,
     JsonBody(body): JsonBody<AutoSendBody>,
 ) -> ApiResult<Json<AutoSendState>> {
-    let (round, student) = asker(&app, &headers, &jar)?;
+    let (round, student) = asker(&app, &headers, &jar).await?;
     app.limits.check_student(student)?;
     set_as(&app, round, student, body.on).await?;
     let opt = db::auto_send::of(&app.store, round, student).await?;

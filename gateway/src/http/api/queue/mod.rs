@@ -853,7 +853,7 @@ pub async fn leave(
     if !from_header {
         same_origin(&headers)?;
     }
-    let (round, student) = holder(&app, &headers, &jar, now)?;
+    let (round, student) = holder(&app, &headers, &jar, now).await?;
     let left = leave_as(&app, round, student).await?;
     // This gateway may hold the ticket as admitted; forget it, so its
     // next poll reads "left" instead of minting a pass again.
@@ -878,7 +878,12 @@ pub async fn leave_as(app: &AppState, round: RoundId, student: StudentId) -> Api
 }
 
 /// The round and student a queue token or pass speaks for.
-pub fn holder(
+///
+/// A pass whose own end passed while its admission was given outage time
+/// (an app holding only the pass) still speaks for its holder: it is
+/// checked against the admission's extended end, as a command's is
+/// (`commands::renewed`), after the student's own limit.
+pub async fn holder(
     app: &AppState,
     headers: &HeaderMap,
     jar: &CookieJar,
@@ -891,8 +896,15 @@ pub fn holder(
     }
     let (pass, _) = pass_token(headers, jar).ok_or(ApiError::BadToken)?;
     let c = app.keyring.open_pass(&pass)?;
-    c.check(c.student, c.round, now)?;
-    Ok((c.round, c.student))
+    match c.check(c.student, c.round, now) {
+        Ok(()) => Ok((c.round, c.student)),
+        Err(waitroom::TokenError::Expired) if now >= c.exp => {
+            app.limits.check_student(c.student)?;
+            let (c, _) = super::commands::renewed(app, c, now).await?;
+            Ok((c.round, c.student))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A round's public facts, including the shuffle seed once published.
