@@ -160,8 +160,7 @@ pub(crate) async fn poll_answer(
         None => {
             // Shed, but the student was here: a refused poll keeps the place.
             let jar = axum_extra::extract::cookie::CookieJar::from_headers(headers);
-            let token = token.or_else(|| jar.get(api::queue::QUEUE_COOKIE).map(|c| c.value()));
-            if let Some(token) = token {
+            if let Some(token) = api::queue::token_or_cookie(token, &jar) {
                 api::queue::seen(app, token);
             }
             ApiError::Overloaded {

@@ -266,12 +266,7 @@ async fn a_pass_outlives_a_rabbitmq_outage_longer_than_itself() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // An app holding only that pass reads its queue cart with it.
-    let r = app
-        .get("/api/queue/cart")
-        .header("x-pass", &pass)
-        .send()
-        .await
-        .unwrap();
+    let r = queue_cart_with(&app, &pass).await;
     assert_eq!(r.status(), 200, "{}", code(r).await);
     // The cart page, with the old pass in its cookie, offers enrolling and
     // shows the extended end.
@@ -341,12 +336,7 @@ async fn a_pass_that_simply_ran_out_is_refused() {
     assert_eq!(r.status(), 401);
     assert_eq!(code(r).await, "token_expired");
     // Nor does it speak for its holder anywhere else.
-    let r = app
-        .get("/api/queue/cart")
-        .header("x-pass", &pass)
-        .send()
-        .await
-        .unwrap();
+    let r = queue_cart_with(&app, &pass).await;
     assert_eq!(r.status(), 401);
     assert_eq!(code(r).await, "token_expired");
     assert_eq!(app.status(&queue).await["state"], "expired");
@@ -358,4 +348,13 @@ async fn a_pass_that_simply_ran_out_is_refused() {
     );
     assert!(app.sink.sent().is_empty());
     app.finish().await;
+}
+
+/// `GET /api/queue/cart` as an app holding only `pass` asks for it.
+async fn queue_cart_with(app: &TestApp, pass: &str) -> reqwest::Response {
+    app.get("/api/queue/cart")
+        .header("x-pass", pass)
+        .send()
+        .await
+        .unwrap()
 }

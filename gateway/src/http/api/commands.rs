@@ -269,7 +269,8 @@ pub(crate) async fn submit(
         .open_pass(&pass)
         .map_err(|e| anonymous(e.into()))?;
     app.limits.check_student(claims.student)?;
-    let (claims, renewed) = pass_in_time(app, claims).await?;
+    let student = claims.student;
+    let (claims, renewed) = pass_in_time(app, claims, student, crate::clock::now_ms()).await?;
     let snapshot = app.rooms.snapshot();
     let open = snapshot
         .rounds
@@ -367,16 +368,19 @@ impl PassUse {
     }
 }
 
-/// A signed pass that is in time now. One whose own end is past still
-/// serves when its admission was extended since it was signed (an outage
-/// given back, see `waitroom::room::pass_reference_ms`): it comes back
-/// re-signed with the admission's end, as the second value.
-async fn pass_in_time(
+/// A signed pass of `student` that is in time at `now`. One whose own end
+/// is past still serves when its admission was extended since it was
+/// signed (an outage given back, see `waitroom::room::pass_reference_ms`):
+/// it comes back re-signed with the admission's end, as the second value.
+/// Commands, the student pages and the queue's holder all judge passes
+/// here.
+pub(crate) async fn pass_in_time(
     app: &AppState,
     claims: PassClaims,
+    student: StudentId,
+    now: u64,
 ) -> ApiResult<(PassClaims, Option<String>)> {
-    let now = crate::clock::now_ms();
-    match claims.check(claims.student, claims.round, now) {
+    match claims.check(student, claims.round, now) {
         Ok(()) => Ok((claims, None)),
         Err(waitroom::TokenError::Expired) if now >= claims.exp => {
             let (claims, token) = renewed(app, claims, now).await?;

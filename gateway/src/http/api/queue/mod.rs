@@ -29,8 +29,8 @@ mod json;
 mod tokens;
 
 pub use tokens::{
-    header_token, pass_token, queue_token, queue_token_in, with_cookies, QueueTokenHeader,
-    PASS_COOKIE, PASS_HEADER, QUEUE_COOKIE, QUEUE_HEADER,
+    header_token, pass_token, queue_token, queue_token_in, token_or_cookie, with_cookies,
+    QueueTokenHeader, PASS_COOKIE, PASS_HEADER, QUEUE_COOKIE, QUEUE_HEADER,
 };
 use waitroom::{
     JoinRefused, JoinRequest, PassClaims, QueueClaims, RoundState, Ticket, TicketState,
@@ -368,7 +368,7 @@ pub async fn status_for(
     header_token: Option<&str>,
     jar: CookieJar,
 ) -> ApiResult<(CookieJar, Status)> {
-    let Some(token) = header_token.or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value())) else {
+    let Some(token) = token_or_cookie(header_token, &jar) else {
         // Anonymous: only the per-address ceiling applies.
         app.limits.check_ip(ip)?;
         return Err(ApiError::BadToken);
@@ -896,15 +896,13 @@ pub async fn holder(
     }
     let (pass, _) = pass_token(headers, jar).ok_or(ApiError::BadToken)?;
     let c = app.keyring.open_pass(&pass)?;
-    match c.check(c.student, c.round, now) {
-        Ok(()) => Ok((c.round, c.student)),
-        Err(waitroom::TokenError::Expired) if now >= c.exp => {
-            app.limits.check_student(c.student)?;
-            let (c, _) = super::commands::renewed(app, c, now).await?;
-            Ok((c.round, c.student))
-        }
-        Err(e) => Err(e.into()),
+    if now >= c.exp {
+        // Its renewal would read the admission.
+        app.limits.check_student(c.student)?;
     }
+    let student = c.student;
+    let (c, _) = super::commands::pass_in_time(app, c, student, now).await?;
+    Ok((c.round, c.student))
 }
 
 /// A round's public facts, including the shuffle seed once published.

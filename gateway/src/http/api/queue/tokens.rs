@@ -74,7 +74,12 @@ pub fn header_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The queue token from the header or the cookie, borrowed.
 pub fn queue_token_in<'a>(headers: &'a HeaderMap, jar: &'a CookieJar) -> Option<&'a str> {
-    header_token(headers).or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value()))
+    token_or_cookie(header_token(headers), jar)
+}
+
+/// The queue token from the header's value, else from the cookie.
+pub fn token_or_cookie<'a>(header: Option<&'a str>, jar: &'a CookieJar) -> Option<&'a str> {
+    header.or_else(|| jar.get(QUEUE_COOKIE).map(|c| c.value()))
 }
 
 /// The queue token from the header or the cookie.

@@ -84,19 +84,12 @@ async fn current_pass(
 ) -> Option<PassClaims> {
     let (token, _) = pass_token(headers, jar)?;
     let claims = app.keyring.open_pass(&token).ok()?;
-    let now = crate::clock::now_ms();
-    match claims.check(student, claims.round, now) {
-        Ok(()) => Some(claims),
-        // Past its own end: an outage may have extended the admission
-        // (the enroll forms renew it the same way).
-        Err(waitroom::TokenError::Expired) if now >= claims.exp => {
-            crate::http::api::commands::renewed(app, claims, now)
-                .await
-                .ok()
-                .map(|(c, _)| c)
-        }
-        Err(_) => None,
-    }
+    // Past its own end, an outage may have extended the admission (the
+    // enroll forms renew it the same way).
+    crate::http::api::commands::pass_in_time(app, claims, student, crate::clock::now_ms())
+        .await
+        .ok()
+        .map(|(c, _)| c)
 }
 
 /// Checks what every student form needs: same origin, CSRF, a student.
