@@ -54,17 +54,43 @@ impl Joiner {
     }
 }
 
-/// Starts the batcher; it stops when `shutdown` fires and the queue drains.
-pub fn spawn<S: RoomStore>(
-    store: Arc<S>,
+/// Starts the batcher on a thread of its own with a single-threaded
+/// runtime; it stops when `shutdown` fires and the queue drains, and the
+/// returned receiver then resolves.
+///
+/// Why a thread of its own: a batch is a transaction of several statements,
+/// one round trip each, and joins of a round are decided one batch at a
+/// time. As a task among the gateway's request tasks, the batcher waited
+/// behind hundreds of them in the runtime's queue after each answer from
+/// the database, and in a surge that wait, not the database, set how many
+/// joins a second a gateway could take. On its own thread the operating
+/// system schedules it when its answer arrives. `make_store` runs on that
+/// thread, so the store's connections are driven by its runtime too.
+pub fn spawn<S, F>(
+    make_store: F,
     capacity: usize,
     max_batch: usize,
     wait: Duration,
     shutdown: CancellationToken,
-) -> (Joiner, tokio::task::JoinHandle<()>) {
+) -> std::io::Result<(Joiner, oneshot::Receiver<()>)>
+where
+    S: RoomStore,
+    F: FnOnce() -> Arc<S> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let task = tokio::spawn(run(store, rx, max_batch.max(1), shutdown));
-    (Joiner { tx, wait }, task)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (done, stopped) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("sluice-joins".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                run(make_store(), rx, max_batch.max(1), shutdown).await;
+            });
+            let _ = done.send(());
+        })?;
+    Ok((Joiner { tx, wait }, stopped))
 }
 
 async fn run<S: RoomStore>(

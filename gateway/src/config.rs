@@ -68,7 +68,8 @@ pub struct Config {
     )]
     pub queue_token_format: QueueTokenFormat,
 
-    /// Database connections in this gateway's pool.
+    /// Database connections of this gateway (at least 3): one is the join
+    /// batcher's own, the rest are shared by everything else.
     #[arg(long, env = "SLUICE_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
 

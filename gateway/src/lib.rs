@@ -148,7 +148,7 @@ pub type AppState = Arc<App>;
 #[derive(Debug)]
 pub struct Gateway {
     state: AppState,
-    joiner_task: tokio::task::JoinHandle<()>,
+    joiner_task: tokio::sync::oneshot::Receiver<()>,
     stop: CancellationToken,
     metrics_listener: Option<TcpListener>,
 }
@@ -172,11 +172,12 @@ impl Gateway {
                 .log_statements(tracing::log::LevelFilter::Trace)
                 .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = MySqlPoolOptions::new()
-            .max_connections(config.db_pool.max(2))
+            // One of SLUICE_DB_POOL's connections is the join batcher's.
+            .max_connections(config.db_pool.saturating_sub(1).max(2))
             .min_connections(0)
             .acquire_timeout(config.db_timeout())
             .idle_timeout(Duration::from_secs(60))
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
         let store = Arc::new(
             db::MySqlStore::new(pool, config.db_timeout(), config.pass_ttl())
                 .with_reclaim_window(config.reclaim_window()),
@@ -193,13 +194,33 @@ impl Gateway {
             ),
         };
         let stop = CancellationToken::new();
+        // The join batcher has its own connection (and thread): it runs
+        // one transaction at a time.
+        let joins_store = {
+            let (options, timeout, pass_ttl, reclaim) = (
+                options.clone(),
+                config.db_timeout(),
+                config.pass_ttl(),
+                config.reclaim_window(),
+            );
+            move || {
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(0)
+                    .acquire_timeout(timeout)
+                    .idle_timeout(Duration::from_secs(60))
+                    .connect_lazy_with(options);
+                Arc::new(db::MySqlStore::new(pool, timeout, pass_ttl).with_reclaim_window(reclaim))
+            }
+        };
         let (joiner, joiner_task) = batcher::spawn(
-            Arc::clone(&store),
+            joins_store,
             config.join_queue,
             config.join_batch,
             config.db_timeout() * 2,
             stop.clone(),
-        );
+        )
+        .context("starting the join batcher")?;
         let passwords = auth::Passwords::new(config.hash_concurrency).await?;
         let state = Arc::new(App {
             keyring,
@@ -265,11 +286,7 @@ impl Gateway {
         let mut tasks = tokio::task::JoinSet::new();
         let metrics_listener = match (metrics_listener, config.metrics_addr) {
             (Some(l), _) => Some(l),
-            (None, Some(addr)) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding SLUICE_METRICS_ADDR {addr}"))?,
-            ),
+            (None, Some(addr)) => Some(service::bind(addr, "SLUICE_METRICS_ADDR").await?),
             (None, None) => None,
         };
         if let Some(l) = metrics_listener {

@@ -64,6 +64,18 @@ impl Liveness {
         self.record_at(seq, crate::clock::now_ms());
     }
 
+    /// Records that ticket `seq` was created at `at_ms` by a join, which
+    /// wrote that sighting itself (`last_seen_at`): nothing is owed to the
+    /// database until the student is seen again past the refresh.
+    pub fn joined(&self, seq: u64, at_ms: u64) {
+        let mut map = self.map();
+        let s = map.entry(seq).or_insert(Sighting {
+            seen: at_ms,
+            written: at_ms,
+        });
+        s.seen = s.seen.max(at_ms);
+    }
+
     fn record_at(&self, seq: u64, at_ms: u64) {
         let mut map = self.map();
         let s = map.entry(seq).or_insert(Sighting {
@@ -159,6 +171,8 @@ pub async fn flush<S: RoomStore>(
         if !seen.is_empty() {
             match store.touch(&seen).await {
                 Ok(()) => {
+                    metrics::counter!("sluice_waitroom_liveness_written_total")
+                        .increment(seen.len() as u64);
                     if failing {
                         tracing::info!(tickets = seen.len(), "liveness written back again");
                     }
@@ -205,6 +219,20 @@ mod tests {
         l.unwritten(drained);
         assert_eq!(l.pending(), 2);
         assert_eq!(sorted(l.due(200, 10_000)), vec![(1, 100), (2, 90)]);
+    }
+
+    #[test]
+    fn a_join_owes_nothing_until_the_student_is_seen_past_the_refresh() {
+        let l = Liveness::default();
+        l.joined(3, 1_000);
+        assert_eq!(l.pending(), 0);
+        assert!(l.due(1_000, 10_000).is_empty());
+        // Polled two seconds later: within the refresh of the join's write.
+        l.record_at(3, 3_000);
+        assert!(l.due(3_000, 10_000).is_empty());
+        // Polled past it: that sighting is written, with its own time.
+        l.record_at(3, 11_500);
+        assert_eq!(l.due(11_500, 10_000), vec![(3, 11_500)]);
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub fn describe() {
     metrics::counter!("sluice_waitroom_reclaim_requests_total").increment(0);
     metrics::counter!("sluice_passes_renewed_total").increment(0);
     metrics::counter!("sluice_waitroom_liveness_dropped_total").increment(0);
+    metrics::counter!("sluice_waitroom_liveness_written_total").increment(0);
     metrics::counter!("sluice_db_deadlock_retries_total").increment(0);
     metrics::gauge!("sluice_waitroom_liveness_pending").set(0.0);
     for kind in ["student", "admin"] {

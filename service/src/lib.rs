@@ -19,10 +19,31 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Binds `addr`, which came from the setting `var`. The error names the
-/// setting and what to do, because it is the last line an operator sees.
+/// Connections the kernel may hold for a listener before it accepts them
+/// (capped by `net.core.somaxconn`, 4096 by default on Linux). The
+/// standard library's 128 overflowed in a surge: a connection the queue
+/// has no room for loses its SYN, and its client waits a second before
+/// trying again.
+pub const LISTEN_BACKLOG: u32 = 4_096;
+
+/// Binds `addr`, which came from the setting `var`, with a listen queue of
+/// [`LISTEN_BACKLOG`]. The error names the setting and what to do, because
+/// it is the last line an operator sees.
 pub async fn bind(addr: SocketAddr, var: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| {
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As the standard library's bind does: a restarted process can
+        // listen again at once while the last one's connections linger.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|e: std::io::Error| {
         let advice = match e.kind() {
             std::io::ErrorKind::AddrInUse => {
                 "another process is listening there; set it to a free address"
@@ -74,6 +95,32 @@ pub async fn cancel_on_signal(token: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A surge's connections arrive faster than any accept loop takes
+    /// them, and each one the kernel's accept queue has no room for loses
+    /// its SYN: the client tries again only after a second (then three,
+    /// then seven). A listener that takes a thousand connections at once,
+    /// none accepted yet, keeps every one of them waiting in the queue.
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_queue_not_in_retransmits() {
+        const BURST: usize = 1_000;
+        let listener = bind("127.0.0.1:0".parse().unwrap(), "SLUICE_LISTEN")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connects = (0..BURST).map(|_| async move {
+            // Under a second: a dropped SYN is retried only after one.
+            tokio::time::timeout(
+                std::time::Duration::from_millis(800),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+        });
+        let done = futures_util::future::join_all(connects).await;
+        let connected = done.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(connected, BURST, "connections that waited for a retransmit");
+        drop(listener);
+    }
 
     #[tokio::test]
     async fn a_taken_port_names_the_setting_and_what_to_do() {

@@ -48,7 +48,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command as Process};
 use waitroom::{Keyring, SessionClaims, Subject};
 
@@ -200,11 +200,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     if let Some(i) = &report.instructions {
         println!();
-        println!("| instructions per poll | per bare request | ratio |");
-        println!("| --- | --- | --- |");
+        println!("| instructions per poll | per bare request | ratio | per join |");
+        println!("| --- | --- | --- | --- |");
         println!(
-            "| {:.0} | {:.0} | {:.2} |",
-            i.instructions_per_poll, i.instructions_per_bare_request, i.instructions_ratio
+            "| {:.0} | {:.0} | {:.2} | {:.0} |",
+            i.instructions_per_poll,
+            i.instructions_per_bare_request,
+            i.instructions_ratio,
+            i.instructions_per_join
         );
     }
     if let Some(path) = &args.report {
@@ -233,8 +236,16 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
         .bind(round.0)
         .execute(&db.pool)
         .await?;
-    println!("inserting {} students", args.waiting);
-    let students = insert_students(db, args.waiting).await?;
+    // With --instructions, students who have not joined yet are kept
+    // aside for counting joins (each joins once, warm-up included).
+    let aside = if args.instructions {
+        usize::try_from(instructions::WARM_UP + args.instruction_requests)?
+    } else {
+        0
+    };
+    println!("inserting {} students", args.waiting + aside);
+    let mut students = insert_students(db, args.waiting + aside).await?;
+    let fresh = students.split_off(args.waiting);
 
     let gateway_env = [
         ("DATABASE_URL", db.url.as_str()),
@@ -335,6 +346,7 @@ async fn measure(args: &Args, db: &BenchDb, prefix: &str) -> anyhow::Result<Repo
             gateway_env: &gateway_env,
             round,
             tokens,
+            fresh: &fresh,
             requests: args.instruction_requests,
             keep_in: args.callgrind_dir.as_deref(),
         };
@@ -395,43 +407,24 @@ async fn joins(
     students: &[StudentId],
     connections: usize,
 ) -> anyhow::Result<(f64, Vec<String>, u64)> {
-    let keyring = Keyring::from_spec(KEYS).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let now = now_ms();
     // Minted before the clock starts: signing is the client's cost.
-    let cookies: Arc<Vec<String>> = Arc::new(
-        students
-            .iter()
-            .map(|&id| {
-                let claims =
-                    SessionClaims::new(Subject::Student { id, class_year: 1 }, now, 3_600_000);
-                format!("sluice_session={}", keyring.sign_session(&claims))
-            })
-            .collect(),
-    );
-    let path: Arc<str> = Arc::from(format!("/api/rounds/{round}/join"));
+    let target = Arc::new(Target::joins(round, students)?);
+    let n = students.len();
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections.min(students.len()) {
-        let (cookies, path, next, errors) = (
-            Arc::clone(&cookies),
-            Arc::clone(&path),
-            Arc::clone(&next),
-            Arc::clone(&errors),
-        );
+        let (target, next, errors) = (Arc::clone(&target), Arc::clone(&next), Arc::clone(&errors));
         tasks.spawn(async move {
             let mut tokens = Vec::new();
             let mut conn = Conn::open(addr).await?;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(cookie) = cookies.get(i) else { break };
-                let req = Request::post(&*path)
-                    .header("host", "bench")
-                    .header("content-type", "application/json")
-                    .header("cookie", cookie)
-                    .body(Full::new(Bytes::from_static(b"{}")))?;
-                match conn.send(req).await {
+                if i >= n {
+                    break;
+                }
+                match conn.send(target.request(i)?).await {
                     Ok((StatusCode::OK, body)) => {
                         let v: Joined = serde_json::from_slice(&body)?;
                         tokens.push(v.token);
@@ -464,9 +457,59 @@ struct Joined {
     token: String,
 }
 
+/// What the load generator asks a server for.
 pub(crate) enum Target {
+    /// `GET /api/queue/status` with these queue tokens, round-robin.
     Poll(Arc<Vec<String>>),
+    /// `POST /api/rounds/{id}/join` as these signed-in students, the i-th
+    /// request as the i-th (each student joins once).
+    Join {
+        path: Arc<str>,
+        cookies: Arc<Vec<String>>,
+    },
+    /// The bare server's fixed response.
     Fixed,
+}
+
+impl Target {
+    /// Joins of `students` to `round`, each with a login session cookie
+    /// minted with the gateway's signing key (the password check happens
+    /// once per login, not per join, so it is not part of a join's cost).
+    pub(crate) fn joins(round: RoundId, students: &[StudentId]) -> anyhow::Result<Target> {
+        let keyring = Keyring::from_spec(KEYS).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let now = now_ms();
+        let cookies = students
+            .iter()
+            .map(|&id| {
+                let claims =
+                    SessionClaims::new(Subject::Student { id, class_year: 1 }, now, 3_600_000);
+                format!("sluice_session={}", keyring.sign_session(&claims))
+            })
+            .collect();
+        Ok(Target::Join {
+            path: Arc::from(format!("/api/rounds/{round}/join")),
+            cookies: Arc::new(cookies),
+        })
+    }
+
+    /// The `i`-th request of this target.
+    pub(crate) fn request(&self, i: usize) -> anyhow::Result<Request<Full<Bytes>>> {
+        let req = match self {
+            Target::Poll(tokens) => Request::get("/api/queue/status")
+                .header("host", "bench")
+                .header("x-queue-token", &tokens[i % tokens.len()])
+                .body(Full::new(Bytes::new())),
+            Target::Join { path, cookies } => Request::post(&**path)
+                .header("host", "bench")
+                .header("content-type", "application/json")
+                .header("cookie", cookies.get(i).context("no student left to join")?)
+                .body(Full::new(Bytes::from_static(b"{}"))),
+            Target::Fixed => Request::get("/")
+                .header("host", "bench")
+                .body(Full::new(Bytes::new())),
+        };
+        Ok(req?)
+    }
 }
 
 struct Load {
@@ -534,16 +577,7 @@ async fn load(
             let (mut ok, mut errors) = (0u64, 0u64);
             let mut conn = Conn::open(addr).await?;
             while Instant::now() < deadline {
-                let mut req = Request::get(match &*target {
-                    Target::Poll(_) => "/api/queue/status",
-                    Target::Fixed => "/",
-                })
-                .header("host", "bench");
-                if let Target::Poll(tokens) = &*target {
-                    let i = next.fetch_add(1, Ordering::Relaxed) % tokens.len();
-                    req = req.header("x-queue-token", &tokens[i]);
-                }
-                let req = req.body(Full::new(Bytes::new()))?;
+                let req = target.request(next.fetch_add(1, Ordering::Relaxed))?;
                 let sent = Instant::now();
                 match conn.send(req).await {
                     Ok((StatusCode::OK, _)) => {
@@ -720,14 +754,17 @@ async fn serve_gateway(listen: Option<SocketAddr>) -> anyhow::Result<()> {
     if let Some(addr) = listen {
         config.listen = addr;
     }
-    let listener = TcpListener::bind(config.listen).await?;
+    // Bound as `sluice-gateway` binds, with its listen queue.
+    let listener = service::bind(config.listen, "SLUICE_LISTEN").await?;
     let gateway = ::gateway::Gateway::build(config, None).await?;
     gateway.run(listener, ::gateway::shutdown_signal()).await
 }
 
 /// A bare hyper server: every request gets the same small JSON body.
 async fn serve_baseline(listen: Option<SocketAddr>) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen.context("--listen")?).await?;
+    // The same listen queue as the gateway's: the comparison is of the
+    // servers, not of how many connections the kernel holds for them.
+    let listener = service::bind(listen.context("--listen")?, "--listen").await?;
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;

@@ -222,8 +222,30 @@ impl MySqlStore {
                     .await?;
             }
         }
-        let created = select_tickets(&mut tx, round, &fresh).await?;
+        // The new tickets are as inserted: only their numbers are read.
+        let seqs = select_seqs(&mut tx, round, &fresh).await?;
         tx.commit().await?;
+        let mut created: HashMap<StudentId, Ticket> = HashMap::with_capacity(fresh.len());
+        for (&student, &order_key) in fresh.iter().zip(&keys) {
+            let seq = *seqs
+                .get(&student)
+                .ok_or(StoreError::Corrupt("tickets.seq"))?;
+            created.insert(
+                student,
+                Ticket {
+                    seq,
+                    round,
+                    student,
+                    order_key,
+                    state: TicketState::Waiting,
+                    admitted_at_ms: None,
+                    lease: None,
+                    skipped_at_ms: None,
+                    reclaim_requested: false,
+                    pass_extra_ms: 0,
+                },
+            );
+        }
 
         let mut answers = Vec::with_capacity(reqs.len());
         for r in reqs {
@@ -847,29 +869,55 @@ async fn select_tickets(
     round: RoundId,
     students: &[StudentId],
 ) -> Result<HashMap<StudentId, Ticket>, StoreError> {
-    let mut out = HashMap::with_capacity(students.len());
-    if students.is_empty() {
-        return Ok(out);
-    }
-    // One statement text for any number of students (see the insert in
-    // `join_round`); the list is read first, each student by the unique
-    // (round, student) key.
-    let list = json_pairs(students.iter().map(|s| (u64::from(s.0), None)));
-    let rows = sqlx::query(
-        "SELECT STRAIGHT_JOIN t.seq, t.round_id, t.student_id, t.order_key, t.state, \
-           t.admitted_at, t.lease_id, t.skipped_at, t.reclaim_at, t.pass_extra_ms \
-         FROM JSON_TABLE(?, '$[*]' COLUMNS (student INT UNSIGNED PATH '$[0]')) AS j \
-         JOIN tickets t ON t.round_id = ? AND t.student_id = j.student",
-    )
-    .bind(list.as_str())
-    .bind(round.0)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows = by_student(tx, round, students, TICKET_COLUMNS).await?;
+    let mut out = HashMap::with_capacity(rows.len());
     for row in rows {
         let t = ticket(&row)?;
         out.insert(t.student, t);
     }
     Ok(out)
+}
+
+/// The ticket numbers of `students` in `round`, for tickets whose other
+/// columns the caller knows (it has just inserted them).
+async fn select_seqs(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    round: RoundId,
+    students: &[StudentId],
+) -> Result<HashMap<StudentId, u64>, StoreError> {
+    let rows = by_student(tx, round, students, "t.seq, t.student_id").await?;
+    rows.iter()
+        .map(|row| Ok((StudentId(row.try_get("student_id")?), row.try_get("seq")?)))
+        .collect()
+}
+
+/// The columns [`ticket`] reads.
+const TICKET_COLUMNS: &str = "t.seq, t.round_id, t.student_id, t.order_key, t.state, \
+    t.admitted_at, t.lease_id, t.skipped_at, t.reclaim_at, t.pass_extra_ms";
+
+/// `columns` of the tickets of `students` in `round`. One statement text
+/// for any number of students (see the insert in `join_round`); the list
+/// is read first, each student by the unique (round, student) key.
+async fn by_student(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    round: RoundId,
+    students: &[StudentId],
+    columns: &str,
+) -> Result<Vec<sqlx::mysql::MySqlRow>, StoreError> {
+    if students.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = json_pairs(students.iter().map(|s| (u64::from(s.0), None)));
+    let sql = format!(
+        "SELECT STRAIGHT_JOIN {columns} \
+         FROM JSON_TABLE(?, '$[*]' COLUMNS (student INT UNSIGNED PATH '$[0]')) AS j \
+         JOIN tickets t ON t.round_id = ? AND t.student_id = j.student"
+    );
+    Ok(sqlx::query(&sql)
+        .bind(list.as_str())
+        .bind(round.0)
+        .fetch_all(&mut **tx)
+        .await?)
 }
 
 fn ticket(row: &sqlx::mysql::MySqlRow) -> Result<Ticket, StoreError> {

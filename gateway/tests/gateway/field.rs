@@ -685,3 +685,53 @@ async fn sightings_are_written_to_the_millisecond_and_never_backwards() {
     }
     db.drop().await;
 }
+
+/// A join writes the new ticket's first sighting itself (`last_seen_at` is
+/// the join's time): the liveness flush does not write it again, which in
+/// a surge doubled the database's work per join. A student who joins again
+/// while waiting keeps their ticket, and that sighting is new to the
+/// database, so it is written.
+#[tokio::test]
+async fn a_join_is_not_written_again_by_the_liveness_flush() {
+    let app = TestApp::spawn(|c| {
+        c.liveness_flush_ms = 100;
+        c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let round = app.round("open", 0).await;
+    let ops = format!("http://{}/metrics", app.metrics_addr.unwrap());
+    let written = || async {
+        let text = app.client.get(&ops).fetch_text().await;
+        metric(&text, "sluice_waitroom_liveness_written_total").unwrap()
+    };
+    for i in 0..5 {
+        let number = format!("2026{:05}", 20_000 + i);
+        app.student(&number, 1).await;
+        let r = app.join(round, &number).await;
+        assert_eq!(r.status(), 200);
+    }
+    // Several flushes later, nothing was owed to the database.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        written().await,
+        0.0,
+        "the joins' sightings were written again"
+    );
+    let joined: i64 = app
+        .db
+        .count("SELECT COUNT(*) FROM tickets WHERE last_seen_at = joined_at AND state = 'waiting'")
+        .await;
+    assert_eq!(joined, 5, "each ticket holds its join as its sighting");
+
+    // Joining again while waiting keeps the ticket: that sighting is new.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = app.join(round, "202620000").await;
+    assert_eq!(again.status(), 200);
+    wait_until(Duration::from_secs(10), || async { written().await == 1.0 }).await;
+    let moved: i64 = app
+        .db
+        .count("SELECT COUNT(*) FROM tickets WHERE last_seen_at > joined_at")
+        .await;
+    assert_eq!(moved, 1, "the returning student's sighting is written");
+    app.finish().await;
+}

@@ -321,7 +321,13 @@ pub async fn join_as(app: &AppState, round: RoundId, student: auth::Student) -> 
         Err(JoinRefused::NotOpen) => return Err(ApiError::RoundNotOpen),
     };
     room.counters.joins.increment(1);
-    app.liveness.record(place.ticket.seq);
+    if place.kept {
+        app.liveness.record(place.ticket.seq);
+    } else {
+        // The new ticket's `last_seen_at` is the join's time, written
+        // with it.
+        app.liveness.joined(place.ticket.seq, now);
+    }
     let claims = QueueClaims {
         round,
         student: student.id,
