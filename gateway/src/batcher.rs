@@ -36,13 +36,25 @@ impl std::fmt::Debug for Joiner {
 }
 
 impl Joiner {
+    /// Whether the batcher still takes joins.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Queues a join and waits for its place.
     pub async fn join(&self, req: JoinRequest) -> Result<Result<Place, JoinRefused>, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .try_send(Pending { req, reply })
-            .map_err(|_| ApiError::Overloaded {
-                retry_after: Duration::from_secs(2),
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::Overloaded {
+                    retry_after: Duration::from_secs(2),
+                },
+                // The batcher is gone (it stopped, or its thread died):
+                // readiness says so too, and the pod is taken out.
+                mpsc::error::TrySendError::Closed(_) => ApiError::Unavailable {
+                    retry_after: Duration::from_secs(2),
+                },
             })?;
         match tokio::time::timeout(self.wait, answer).await {
             Ok(Ok(Ok(result))) => Ok(result),
@@ -78,18 +90,35 @@ where
     F: FnOnce() -> Arc<S> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let (done, stopped) = oneshot::channel();
+    // The runtime is built (and dropped) on the thread itself: a runtime
+    // may not be dropped inside another's async context.
+    let (started, start) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("sluice-joins".into())
         .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => {
+                    let _ = started.send(Ok(()));
+                    runtime
+                }
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            };
             runtime.block_on(async move {
                 run(make_store(), rx, max_batch.max(1), shutdown).await;
             });
             let _ = done.send(());
         })?;
+    // Waits only for the runtime's construction, at start.
+    start
+        .recv()
+        .map_err(|_| std::io::Error::other("the join batcher's thread ended at start"))??;
     Ok((Joiner { tx, wait }, stopped))
 }
 

@@ -68,7 +68,7 @@ pub struct Config {
     )]
     pub queue_token_format: QueueTokenFormat,
 
-    /// Database connections of this gateway (at least 3): one is the join
+    /// Database connections of this gateway (at least 4): two are the join
     /// batcher's own, the rest are shared by everything else.
     #[arg(long, env = "SLUICE_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
@@ -278,6 +278,13 @@ impl Config {
         broker::check_url(self.connections.amqp_url.expose_secret())
             .map_err(|e| anyhow::anyhow!("AMQP_URL is not an AMQP URL: {e}"))?;
         self.load_keyring(false)?;
+        if self.db_pool < crate::MIN_DB_POOL {
+            anyhow::bail!(
+                "SLUICE_DB_POOL={} is too small: at least {} (two connections are the join batcher's)",
+                self.db_pool,
+                crate::MIN_DB_POOL
+            );
+        }
         Ok(())
     }
 

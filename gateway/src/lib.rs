@@ -153,6 +153,12 @@ pub struct Gateway {
     metrics_listener: Option<TcpListener>,
 }
 
+/// Connections of `SLUICE_DB_POOL` the join batcher keeps for itself.
+const JOIN_CONNECTIONS: u32 = 2;
+
+/// The smallest `SLUICE_DB_POOL`: the join batcher's and two shared.
+pub const MIN_DB_POOL: u32 = JOIN_CONNECTIONS + 2;
+
 impl Gateway {
     /// Connects (lazily: a gateway starts even while MySQL or RabbitMQ is
     /// down, and reports not-ready until they answer) and prepares state.
@@ -172,8 +178,8 @@ impl Gateway {
                 .log_statements(tracing::log::LevelFilter::Trace)
                 .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         let pool = MySqlPoolOptions::new()
-            // One of SLUICE_DB_POOL's connections is the join batcher's.
-            .max_connections(config.db_pool.saturating_sub(1).max(2))
+            // Two of SLUICE_DB_POOL's connections are the join batcher's.
+            .max_connections(config.db_pool.saturating_sub(JOIN_CONNECTIONS).max(2))
             .min_connections(0)
             .acquire_timeout(config.db_timeout())
             .idle_timeout(Duration::from_secs(60))
@@ -194,8 +200,11 @@ impl Gateway {
             ),
         };
         let stop = CancellationToken::new();
-        // The join batcher has its own connection (and thread): it runs
-        // one transaction at a time.
+        // The join batcher has its own connections (and thread). It runs
+        // one transaction at a time; the second connection takes the next
+        // batch while the pool checks the first one returned, and one is
+        // kept open so that a surge after a quiet minute does not start
+        // by connecting.
         let joins_store = {
             let (options, timeout, pass_ttl, reclaim) = (
                 options.clone(),
@@ -205,8 +214,8 @@ impl Gateway {
             );
             move || {
                 let pool = MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(0)
+                    .max_connections(JOIN_CONNECTIONS)
+                    .min_connections(1)
                     .acquire_timeout(timeout)
                     .idle_timeout(Duration::from_secs(60))
                     .connect_lazy_with(options);
@@ -362,7 +371,9 @@ impl Gateway {
         // Requests are done; now the background work, in order.
         stop.cancel();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            let _ = joiner_task.await;
+            if joiner_task.await.is_err() {
+                tracing::error!("the join batcher's thread ended abnormally");
+            }
             while tasks.join_next().await.is_some() {}
         })
         .await;

@@ -2,7 +2,8 @@
 //!
 //! A poll only records its ticket and the time in a map; a flusher writes
 //! from it every second, in one `UPDATE` per thousand tickets. A student's
-//! sighting is written when it is new, and then again only once the one
+//! sighting is written when it is new (a join that creates a ticket has
+//! written its own, [`Liveness::joined`]), and then again only once the one
 //! written is `refresh` old (a fraction of the grace period): a student
 //! polling every two seconds costs the database one write every few
 //! seconds, not one per poll, and the time MySQL holds for them is behind

@@ -10,9 +10,12 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The gateway can serve: its room snapshot is fresh (MySQL answers).
+/// The gateway can serve: its room snapshot is fresh (MySQL answers) and
+/// its join batcher is running.
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    if app.rooms.is_fresh(app.config.stale_after()) {
+    if !app.joiner.is_running() {
+        (StatusCode::SERVICE_UNAVAILABLE, "joins are not being taken")
+    } else if app.rooms.is_fresh(app.config.stale_after()) {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "room state is stale")
