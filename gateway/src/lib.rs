@@ -159,6 +159,24 @@ const JOIN_CONNECTIONS: u32 = 2;
 /// The smallest `SLUICE_DB_POOL`: the join batcher's and two shared.
 pub const MIN_DB_POOL: u32 = JOIN_CONNECTIONS + 2;
 
+/// A store on a pool that connects lazily (a gateway starts while MySQL is
+/// down): at most `max` connections, `min` of them kept open.
+fn lazy_store(
+    options: MySqlConnectOptions,
+    (max, min): (u32, u32),
+    timeout: Duration,
+    pass_ttl: Duration,
+    reclaim: Duration,
+) -> db::MySqlStore {
+    let pool = MySqlPoolOptions::new()
+        .max_connections(max)
+        .min_connections(min)
+        .acquire_timeout(timeout)
+        .idle_timeout(Duration::from_secs(60))
+        .connect_lazy_with(options);
+    db::MySqlStore::new(pool, timeout, pass_ttl).with_reclaim_window(reclaim)
+}
+
 impl Gateway {
     /// Connects (lazily: a gateway starts even while MySQL or RabbitMQ is
     /// down, and reports not-ready until they answer) and prepares state.
@@ -177,17 +195,20 @@ impl Gateway {
                 .context("parsing DATABASE_URL")?
                 .log_statements(tracing::log::LevelFilter::Trace)
                 .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let pool = MySqlPoolOptions::new()
-            // Two of SLUICE_DB_POOL's connections are the join batcher's.
-            .max_connections(config.db_pool.saturating_sub(JOIN_CONNECTIONS).max(2))
-            .min_connections(0)
-            .acquire_timeout(config.db_timeout())
-            .idle_timeout(Duration::from_secs(60))
-            .connect_lazy_with(options.clone());
-        let store = Arc::new(
-            db::MySqlStore::new(pool, config.db_timeout(), config.pass_ttl())
-                .with_reclaim_window(config.reclaim_window()),
+        let (timeout, pass_ttl, reclaim) = (
+            config.db_timeout(),
+            config.pass_ttl(),
+            config.reclaim_window(),
         );
+        // Two of SLUICE_DB_POOL's connections are the join batcher's.
+        let shared = config.db_pool.saturating_sub(JOIN_CONNECTIONS).max(2);
+        let store = Arc::new(lazy_store(
+            options.clone(),
+            (shared, 0),
+            timeout,
+            pass_ttl,
+            reclaim,
+        ));
         let sink: Arc<dyn CommandSink> = match sink {
             Some(s) => s,
             None => Arc::new(
@@ -205,22 +226,14 @@ impl Gateway {
         // batch while the pool checks the first one returned, and one is
         // kept open so that a surge after a quiet minute does not start
         // by connecting.
-        let joins_store = {
-            let (options, timeout, pass_ttl, reclaim) = (
-                options.clone(),
-                config.db_timeout(),
-                config.pass_ttl(),
-                config.reclaim_window(),
-            );
-            move || {
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(JOIN_CONNECTIONS)
-                    .min_connections(1)
-                    .acquire_timeout(timeout)
-                    .idle_timeout(Duration::from_secs(60))
-                    .connect_lazy_with(options);
-                Arc::new(db::MySqlStore::new(pool, timeout, pass_ttl).with_reclaim_window(reclaim))
-            }
+        let joins_store = move || {
+            Arc::new(lazy_store(
+                options,
+                (JOIN_CONNECTIONS, 1),
+                timeout,
+                pass_ttl,
+                reclaim,
+            ))
         };
         let (joiner, joiner_task) = batcher::spawn(
             joins_store,

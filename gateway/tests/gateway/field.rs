@@ -661,11 +661,7 @@ async fn sightings_are_written_to_the_millisecond_and_never_backwards() {
         })
         .chain([(u64::MAX - 1, start_ms + 1)])
         .collect();
-    let store = gateway::db::MySqlStore::new(
-        db.pool.clone(),
-        Duration::from_secs(10),
-        Duration::from_secs(600),
-    );
+    let store = db.store();
     store.touch(&seen).await.unwrap();
     let rows: Vec<(u64, chrono::NaiveDateTime)> =
         sqlx::query_as("SELECT seq, last_seen_at FROM tickets ORDER BY seq")
@@ -762,11 +758,7 @@ async fn a_joins_new_tickets_are_what_the_database_holds() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let store = gateway::db::MySqlStore::new(
-        db.pool.clone(),
-        Duration::from_secs(10),
-        Duration::from_secs(600),
-    );
+    let store = db.store();
     let at_ms = now_ms();
     let mut batch: Vec<JoinRequest> = students[..3]
         .iter()

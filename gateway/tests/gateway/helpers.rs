@@ -190,6 +190,15 @@ impl TestDb {
         u32::try_from(id).unwrap()
     }
 
+    /// The gateway's store on this database (10 s timeout, 10 min passes).
+    pub fn store(&self) -> gateway::db::MySqlStore {
+        gateway::db::MySqlStore::new(
+            self.pool.clone(),
+            Duration::from_secs(10),
+            Duration::from_secs(600),
+        )
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }

@@ -605,11 +605,7 @@ async fn a_tick_admits_nobody_once_the_rate_is_zero_whatever_it_planned() {
     let db = TestDb::create().await;
     let round = db.round("open", 6000).await;
     let student = db.student("20260701", 1).await;
-    let store = gateway::db::MySqlStore::new(
-        db.pool.clone(),
-        Duration::from_secs(5),
-        Duration::from_secs(600),
-    );
+    let store = db.store();
     let now = chrono::Utc::now().timestamp_millis() as u64;
     let joined = store
         .join(&[JoinRequest {
