@@ -71,6 +71,9 @@ pub struct Pace {
 pub struct Estimate {
     pub min_secs: u64,
     pub max_secs: u64,
+    /// Absent from gateways that never mark a range rough.
+    #[serde(default)]
+    pub rough: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

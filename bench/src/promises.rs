@@ -21,6 +21,9 @@ pub struct Shown {
     pub at_us: u64,
     pub min_secs: u64,
     pub max_secs: u64,
+    /// Marked rough by the gateway: the speed is known only to lie between
+    /// the pace's floor and ceiling.
+    pub rough: bool,
 }
 
 /// What one student went through, as their page saw it.
@@ -158,6 +161,23 @@ pub struct Eta {
     /// for those who came a few seconds later, which one share averages
     /// away.
     pub eta_first_range_by_arrival: [Option<f64>; ARRIVAL_PARTS],
+    /// Of `eta_students`, those whose first range was marked rough (an
+    /// automatic pace before the workers were measured: from the ceiling
+    /// to the floor). Such a range holds by its width, so the figures
+    /// below judge the first firm range apart.
+    pub eta_first_rough_students: u64,
+    /// Median width (max - min, seconds) of the first range: a range that
+    /// holds only by being wide shows here.
+    pub eta_first_width_s_median: Option<f64>,
+    /// Of `eta_students`, those shown at least one range not marked rough.
+    pub eta_firm_students: u64,
+    /// Share of them whose wait from their first firm range lay inside it.
+    pub eta_inside_first_firm_range: Option<f64>,
+    /// Median of actual wait / middle of that range.
+    pub eta_first_firm_ratio_median: Option<f64>,
+    /// Median seconds from the click to the first firm range, over those
+    /// who clicked after the opening.
+    pub eta_first_firm_s_median: Option<f64>,
 }
 
 /// The parts `eta_first_range_by_arrival` splits the students into.
@@ -198,11 +218,20 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     }
 }
 
+/// Actual wait from `s` to `admitted_us` / the middle of its range; `None`
+/// for a range of "0 to 0".
+fn ratio(s: &Shown, admitted_us: u64) -> Option<f64> {
+    let middle = (s.min_secs + s.max_secs) as f64 / 2.0;
+    (middle > 0.0).then(|| admitted_us.saturating_sub(s.at_us) as f64 / 1e6 / middle)
+}
+
 /// Compares each estimate shown with the wait that followed it.
 pub fn eta(journeys: &[Journey]) -> Eta {
     let (mut students, mut first_in, mut all_in, mut pairs, mut pairs_in) = (0, 0, 0, 0, 0);
     let (mut ratios, mut first_after, mut unshown) = (Vec::new(), Vec::new(), 0);
     let mut arrivals = Vec::new();
+    let (mut rough_first, mut widths) = (0, Vec::new());
+    let (mut firm, mut firm_in, mut firm_ratios, mut firm_after) = (0, 0, Vec::new(), Vec::new());
     // A suspended student learns of the admission only when they look
     // again: their lateness says nothing about the estimate.
     for j in journeys.iter().filter(|j| !j.suspended) {
@@ -226,9 +255,16 @@ pub fn eta(journeys: &[Journey]) -> Eta {
         all_in += u64::from(held == j.shown.len() as u64);
         pairs += j.shown.len() as u64;
         pairs_in += held;
-        let middle = (first.min_secs + first.max_secs) as f64 / 2.0;
-        if middle > 0.0 {
-            ratios.push(admitted.saturating_sub(first.at_us) as f64 / 1e6 / middle);
+        ratios.extend(ratio(first, admitted));
+        rough_first += u64::from(first.rough);
+        widths.push(first.max_secs.saturating_sub(first.min_secs) as f64);
+        if let Some(f) = j.shown.iter().find(|s| !s.rough) {
+            firm += 1;
+            firm_in += u64::from(inside(f, admitted));
+            firm_ratios.extend(ratio(f, admitted));
+            if let Some(clicked) = j.clicked_us.filter(|_| !j.prequeue) {
+                firm_after.push(f.at_us.saturating_sub(clicked) as f64 / 1e6);
+            }
         }
     }
     Eta {
@@ -241,6 +277,12 @@ pub fn eta(journeys: &[Journey]) -> Eta {
         eta_unshown_students: unshown,
         eta_first_shown_s_median: median(first_after),
         eta_first_range_by_arrival: by_arrival(arrivals),
+        eta_first_rough_students: rough_first,
+        eta_first_width_s_median: median(widths),
+        eta_firm_students: firm,
+        eta_inside_first_firm_range: share(firm_in, firm),
+        eta_first_firm_ratio_median: median(firm_ratios),
+        eta_first_firm_s_median: median(firm_after),
     }
 }
 
@@ -256,8 +298,9 @@ struct JourneyLine {
     admitted_s: Option<f64>,
     skipped: bool,
     returned: bool,
-    /// `[answer_s, min_secs, max_secs]` of every estimate shown, in order.
-    estimates: Vec<(f64, u64, u64)>,
+    /// `[answer_s, min_secs, max_secs, rough]` of every estimate shown, in
+    /// order.
+    estimates: Vec<(f64, u64, u64, bool)>,
     cart_decided_s: Option<f64>,
 }
 
@@ -283,7 +326,7 @@ pub fn write_journeys(file: std::fs::File, journeys: &[Journey]) -> anyhow::Resu
             estimates: j
                 .shown
                 .iter()
-                .map(|e| (s(e.at_us), e.min_secs, e.max_secs))
+                .map(|e| (s(e.at_us), e.min_secs, e.max_secs, e.rough))
                 .collect(),
             cart_decided_s: j.cart_decided_us.map(s),
         };
@@ -389,6 +432,7 @@ mod tests {
             at_us: at_s * S,
             min_secs,
             max_secs,
+            rough: false,
         }
     }
 
@@ -430,6 +474,43 @@ mod tests {
         let reversed: HashMap<u32, i64> = (0..4).map(|i| (100 + i, 10 - i64::from(i))).collect();
         assert_eq!(click_tau_server(&j, &reversed), Some(-1.0));
         assert_eq!(click_tau_server(&j, &HashMap::new()), None);
+    }
+
+    #[test]
+    fn a_rough_first_range_is_counted_apart_and_the_first_firm_one_judged() {
+        let rough = |at_s, min, max| Shown {
+            rough: true,
+            ..shown(at_s, min, max)
+        };
+        // Admitted at 30 s. A rough 1..300 at 0 s holds by its width; the
+        // first firm range, 10..20 at 12 s, holds too (18 s left).
+        let a = Journey {
+            shown: vec![rough(0, 1, 300), shown(12, 10, 20), shown(20, 1, 2)],
+            ..admitted(0, 30 * S)
+        };
+        // Rough throughout: no firm range to judge.
+        let b = Journey {
+            shown: vec![rough(2, 0, 100)],
+            ..admitted(0, 30 * S)
+        };
+        // Firm from the start: 5..8 at 4 s does not hold (26 s).
+        let c = Journey {
+            shown: vec![shown(4, 5, 8)],
+            ..admitted(0, 30 * S)
+        };
+        let e = eta(&[a, b, c]);
+        assert_eq!(e.eta_students, 3);
+        assert_eq!(e.eta_first_rough_students, 2);
+        assert_eq!(e.eta_inside_first_range, Some(2.0 / 3.0), "by their width");
+        // Widths 299, 100 and 3.
+        assert_eq!(e.eta_first_width_s_median, Some(100.0));
+        assert_eq!(e.eta_firm_students, 2);
+        assert_eq!(e.eta_inside_first_firm_range, Some(0.5));
+        // 18 s / 15 and 26 s / 6.5.
+        let expected = (18.0 / 15.0 + 26.0 / 6.5) / 2.0;
+        assert!((e.eta_first_firm_ratio_median.unwrap() - expected).abs() < 1e-12);
+        // Shown 12 s and 4 s after the click at 0.
+        assert_eq!(e.eta_first_firm_s_median, Some(8.0));
     }
 
     #[test]
@@ -511,7 +592,7 @@ mod tests {
         assert_eq!(lines[0]["admitted_s"], 30.0);
         assert_eq!(
             lines[0]["estimates"],
-            serde_json::json!([[1.0, 20, 40], [3.0, 10, 30]])
+            serde_json::json!([[1.0, 20, 40, false], [3.0, 10, 30, false]])
         );
         assert_eq!(lines[1]["student"], 8, "in student order");
         assert_eq!(lines[1]["prequeue"], true);

@@ -241,6 +241,7 @@ fn observe(ctx: &Context, j: &mut Journey, status: &QueueStatus) {
                 at_us: now,
                 min_secs: e.min_secs,
                 max_secs: e.max_secs,
+                rough: e.rough,
             });
         }
     }

@@ -55,6 +55,8 @@
           if (s.ahead !== null) { set("ahead", s.ahead); }
           if (s.priority) { set("ahead-other", s.priority.ahead_in_other_classes); }
           set("estimate", s.estimate ? span(s.estimate.min_secs) + " – " + span(s.estimate.max_secs) : units.unknown);
+          var rough = $("estimate-rough");
+          if (rough) { rough.hidden = !(s.estimate && s.estimate.rough); }
           if (s.opens_in_secs !== null) { set("opens-in", span(s.opens_in_secs)); }
           var bar = $("progress");
           if (bar && s.progress !== null) { bar.value = Math.round(s.progress * 100); }

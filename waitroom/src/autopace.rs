@@ -74,6 +74,12 @@ pub enum AutoPaceError {
 }
 
 impl AutoPace {
+    /// The lowest and the highest rate the controller may set (a ceiling
+    /// below the floor, which validation refuses, counts as the floor).
+    pub fn bounds(&self) -> (u32, u32) {
+        (self.floor, self.ceiling.max(self.floor))
+    }
+
     /// Checks the settings an admin sent.
     pub fn validate(self) -> Result<AutoPace, AutoPaceError> {
         if self.ceiling == 0 || self.ceiling > 1_000_000 {
@@ -162,7 +168,7 @@ pub struct PaceStep {
 /// The next admission rate from the `current` one, within the floor and
 /// ceiling of `settings`, given what was measured.
 pub fn next_pace(current: u32, settings: &AutoPace, signals: Signals) -> PaceStep {
-    let (floor, ceiling) = (settings.floor, settings.ceiling.max(settings.floor));
+    let (floor, ceiling) = settings.bounds();
     let current = current.clamp(floor, ceiling);
     let backlog = signals
         .backlog
@@ -269,7 +275,7 @@ fn toward_capacity(
     backlog: u32,
     decisions_seen: bool,
 ) -> PaceStep {
-    let (floor, ceiling) = (settings.floor, settings.ceiling.max(settings.floor));
+    let (floor, ceiling) = settings.bounds();
     let target = aim(settings, capacity);
     let excess = f64::from(backlog) - target;
     let mut rate = f64::from(capacity) - excess * 60.0 / DRAIN_SECS;

@@ -80,20 +80,40 @@ impl RateMeter {
 pub struct Estimate {
     pub min_secs: u64,
     pub max_secs: u64,
+    /// The speed behind the range is not known, only its bounds (an
+    /// automatic pace before the workers were measured): the range runs
+    /// from the fastest the room may go to the slowest, and the page says
+    /// it is rough.
+    pub rough: bool,
 }
 
 impl Estimate {
     /// The wait for `ahead` places at `per_min` admissions a minute, or
     /// `None` when nothing is moving (paused, or every seat busy).
     pub fn new(ahead: u64, per_min: f64) -> Option<Estimate> {
-        if !(per_min.is_finite() && per_min > 0.0) {
+        Estimate::between(ahead, per_min, per_min).map(|e| Estimate { rough: false, ..e })
+    }
+
+    /// The wait for `ahead` places when the room admits somewhere between
+    /// `slowest` and `fastest` a minute and nothing tells where: the range
+    /// from the wait at the fastest to the wait at the slowest, marked
+    /// rough. `None` when the slowest is no speed at all.
+    pub fn between(ahead: u64, fastest: f64, slowest: f64) -> Option<Estimate> {
+        let valid = |r: f64| r.is_finite() && r > 0.0;
+        if !(valid(fastest) && valid(slowest)) {
             return None;
         }
-        let central = ahead as f64 * 60.0 / per_min;
-        // ±20 % around the measured speed, and never "0 to 0" while waiting.
-        let min_secs = (central * 0.8).floor() as u64;
-        let max_secs = ((central * 1.25).ceil() as u64).max(min_secs + 1);
-        Some(Estimate { min_secs, max_secs })
+        let wait = |per_min: f64| ahead as f64 * 60.0 / per_min;
+        // ±20 % around the speed (skipped places move the mark faster than
+        // admissions, a tick admits in steps), and never "0 to 0" while
+        // waiting.
+        let min_secs = (wait(fastest.max(slowest)) * 0.8).floor() as u64;
+        let max_secs = ((wait(slowest.min(fastest)) * 1.25).ceil() as u64).max(min_secs + 1);
+        Some(Estimate {
+            min_secs,
+            max_secs,
+            rough: true,
+        })
     }
 }
 
@@ -104,8 +124,8 @@ impl Estimate {
     /// few seconds, this is most of it.
     pub fn until_seen(self, poll: Duration) -> Estimate {
         Estimate {
-            min_secs: self.min_secs,
             max_secs: self.max_secs + poll.as_secs_f64().ceil() as u64,
+            ..self
         }
     }
 }
@@ -200,7 +220,8 @@ mod tests {
             e,
             Estimate {
                 min_secs: 48,
-                max_secs: 75
+                max_secs: 75,
+                rough: false,
             }
         );
         let slower = Estimate::new(600, effective_rate(Some(600.0), 60)).unwrap();
@@ -210,9 +231,39 @@ mod tests {
             Estimate::new(0, 600.0),
             Some(Estimate {
                 min_secs: 0,
-                max_secs: 1
+                max_secs: 1,
+                rough: false,
             })
         );
+    }
+
+    #[test]
+    fn a_rough_range_runs_from_the_fastest_pace_to_the_slowest() {
+        // 600 ahead, somewhere between 6,000 and 600 a minute: from 80 % of
+        // 6 s to 125 % of 60 s.
+        let e = Estimate::between(600, 6_000.0, 600.0).unwrap();
+        assert_eq!(
+            e,
+            Estimate {
+                min_secs: 4,
+                max_secs: 75,
+                rough: true,
+            }
+        );
+        // The bounds in either order; one speed is the firm range, marked rough.
+        assert_eq!(Estimate::between(600, 600.0, 6_000.0), Some(e));
+        let one = Estimate::between(600, 600.0, 600.0).unwrap();
+        assert!(one.rough);
+        assert_eq!(
+            (one.min_secs, one.max_secs),
+            (48, 75),
+            "the same range as Estimate::new"
+        );
+        assert!(!Estimate::new(600, 600.0).unwrap().rough);
+        assert_eq!(Estimate::between(600, 6_000.0, 0.0), None);
+        assert_eq!(Estimate::between(600, f64::NAN, 600.0), None);
+        // The poll that shows the admission widens it as any range.
+        assert!(e.until_seen(Duration::from_secs(2)).rough);
     }
 
     #[test]
@@ -258,6 +309,17 @@ mod tests {
         fn estimate_is_ordered(ahead in 0u64..10_000_000, rate in 0.001f64..1e6) {
             let e = Estimate::new(ahead, rate).unwrap();
             prop_assert!(e.min_secs < e.max_secs);
+        }
+
+        #[test]
+        fn a_rough_range_holds_every_firm_range_between_its_bounds(
+            ahead in 0u64..10_000_000, slow in 0.001f64..1e6, faster in 1.0f64..100.0, at in 0.0f64..1.0,
+        ) {
+            let fast = slow * faster;
+            let rough = Estimate::between(ahead, fast, slow).unwrap();
+            let firm = Estimate::new(ahead, slow + (fast - slow) * at).unwrap();
+            prop_assert!(rough.min_secs <= firm.min_secs && firm.max_secs <= rough.max_secs,
+                "{rough:?} {firm:?}");
         }
     }
 }

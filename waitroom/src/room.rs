@@ -12,6 +12,7 @@
 //! ([`plan_admission`]) is a pure function tested here.
 
 use crate::autopace::{AutoPace, PaceReason};
+use crate::estimate::Estimate;
 use crate::priority::Priority;
 use enrollment::{RoundId, StudentId};
 use std::future::Future;
@@ -239,6 +240,29 @@ impl PaceView {
         let c = self.capacity_per_min?;
         let (floor, ceiling) = (self.settings.floor, self.settings.ceiling.max(1));
         Some(f64::from(c.clamp(floor.min(ceiling), ceiling)))
+    }
+
+    /// The wait for `before` admissions ahead of a student under this pace
+    /// ([`crate::estimate`]'s ranges; decision 095):
+    /// - never measured: nothing tells where between the floor and the
+    ///   ceiling the room will run, so the range spans both, marked rough;
+    /// - measured: at the workers' speed, counting the admissions held back
+    ///   to work off a backlog ([`PaceView::excess_backlog`]); but no wait
+    ///   is longer than at the floor, which the controller never goes
+    ///   below (workers measured at nothing, or a backlog far over the
+    ///   target, would otherwise give waits of an hour for a few places).
+    pub fn estimate(&self, before: u64) -> Option<Estimate> {
+        let (floor, ceiling) = self.settings.bounds();
+        let Some(expected) = self.expected_per_min() else {
+            return Estimate::between(before, f64::from(ceiling), f64::from(floor));
+        };
+        let places = before.saturating_add(self.excess_backlog());
+        let at_floor = before as f64 / f64::from(floor);
+        if floor > 0 && at_floor < places as f64 / expected {
+            Estimate::new(before, f64::from(floor))
+        } else {
+            Estimate::new(places, expected)
+        }
     }
 
     /// Commands queued beyond what the controller aims at, at its last
@@ -707,6 +731,59 @@ mod tests {
             ..pace(Some(11_000))
         };
         assert_eq!(blind.excess_backlog(), 0, "a latency in ms is no backlog");
+    }
+
+    #[test]
+    fn a_wait_under_the_automatic_pace_is_rough_until_measured_and_never_past_the_floor() {
+        let pace = |capacity_per_min, backlog| PaceView {
+            settings: AutoPace {
+                floor: 600,
+                ceiling: 30_000,
+                target_latency_ms: 2_000,
+                target_backlog: 500,
+            },
+            reason: Some(PaceReason::Backlog),
+            signal: backlog,
+            changed_at_ms: None,
+            capacity_per_min,
+        };
+        // Never measured: from 3,000 places at the ceiling (6 s) to at the
+        // floor (300 s), marked rough.
+        let rough = pace(None, Some(2_000)).estimate(3_000).unwrap();
+        assert_eq!(rough, Estimate::between(3_000, 30_000.0, 600.0).unwrap());
+        assert!(rough.rough);
+        assert_eq!((rough.min_secs, rough.max_secs), (4, 375));
+        // Measured: at the speed, the backlog's excess counted as places.
+        let firm = pace(Some(11_000), Some(2_000)).estimate(3_000).unwrap();
+        assert!(!firm.rough);
+        assert_eq!(firm, Estimate::new(3_000 + 1_633, 11_000.0).unwrap());
+        // Workers measured at nothing (down while commands stayed queued),
+        // or a backlog far beyond what the speed drains: the floor still
+        // admits, so 5 places take 0.5 s at 600 a minute, not hours.
+        for p in [pace(Some(0), Some(2_000)), pace(Some(700), Some(400_000))] {
+            assert_eq!(p.estimate(5), Estimate::new(5, 600.0), "{p:?}");
+        }
+        // A floor of nothing bounds nothing: the speed decides.
+        let no_floor = PaceView {
+            settings: AutoPace {
+                floor: 0,
+                ..pace(None, None).settings
+            },
+            ..pace(Some(11_000), Some(2_000))
+        };
+        assert_eq!(
+            no_floor.estimate(3_000),
+            Estimate::new(3_000 + 1_633, 11_000.0)
+        );
+        assert_eq!(
+            PaceView {
+                capacity_per_min: None,
+                ..no_floor
+            }
+            .estimate(3_000),
+            None,
+            "unmeasured with no floor: the room may stand still"
+        );
     }
 
     fn c(seq: u64, order_key: u64, last_seen_ms: u64) -> Candidate {

@@ -428,6 +428,28 @@ fn print_promises(p: &Promises) {
         opt_f(p.eta.eta_ratio_median, 2),
     );
     row(
+        "eta first range rough; its width, median",
+        format!(
+            "{} of {}; {} s",
+            p.eta.eta_first_rough_students,
+            p.eta.eta_students,
+            opt_f(p.eta.eta_first_width_s_median, 0)
+        ),
+    );
+    row(
+        "eta first firm range held; shown after",
+        format!(
+            "{} of {}; {} s",
+            opt_f(p.eta.eta_inside_first_firm_range, 3),
+            p.eta.eta_firm_students,
+            opt_f(p.eta.eta_first_firm_s_median, 1)
+        ),
+    );
+    row(
+        "eta first firm actual / middle, median",
+        opt_f(p.eta.eta_first_firm_ratio_median, 2),
+    );
+    row(
         "skipped / reclaimed (students)",
         format!("{} / {}", p.skipped, p.reclaimed),
     );

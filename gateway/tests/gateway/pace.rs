@@ -172,9 +172,18 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     assert_eq!(s["pace"]["per_min"], 6, "{s}");
     assert_eq!(s["pace"]["reason"], "backlog", "{s}");
     assert_eq!(s["notice"], "workers_busy", "{s}");
-    // The estimate follows the pace: two or three ahead at six a minute is at
-    // least twenty-odd seconds, not the ceiling's fraction of a second.
-    assert!(s["estimate"]["max_secs"].as_u64().unwrap() >= 24, "{s}");
+    // The estimate follows the pace: two or three ahead at six a minute is
+    // at least twenty-odd seconds, not the ceiling's fraction of a second.
+    // With commands queued and no worker, the leader measured the workers
+    // at nothing; the floor still admits, so the wait is the floor's, not
+    // the hours the 190 queued commands beyond the target would take at
+    // no speed at all.
+    let ahead = s["ahead"].as_u64().unwrap();
+    let max = s["estimate"]["max_secs"].as_u64().unwrap();
+    let poll = s["poll_after_ms"].as_u64().unwrap().div_ceil(1000);
+    assert!(max >= 24, "{s}");
+    assert!(max <= (ahead * 10 * 5).div_ceil(4) + poll, "{s}");
+    assert_eq!(s["estimate"]["rough"], false, "measured: {s}");
     // The queue page (no JavaScript) says it in words, with the time.
     let html = app
         .get(&format!("/rounds/{round}"))
@@ -232,6 +241,56 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     app.finish().await;
 }
 
+/// Before the workers' speed was ever measured, nothing tells where between
+/// the floor and the ceiling the room will run: a waiting student is shown
+/// the range from the wait at the ceiling to the wait at the floor, marked
+/// rough, and the page says why.
+#[tokio::test]
+async fn an_unmeasured_pace_shows_a_rough_range_and_says_so() {
+    let app = TestApp::spawn_with_broker(|_| {}).await;
+    let round = app.round("open", 600).await;
+    app.admin(
+        round,
+        json!({ "pace": { "mode": "auto", "floor": 6, "ceiling": 12,
+                           "target_backlog": 10, "target_latency_ms": 60000 } }),
+    )
+    .await;
+    // Six join; at 6 to 12 a minute the last waits a while.
+    let token = join_while_paused(&app, round, "2026070", 6).await;
+    let s = app
+        .poll_until(&token, |s| {
+            s["state"] == "waiting" && s["estimate"].is_object() && s["pace"]["mode"] == "auto"
+        })
+        .await;
+    assert!(s["pace"]["capacity_per_min"].is_null(), "{s}");
+    assert_eq!(s["estimate"]["rough"], true, "{s}");
+    // a ahead: from 80 % of the wait at 12 a minute (5 s a place) to 125 %
+    // of the wait at 6 a minute (10 s a place), and the next poll.
+    let ahead = s["ahead"].as_u64().unwrap();
+    assert!(ahead >= 3, "{s}");
+    assert_eq!(s["estimate"]["min_secs"], ahead * 4, "{s}");
+    let poll = s["poll_after_ms"].as_u64().unwrap().div_ceil(1000);
+    assert_eq!(
+        s["estimate"]["max_secs"],
+        (ahead * 10 * 5).div_ceil(4) + poll,
+        "{s}"
+    );
+    // The page without JavaScript says the range is rough, in Korean and
+    // in English.
+    for (lang, words) in [("ko", "대략적인 범위"), ("en", "A rough range")] {
+        let html = app
+            .get(&format!("/rounds/{round}?lang={lang}"))
+            .header("cookie", format!("sluice_queue={token}"))
+            .fetch_text()
+            .await;
+        assert!(
+            html.contains(&format!("<p id=\"estimate-rough\" class=\"muted\">{words}")),
+            "{html}"
+        );
+    }
+    app.finish().await;
+}
+
 /// The registrar's round page without JavaScript: the pace form switches
 /// the mode (audited), refuses bad settings next to the form, and the
 /// page shows the mode; a fixed rate is refused while the pace is automatic.
@@ -269,6 +328,7 @@ async fn the_round_page_switches_the_pace_and_refuses_bad_settings() {
         .fetch_text()
         .await;
     assert!(page.contains("id=\"pace-form\""), "{page}");
+    assert!(!page.contains("id=\"pace-unmeasured\""), "fixed: {page}");
     let csrf = field(&page);
     let control = format!("/admin/rounds/{round}/control");
 
@@ -310,6 +370,22 @@ async fn the_round_page_switches_the_pace_and_refuses_bad_settings() {
         .await;
     // Korean by default: the mode shows as its range.
     assert!(page.contains("30–900"), "{page}");
+    // The workers were never measured: the registrar is told before the
+    // day that students' first estimates will be rough, and how to avoid it.
+    assert!(page.contains("id=\"pace-unmeasured\""), "{page}");
+    sqlx::query(
+        "UPDATE rounds SET pace_capacity_per_min = 5000, pace_capacity_at = UTC_TIMESTAMP(3) \
+         WHERE id = ?",
+    )
+    .bind(round.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page = c
+        .get(app.url(&format!("/admin/rounds/{round}")))
+        .fetch_text()
+        .await;
+    assert!(!page.contains("id=\"pace-unmeasured\""), "measured: {page}");
 
     let rate = c
         .post(app.url(&control))
@@ -430,6 +506,17 @@ async fn the_pace_measures_the_workers_and_the_next_round_starts_there() {
     let shown = s["estimate"]["min_secs"].as_u64().unwrap() as f64;
     assert!(ahead >= 2, "{s}");
     assert_eq!(shown, (central * 0.8).floor(), "{s}");
+    // Measured, the range is no longer rough, nor is it said to be.
+    assert_eq!(s["estimate"]["rough"], false, "{s}");
+    let html = app
+        .get(&format!("/rounds/{first}"))
+        .header("cookie", format!("sluice_queue={token}"))
+        .fetch_text()
+        .await;
+    assert!(
+        html.contains("<p id=\"estimate-rough\" class=\"muted\" hidden>"),
+        "{html}"
+    );
 
     // A few more windows, so the smoothing has followed the steady speed.
     tokio::time::sleep(Duration::from_secs(4)).await;

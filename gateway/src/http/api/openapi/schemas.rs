@@ -51,6 +51,11 @@ pub enum SubjectDoc {
 pub struct EstimateDoc {
     pub min_secs: u64,
     pub max_secs: u64,
+    /// The room's speed is not known yet, only the bounds it runs between
+    /// (an automatic pace before the workers were measured): the range
+    /// runs from the wait at the ceiling to the wait at the floor, and
+    /// narrows once the speed is measured.
+    pub rough: bool,
 }
 
 /// `enrollment::ItemOptions` as the document shows it: one cart item's

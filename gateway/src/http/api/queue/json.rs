@@ -92,7 +92,11 @@ impl Status {
                 w.u64(e.min_secs);
                 w.raw(",\"max_secs\":");
                 w.u64(e.max_secs);
-                w.raw("}");
+                w.raw(if e.rough {
+                    ",\"rough\":true}"
+                } else {
+                    ",\"rough\":false}"
+                });
             }
             None => w.raw("null"),
         }
@@ -231,7 +235,7 @@ mod tests {
                 "[ -~가-힣\"\\\\\u{0}-\u{1f}]{0,24}",
                 proptest::option::of(any::<u64>()),
                 proptest::option::of(any::<u64>()),
-                proptest::option::of((any::<u64>(), any::<u64>())),
+                proptest::option::of((any::<u64>(), any::<u64>(), any::<bool>())),
                 proptest::option::of(prop_oneof![
                     0.0f64..=1.0,
                     Just(f64::NAN),
@@ -259,7 +263,11 @@ mod tests {
                     round_name: name.into(),
                     position,
                     ahead,
-                    estimate: estimate.map(|(min_secs, max_secs)| Estimate { min_secs, max_secs }),
+                    estimate: estimate.map(|(min_secs, max_secs, rough)| Estimate {
+                        min_secs,
+                        max_secs,
+                        rough,
+                    }),
                     progress,
                     notice: notice.map(|n| NOTICES[n]),
                     opens_in_secs: opens,
@@ -315,6 +323,7 @@ mod tests {
             estimate: Some(Estimate {
                 min_secs: 4,
                 max_secs: 7,
+                rough: true,
             }),
             progress: Some(0.5),
             notice: None,
@@ -336,5 +345,6 @@ mod tests {
         assert_eq!(v["round_name"], "2학기 수강신청");
         assert_eq!(v["ahead"], 2);
         assert_eq!(v["estimate"]["max_secs"], 7);
+        assert_eq!(v["estimate"]["rough"], true);
     }
 }

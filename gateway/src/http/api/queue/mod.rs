@@ -630,19 +630,18 @@ async fn resolve(
         } else {
             // In automatic pace the rate swings around what the workers keep
             // up with; once that was measured, waits are estimated with it,
-            // counting the admissions held back to work off a backlog. A
-            // full max-active cap slows the room below any pace: then the
-            // measured speed counts, as in fixed mode.
-            let (before, rate) = match view.pace.and_then(|p| Some((p, p.expected_per_min()?))) {
-                Some((p, expected)) if !room.saturated() => {
-                    (before.saturating_add(p.excess_backlog()), expected)
-                }
-                _ => (
+            // counting the admissions held back to work off a backlog.
+            // Before, nothing tells where between the floor and the ceiling
+            // the room will run: the range spans both, marked rough
+            // ([`waitroom::PaceView::estimate`]). A full max-active cap slows the room below
+            // any pace: then the measured speed counts, as in fixed mode.
+            let estimate = match view.pace {
+                Some(p) if !room.saturated() => p.estimate(before),
+                _ => Estimate::new(
                     before,
                     estimate::effective_rate(room.measured_per_min, view.admission_per_min),
                 ),
             };
-            let estimate = Estimate::new(before, rate);
             let poll = estimate::poll_interval(estimate, poll_min, poll_max, jitter);
             status.poll_after_ms = ms(poll);
             status.estimate = estimate.map(|e| e.until_seen(poll));
