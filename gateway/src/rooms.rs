@@ -31,6 +31,9 @@ pub struct Room {
     pub name: Arc<str>,
     /// How fast the serving mark moved lately, in keys per minute.
     pub measured_per_min: Option<f64>,
+    /// How long the mark has been measured moving without a break (a line
+    /// admitted at an unchanged rate), up to the meter's window.
+    pub measured_for: Duration,
     /// The pre-queue cohort's order keys by ticket sequence, once open.
     pub cohort: Option<Arc<HashMap<u64, u64>>>,
     /// The admin lowered the rate recently: estimates grew for that reason.
@@ -182,6 +185,7 @@ async fn refresh_once<S: RoomStore>(
             meter.reset();
         }
         let measured = meter.per_min();
+        let measured_for = meter.span();
 
         let opened = matches!(
             view.state,
@@ -214,6 +218,7 @@ async fn refresh_once<S: RoomStore>(
             counters,
             cohort: memory.cohorts.get(&id).cloned(),
             measured_per_min: measured,
+            measured_for,
             slowed,
             view,
         };

@@ -64,6 +64,15 @@ impl RateMeter {
         self.samples.clear();
     }
 
+    /// How long the samples kept span: how long the mark has been measured
+    /// moving without a reset, up to the window.
+    pub fn span(&self) -> Duration {
+        match (self.samples.front(), self.samples.back()) {
+            (Some(&(t0, _)), Some(&(t1, _))) => t1.saturating_sub(t0),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// Mark advance per minute over the window, once it spans long enough.
     pub fn per_min(&self) -> Option<f64> {
         let (&(t0, m0), &(t1, m1)) = (self.samples.front()?, self.samples.back()?);
@@ -97,7 +106,8 @@ impl Estimate {
     /// The wait for `ahead` places when the room admits somewhere between
     /// `slowest` and `fastest` a minute and nothing tells where: the range
     /// from the wait at the fastest to the wait at the slowest, marked
-    /// rough. `None` when the slowest is no speed at all.
+    /// rough (the bounds in either order). `None` when either is no speed
+    /// at all.
     pub fn between(ahead: u64, fastest: f64, slowest: f64) -> Option<Estimate> {
         let valid = |r: f64| r.is_finite() && r > 0.0;
         if !(valid(fastest) && valid(slowest)) {
@@ -197,6 +207,7 @@ mod tests {
         }
         let r = m.per_min().unwrap();
         assert!((r - 600.0).abs() < 1e-6, "{r}");
+        assert_eq!(m.span(), S(30));
         // The window slides: after 60 s of standstill the speed is zero.
         for t in 31..=100 {
             m.record(S(t), 400);
@@ -211,6 +222,9 @@ mod tests {
         m.record(S(10), 200);
         m.record(S(11), 5);
         assert_eq!(m.per_min(), None);
+        assert_eq!(m.span(), S(0));
+        m.reset();
+        assert_eq!(m.span(), S(0));
     }
 
     #[test]

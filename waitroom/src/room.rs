@@ -213,6 +213,15 @@ impl LinePlace {
     }
 }
 
+/// An unmeasured pace counts as the room's speed once the line was measured
+/// moving at this share of the current rate, the workers keeping up...
+pub const STEADY_SHARE: f64 = 0.8;
+
+/// ...for at least this long without a break. A surge's first seconds look
+/// calm too (the commands admitted have not reached the queue yet); ten
+/// seconds in, the queue shows whether the workers keep up.
+pub const STEADY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A round's automatic pace: the registrar's settings and the leader's last
 /// decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,19 +251,33 @@ impl PaceView {
         Some(f64::from(c.clamp(floor.min(ceiling), ceiling)))
     }
 
-    /// The wait for `before` admissions ahead of a student under this pace
-    /// ([`crate::estimate`]'s ranges; decision 095):
-    /// - never measured: nothing tells where between the floor and the
-    ///   ceiling the room will run, so the range spans both, marked rough;
+    /// The wait for `before` admissions ahead of a student under this pace,
+    /// the room running at `current` a minute and its line measured moving
+    /// at `steady` for at least [`STEADY_FOR`] since the rate last changed
+    /// (`None` for less) ([`crate::estimate`]'s ranges; decision 095):
+    /// - never measured, and the workers keeping up (the leader's last step
+    ///   found them healthy) while the line moved at the current rate: the
+    ///   room is where it runs, so the wait is at that rate, as with a
+    ///   fixed one. A round whose workers never fall behind is never
+    ///   measured, and keeps this;
+    /// - never measured otherwise: nothing tells where between the floor
+    ///   and the ceiling the room will run, so the range spans both, marked
+    ///   rough;
     /// - measured: at the workers' speed, counting the admissions held back
     ///   to work off a backlog ([`PaceView::excess_backlog`]); but no wait
     ///   is longer than at the floor, which the controller never goes
     ///   below (workers measured at nothing, or a backlog far over the
     ///   target, would otherwise give waits of an hour for a few places).
-    pub fn estimate(&self, before: u64) -> Option<Estimate> {
+    pub fn estimate(&self, before: u64, current: u32, measured: Option<f64>) -> Option<Estimate> {
         let (floor, ceiling) = self.settings.bounds();
         let Some(expected) = self.expected_per_min() else {
-            return Estimate::between(before, f64::from(ceiling), f64::from(floor));
+            let keeping_up = self.reason == Some(PaceReason::Healthy)
+                && measured.is_some_and(|m| m >= f64::from(current) * STEADY_SHARE);
+            return if keeping_up {
+                Estimate::new(before, crate::estimate::effective_rate(measured, current))
+            } else {
+                Estimate::between(before, f64::from(ceiling), f64::from(floor))
+            };
         };
         let places = before.saturating_add(self.excess_backlog());
         let at_floor = before as f64 / f64::from(floor);
@@ -749,19 +772,23 @@ mod tests {
         };
         // Never measured: from 3,000 places at the ceiling (6 s) to at the
         // floor (300 s), marked rough.
-        let rough = pace(None, Some(2_000)).estimate(3_000).unwrap();
+        let rough = pace(None, Some(2_000))
+            .estimate(3_000, 30_000, Some(30_000.0))
+            .unwrap();
         assert_eq!(rough, Estimate::between(3_000, 30_000.0, 600.0).unwrap());
         assert!(rough.rough);
         assert_eq!((rough.min_secs, rough.max_secs), (4, 375));
         // Measured: at the speed, the backlog's excess counted as places.
-        let firm = pace(Some(11_000), Some(2_000)).estimate(3_000).unwrap();
+        let firm = pace(Some(11_000), Some(2_000))
+            .estimate(3_000, 30_000, None)
+            .unwrap();
         assert!(!firm.rough);
         assert_eq!(firm, Estimate::new(3_000 + 1_633, 11_000.0).unwrap());
         // Workers measured at nothing (down while commands stayed queued),
         // or a backlog far beyond what the speed drains: the floor still
         // admits, so 5 places take 0.5 s at 600 a minute, not hours.
         for p in [pace(Some(0), Some(2_000)), pace(Some(700), Some(400_000))] {
-            assert_eq!(p.estimate(5), Estimate::new(5, 600.0), "{p:?}");
+            assert_eq!(p.estimate(5, 600, None), Estimate::new(5, 600.0), "{p:?}");
         }
         // A floor of nothing bounds nothing: the speed decides.
         let no_floor = PaceView {
@@ -772,7 +799,7 @@ mod tests {
             ..pace(Some(11_000), Some(2_000))
         };
         assert_eq!(
-            no_floor.estimate(3_000),
+            no_floor.estimate(3_000, 600, None),
             Estimate::new(3_000 + 1_633, 11_000.0)
         );
         assert_eq!(
@@ -780,10 +807,33 @@ mod tests {
                 capacity_per_min: None,
                 ..no_floor
             }
-            .estimate(3_000),
+            .estimate(3_000, 600, None),
             None,
             "unmeasured with no floor: the room may stand still"
         );
+        // Unmeasured, the workers keeping up and the line moving at the
+        // current rate: the room is where it runs (a round whose workers
+        // never fall behind is never measured).
+        let calm = PaceView {
+            reason: Some(PaceReason::Healthy),
+            ..pace(None, Some(3))
+        };
+        assert_eq!(
+            calm.estimate(3_000, 6_000, Some(5_900.0)),
+            Estimate::new(3_000, 5_900.0)
+        );
+        // Not yet measured moving, moving well below the rate, or the
+        // workers not keeping up: rough.
+        for (p, measured) in [
+            (calm, None),
+            (calm, Some(3_000.0)),
+            (pace(None, Some(450)), Some(6_000.0)),
+        ] {
+            assert!(
+                p.estimate(3_000, 6_000, measured).unwrap().rough,
+                "{p:?} {measured:?}"
+            );
+        }
     }
 
     fn c(seq: u64, order_key: u64, last_seen_ms: u64) -> Candidate {

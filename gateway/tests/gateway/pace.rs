@@ -163,7 +163,10 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     // Each gateway's snapshot of the round follows the database within a
     // refresh or two.
     app.poll_until(&token, |s| {
-        s["state"] == "waiting" && s["notice"] != "paused" && s["pace"]["per_min"] == 6
+        s["state"] == "waiting"
+            && s["notice"] != "paused"
+            && s["pace"]["per_min"] == 6
+            && s["pace"]["capacity_per_min"].is_u64()
     })
     .await;
     let s = app.status(&token).await;
@@ -176,8 +179,8 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     // at least twenty-odd seconds, not the ceiling's fraction of a second.
     // With commands queued and no worker, the leader measured the workers
     // at nothing; the floor still admits, so the wait is the floor's, not
-    // the hours the 190 queued commands beyond the target would take at
-    // no speed at all.
+    // the hours the queued commands beyond the aim would take at no speed
+    // at all.
     let ahead = s["ahead"].as_u64().unwrap();
     let max = s["estimate"]["max_secs"].as_u64().unwrap();
     let poll = s["poll_after_ms"].as_u64().unwrap().div_ceil(1000);
@@ -288,6 +291,58 @@ async fn an_unmeasured_pace_shows_a_rough_range_and_says_so() {
             "{html}"
         );
     }
+    app.finish().await;
+}
+
+/// A round whose workers never fall behind is never measured (the speed is
+/// read only while commands stay queued). Once its line has moved at the
+/// current rate for a while with the workers keeping up, the wait is at
+/// that rate and not rough, as with a fixed rate.
+#[tokio::test]
+async fn a_pace_the_workers_keep_up_with_gives_firm_waits_unmeasured() {
+    let app = TestApp::spawn_with_broker(|_| {}).await;
+    let round = app.round("open", 600).await;
+    // A ceiling of one a second keeps a line; nothing is queued, so the
+    // leader finds the workers healthy at every step.
+    app.admin(
+        round,
+        json!({ "pace": { "mode": "auto", "floor": 6, "ceiling": 60,
+                           "target_backlog": 10, "target_latency_ms": 60000 } }),
+    )
+    .await;
+    let token = join_while_paused(&app, round, "2026075", 40).await;
+    let first = app
+        .poll_until(&token, |s| {
+            s["state"] == "waiting" && s["estimate"].is_object()
+        })
+        .await;
+    assert_eq!(
+        first["estimate"]["rough"], true,
+        "not yet seen moving: {first}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let s = loop {
+        let s = app.status(&token).await;
+        if s["estimate"]["rough"] == false {
+            break s;
+        }
+        assert_eq!(s["state"], "waiting", "{s}");
+        assert!(tokio::time::Instant::now() < deadline, "still rough: {s}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(s["pace"]["capacity_per_min"].is_null(), "{s}");
+    assert_eq!(s["pace"]["reason"], "healthy", "{s}");
+    // At about one a second: well inside the rough range's top, which is
+    // the wait at six a minute.
+    let ahead = s["ahead"].as_u64().unwrap();
+    let max = s["estimate"]["max_secs"].as_u64().unwrap();
+    let poll = s["poll_after_ms"].as_u64().unwrap().div_ceil(1000);
+    assert!(ahead >= 5, "{s}");
+    assert!(max <= (ahead * 2).max(3) + poll, "{s}");
+    assert!(
+        s["estimate"]["min_secs"].as_u64().unwrap() >= ahead / 2,
+        "{s}"
+    );
     app.finish().await;
 }
 

@@ -631,12 +631,18 @@ async fn resolve(
             // In automatic pace the rate swings around what the workers keep
             // up with; once that was measured, waits are estimated with it,
             // counting the admissions held back to work off a backlog.
-            // Before, nothing tells where between the floor and the ceiling
+            // Before, unless the workers are seen keeping up at the current
+            // rate, nothing tells where between the floor and the ceiling
             // the room will run: the range spans both, marked rough
             // ([`waitroom::PaceView::estimate`]). A full max-active cap slows the room below
             // any pace: then the measured speed counts, as in fixed mode.
             let estimate = match view.pace {
-                Some(p) if !room.saturated() => p.estimate(before),
+                Some(p) if !room.saturated() => {
+                    let steady = room
+                        .measured_per_min
+                        .filter(|_| room.measured_for >= waitroom::room::STEADY_FOR);
+                    p.estimate(before, view.admission_per_min, steady)
+                }
                 _ => Estimate::new(
                     before,
                     estimate::effective_rate(room.measured_per_min, view.admission_per_min),
