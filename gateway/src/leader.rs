@@ -363,7 +363,10 @@ impl Leader {
             let round = r.id.to_string();
             let mut capacity = pace.capacity_per_min;
             if let Some((from, to)) = busy_window {
-                if let Some(c) = self.measure_capacity(r, capacity, from, to).await {
+                if let Some(c) = self
+                    .measure_capacity(r, capacity, pace.capacity_settled, from, to)
+                    .await
+                {
                     capacity = Some(c);
                 }
             }
@@ -381,7 +384,8 @@ impl Leader {
             if keeping_up(&pace.settings, backlog_before, backlog) {
                 if let (Some(c), Some(from)) = (capacity, since_step) {
                     if let Some(decided) = self.decided_rate(r, from, now).await {
-                        if decided > c && self.store_capacity(r.id, decided, now).await {
+                        // Kept up with: a speed seen, so a settled one.
+                        if decided > c && self.store_capacity(r.id, decided, true, now).await {
                             tracing::debug!(round.id = %r.id, from = c, to = decided,
                                 "pace: capacity raised to decisions the workers kept up with");
                             capacity = Some(decided);
@@ -441,14 +445,17 @@ impl Leader {
         &self,
         r: &waitroom::RoundView,
         last: Option<u32>,
+        settled: bool,
         from: u64,
         to: u64,
     ) -> Option<u32> {
         let students = self.students_decided(r, from, to).await?;
         let sample = waitroom::autopace::capacity_sample(students, to - from)?;
         let capacity = waitroom::autopace::next_capacity(last, sample);
-        tracing::debug!(round.id = %r.id, students, sample, capacity, "pace: capacity measured");
-        self.store_capacity(r.id, capacity, to)
+        let settled = waitroom::autopace::settles(settled, last, sample);
+        tracing::debug!(round.id = %r.id, students, sample, capacity, settled,
+            "pace: capacity measured");
+        self.store_capacity(r.id, capacity, settled, to)
             .await
             .then_some(capacity)
     }
@@ -480,8 +487,10 @@ impl Leader {
     }
 
     /// Writes a round's capacity and its gauge; whether it was written.
-    async fn store_capacity(&self, round: RoundId, per_min: u32, now: u64) -> bool {
-        if let Err(e) = crate::db::pace::record_capacity(&self.store, round, per_min, now).await {
+    async fn store_capacity(&self, round: RoundId, per_min: u32, settled: bool, now: u64) -> bool {
+        if let Err(e) =
+            crate::db::pace::record_capacity(&self.store, round, per_min, settled, now).await
+        {
             tracing::warn!(round.id = %round, error = %e, "pace: capacity not recorded");
             return false;
         }

@@ -352,6 +352,22 @@ pub fn next_capacity(last: Option<u32>, sample: u32) -> u32 {
     }
 }
 
+/// A new window agreeing with the speed in use within this share settles it.
+pub const SETTLED_WITHIN: f64 = 0.2;
+
+/// Whether the speed has settled after a window read `sample`: it had
+/// already (a settled speed stays settled: later windows refine it), or the
+/// window agreed with the speed measured before it within
+/// [`SETTLED_WITHIN`]. The first window of a surge is taken in its first
+/// seconds, while seats are being taken; a speed from it alone is not yet
+/// one to tell students a wait with.
+pub fn settles(settled: bool, last: Option<u32>, sample: u32) -> bool {
+    settled
+        || last.is_some_and(|l| {
+            (f64::from(sample) - f64::from(l)).abs() <= f64::from(l) * SETTLED_WITHIN
+        })
+}
+
 /// The `q`-quantile (0..=1, nearest rank) of `samples`; `None` when empty.
 /// The controller looks at a high percentile, not the mean: a tenth of the
 /// students waiting long is what the workers being behind looks like.
@@ -368,6 +384,16 @@ pub fn percentile(samples: &mut [u32], q: f64) -> Option<u32> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_speed_settles_when_a_window_agrees_with_it_and_stays_settled() {
+        assert!(!settles(false, None, 9_000), "a first window alone");
+        assert!(!settles(false, Some(9_000), 15_000), "67 % apart");
+        assert!(settles(false, Some(12_000), 14_000), "17 % apart");
+        assert!(settles(false, Some(0), 0), "nothing, twice");
+        assert!(!settles(false, Some(0), 1));
+        assert!(settles(true, Some(17_000), 9_000), "settled stays settled");
+    }
 
     const S: AutoPace = AutoPace {
         floor: 60,

@@ -237,6 +237,9 @@ pub struct PaceView {
     /// ([`crate::autopace::capacity_sample`]), in this round or, until it
     /// has its own, the last round measured; `None` when never measured.
     pub capacity_per_min: Option<u32>,
+    /// Whether that speed has settled ([`crate::autopace::settles`]): waits
+    /// are estimated with it only then.
+    pub capacity_settled: bool,
 }
 
 impl PaceView {
@@ -255,12 +258,13 @@ impl PaceView {
     /// the room running at `current` a minute and its line measured moving
     /// at `steady` for at least [`STEADY_FOR`] since the rate last changed
     /// (`None` for less) ([`crate::estimate`]'s ranges; decision 095):
-    /// - never measured, and the workers keeping up (the leader's last step
+    /// - never measured (or the speed not yet settled), and the workers
+    ///   keeping up (the leader's last step
     ///   found them healthy) while the line moved at the current rate: the
     ///   room is where it runs, so the wait is at that rate, as with a
     ///   fixed one. A round whose workers never fall behind is never
     ///   measured, and keeps this;
-    /// - never measured otherwise: nothing tells where between the floor
+    /// - never measured (or not settled) otherwise: nothing tells where between the floor
     ///   and the ceiling the room will run, so the range spans both, marked
     ///   rough;
     /// - measured: at the workers' speed, counting the admissions held back
@@ -268,13 +272,14 @@ impl PaceView {
     ///   is longer than at the floor, which the controller never goes
     ///   below (workers measured at nothing, or a backlog far over the
     ///   target, would otherwise give waits of an hour for a few places).
-    pub fn estimate(&self, before: u64, current: u32, measured: Option<f64>) -> Option<Estimate> {
+    pub fn estimate(&self, before: u64, current: u32, steady: Option<f64>) -> Option<Estimate> {
         let (floor, ceiling) = self.settings.bounds();
-        let Some(expected) = self.expected_per_min() else {
+        let settled = self.expected_per_min().filter(|_| self.capacity_settled);
+        let Some(expected) = settled else {
             let keeping_up = self.reason == Some(PaceReason::Healthy)
-                && measured.is_some_and(|m| m >= f64::from(current) * STEADY_SHARE);
+                && steady.is_some_and(|m| m >= f64::from(current) * STEADY_SHARE);
             return if keeping_up {
-                Estimate::new(before, crate::estimate::effective_rate(measured, current))
+                Estimate::new(before, crate::estimate::effective_rate(steady, current))
             } else {
                 Estimate::between(before, f64::from(ceiling), f64::from(floor))
             };
@@ -730,6 +735,7 @@ mod tests {
             signal: None,
             changed_at_ms: None,
             capacity_per_min,
+            capacity_settled: true,
         };
         assert_eq!(pace(None).expected_per_min(), None, "never measured");
         assert_eq!(pace(Some(11_000)).expected_per_min(), Some(11_000.0));
@@ -769,6 +775,7 @@ mod tests {
             signal: backlog,
             changed_at_ms: None,
             capacity_per_min,
+            capacity_settled: true,
         };
         // Never measured: from 3,000 places at the ceiling (6 s) to at the
         // floor (300 s), marked rough.
@@ -778,6 +785,12 @@ mod tests {
         assert_eq!(rough, Estimate::between(3_000, 30_000.0, 600.0).unwrap());
         assert!(rough.rough);
         assert_eq!((rough.min_secs, rough.max_secs), (4, 375));
+        // Measured but not settled (a surge's first window): as unmeasured.
+        let unsettled = PaceView {
+            capacity_settled: false,
+            ..pace(Some(11_000), Some(2_000))
+        };
+        assert_eq!(unsettled.estimate(3_000, 30_000, None), Some(rough));
         // Measured: at the speed, the backlog's excess counted as places.
         let firm = pace(Some(11_000), Some(2_000))
             .estimate(3_000, 30_000, None)

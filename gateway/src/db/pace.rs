@@ -98,19 +98,23 @@ pub async fn students_decided_between(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Records the workers' measured speed on round `round`.
+/// Records the workers' measured speed on round `round`, and whether it
+/// has settled ([`waitroom::autopace::settles`]).
 pub async fn record_capacity(
     store: &MySqlStore,
     round: RoundId,
     per_min: u32,
+    settled: bool,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     store
         .timed(
             sqlx::query(
-                "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ? WHERE id = ?",
+                "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_settled = ?, \
+                 pace_capacity_at = ? WHERE id = ?",
             )
             .bind(per_min)
+            .bind(settled)
             .bind(to_datetime(now_ms))
             .bind(round.0)
             .execute(store.pool()),

@@ -650,7 +650,8 @@ impl MySqlStore {
                     prequeue_at, opens_at, closes_at, shuffle_seed, cohort_size, \
                     pace_mode, pace_floor, pace_ceiling, pace_target_latency_ms, \
                     pace_target_backlog, pace_reason, pace_signal, pace_changed_at, \
-                    pace_capacity_per_min, priority, rate_lowered_at, pass_clock_at, \
+                    pace_capacity_per_min, pace_capacity_settled, priority, rate_lowered_at, \
+                    pass_clock_at, \
                     pass_extended_ms \
              FROM rounds WHERE state <> 'closed' OR closes_at > ?",
         )
@@ -707,8 +708,8 @@ async fn set_pace_mode(
     if own.is_none() {
         // The latest measurement of any round: one row per round, so the
         // scan is over a table of a few hundred rows at most.
-        let latest: Option<(u32, NaiveDateTime)> = sqlx::query_as(
-            "SELECT pace_capacity_per_min, pace_capacity_at FROM rounds \
+        let latest: Option<(u32, NaiveDateTime, bool)> = sqlx::query_as(
+            "SELECT pace_capacity_per_min, pace_capacity_at, pace_capacity_settled FROM rounds \
              WHERE id <> ? AND pace_capacity_per_min IS NOT NULL \
              AND pace_capacity_at >= UTC_TIMESTAMP(3) - INTERVAL ? DAY \
              ORDER BY pace_capacity_at DESC LIMIT 1",
@@ -717,12 +718,14 @@ async fn set_pace_mode(
         .bind(CAPACITY_KEPT_DAYS)
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some((c, at)) = latest {
+        if let Some((c, at, settled)) = latest {
             sqlx::query(
-                "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ? WHERE id = ?",
+                "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ?, \
+                 pace_capacity_settled = ? WHERE id = ?",
             )
             .bind(c)
             .bind(at)
+            .bind(settled)
             .bind(round.0)
             .execute(&mut **tx)
             .await?;
@@ -997,6 +1000,7 @@ fn pace_view(row: &sqlx::mysql::MySqlRow) -> Result<Option<waitroom::PaceView>, 
             .unwrap_or(1),
     };
     let reason: Option<String> = row.try_get("pace_reason")?;
+    let capacity_per_min: Option<u32> = row.try_get("pace_capacity_per_min")?;
     Ok(Some(waitroom::PaceView {
         settings,
         reason: reason
@@ -1006,7 +1010,9 @@ fn pace_view(row: &sqlx::mysql::MySqlRow) -> Result<Option<waitroom::PaceView>, 
         changed_at_ms: row
             .try_get::<Option<NaiveDateTime>, _>("pace_changed_at")?
             .map(from_datetime),
-        capacity_per_min: row.try_get("pace_capacity_per_min")?,
+        capacity_per_min,
+        // The column's default says nothing until there is a measurement.
+        capacity_settled: capacity_per_min.is_some() && row.try_get("pace_capacity_settled")?,
     }))
 }
 

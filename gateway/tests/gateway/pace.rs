@@ -162,11 +162,13 @@ async fn the_automatic_pace_follows_the_backlog_within_floor_and_ceiling() {
     let token = join_while_paused(&app, round, "2026080", 4).await;
     // Each gateway's snapshot of the round follows the database within a
     // refresh or two.
+    // (The workers' speed, nothing, settles once two windows agree.)
     app.poll_until(&token, |s| {
         s["state"] == "waiting"
             && s["notice"] != "paused"
             && s["pace"]["per_min"] == 6
             && s["pace"]["capacity_per_min"].is_u64()
+            && s["estimate"]["rough"] == false
     })
     .await;
     let s = app.status(&token).await;
@@ -542,14 +544,23 @@ async fn the_pace_measures_the_workers_and_the_next_round_starts_there() {
     // the backlog holds the rate at. They join while the round is paused
     // (see above).
     let token = join_while_paused(&app, first, "2026090", 8).await;
+    // A first window alone is not a settled speed (a surge's first seconds
+    // are its slowest): the wait stays rough until a second one agrees.
     let s = app
         .poll_until(&token, |s| {
             s["state"] == "waiting"
                 && s["estimate"].is_object()
                 && s["pace"]["per_min"] == 6
                 && s["pace"]["capacity_per_min"].is_u64()
+                && s["estimate"]["rough"] == false
         })
         .await;
+    let settled: bool = sqlx::query_scalar("SELECT pace_capacity_settled FROM rounds WHERE id = ?")
+        .bind(first.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(settled, "{s}");
     // The wait counts the places ahead and the queued commands beyond the
     // target of 10 (the admissions held back to work them off), at the
     // measured speed: (ahead + 390) at about 1,200 a minute, some 20 s,
