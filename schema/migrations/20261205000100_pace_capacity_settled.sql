@@ -9,6 +9,9 @@
 --                         had settled. Until then waits are estimated as if
 --                         nothing were measured; the controller uses every
 --                         measurement. Rows measured before this column are
---                         taken as settled, as they were used.
+--                         taken as settled, as they were used; a speed
+--                         written by a gateway that does not know the
+--                         column (a rolling deploy) is not.
 ALTER TABLE rounds
-    ADD COLUMN pace_capacity_settled BOOLEAN NOT NULL DEFAULT TRUE;
+    ADD COLUMN pace_capacity_settled BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE rounds SET pace_capacity_settled = TRUE WHERE pace_capacity_per_min IS NOT NULL;

@@ -361,10 +361,12 @@ pub const SETTLED_WITHIN: f64 = 0.2;
 /// [`SETTLED_WITHIN`]. The first window of a surge is taken in its first
 /// seconds, while seats are being taken; a speed from it alone is not yet
 /// one to tell students a wait with.
+/// A speed of nothing never settles: workers stalled for two windows say
+/// nothing of the speed they will have when they recover.
 pub fn settles(settled: bool, last: Option<u32>, sample: u32) -> bool {
     settled
         || last.is_some_and(|l| {
-            (f64::from(sample) - f64::from(l)).abs() <= f64::from(l) * SETTLED_WITHIN
+            l > 0 && (f64::from(sample) - f64::from(l)).abs() <= f64::from(l) * SETTLED_WITHIN
         })
 }
 
@@ -390,7 +392,7 @@ mod tests {
         assert!(!settles(false, None, 9_000), "a first window alone");
         assert!(!settles(false, Some(9_000), 15_000), "67 % apart");
         assert!(settles(false, Some(12_000), 14_000), "17 % apart");
-        assert!(settles(false, Some(0), 0), "nothing, twice");
+        assert!(!settles(false, Some(0), 0), "nothing, twice: stalled");
         assert!(!settles(false, Some(0), 1));
         assert!(settles(true, Some(17_000), 9_000), "settled stays settled");
     }

@@ -551,7 +551,8 @@ async fn earlier_measurement(
     let earlier = scenario::round(pool, rate, None).await?;
     sqlx::query(
         "UPDATE rounds SET state = 'closed', closes_at = NOW(3), name = 'Bench: earlier round', \
-         pace_capacity_per_min = ?, pace_capacity_at = UTC_TIMESTAMP(3) WHERE id = ?",
+         pace_capacity_per_min = ?, pace_capacity_settled = TRUE, \
+         pace_capacity_at = UTC_TIMESTAMP(3) WHERE id = ?",
     )
     .bind(capacity)
     .bind(earlier)

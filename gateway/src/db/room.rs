@@ -699,26 +699,30 @@ async fn set_pace_mode(
         .await?;
         return Ok(None);
     };
-    let own: Option<u32> =
-        sqlx::query_scalar("SELECT pace_capacity_per_min FROM rounds WHERE id = ? FOR UPDATE")
-            .bind(round.0)
-            .fetch_optional(&mut **tx)
-            .await?
-            .flatten();
-    if own.is_none() {
-        // The latest measurement of any round: one row per round, so the
-        // scan is over a table of a few hundred rows at most.
+    let own: Option<(Option<u32>, bool)> = sqlx::query_as(
+        "SELECT pace_capacity_per_min, pace_capacity_settled FROM rounds WHERE id = ? FOR UPDATE",
+    )
+    .bind(round.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let own_settled = own.is_some_and(|(c, settled)| c.is_some() && settled);
+    if !own_settled {
+        // The latest settled measurement of any round, or the latest at all:
+        // one row per round, so the scan is over a table of a few hundred
+        // rows at most. A speed of its own that has not settled gives way
+        // only to a settled one.
         let latest: Option<(u32, NaiveDateTime, bool)> = sqlx::query_as(
             "SELECT pace_capacity_per_min, pace_capacity_at, pace_capacity_settled FROM rounds \
              WHERE id <> ? AND pace_capacity_per_min IS NOT NULL \
              AND pace_capacity_at >= UTC_TIMESTAMP(3) - INTERVAL ? DAY \
-             ORDER BY pace_capacity_at DESC LIMIT 1",
+             ORDER BY pace_capacity_settled DESC, pace_capacity_at DESC LIMIT 1",
         )
         .bind(round.0)
         .bind(CAPACITY_KEPT_DAYS)
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some((c, at, settled)) = latest {
+        let has_own = own.is_some_and(|(c, _)| c.is_some());
+        if let Some((c, at, settled)) = latest.filter(|&(_, _, settled)| settled || !has_own) {
             sqlx::query(
                 "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ?, \
                  pace_capacity_settled = ? WHERE id = ?",

@@ -287,9 +287,13 @@ pub struct AdminPace {
     pub changed_at_ms: Option<u64>,
     /// Admissions a minute the workers were measured to keep up with, in
     /// this round or (until it has its own) the last round measured: the
-    /// rate a switch to automatic starts at, at most, and the one waits
-    /// are estimated with. `null` before any measurement.
+    /// rate a switch to automatic starts at, at most, and, once settled,
+    /// the one waits are estimated with. `null` before any measurement.
     pub capacity_per_min: Option<u32>,
+    /// Whether that speed has settled (a second window agreed with it, or
+    /// the workers were seen keeping up with it); until then students are
+    /// shown rough waits.
+    pub capacity_settled: bool,
 }
 
 impl From<&RoundView> for AdminRound {
@@ -319,6 +323,7 @@ impl From<&RoundView> for AdminRound {
                 signal: p.signal,
                 changed_at_ms: p.changed_at_ms,
                 capacity_per_min: p.capacity_per_min,
+                capacity_settled: p.capacity_settled,
             }),
             priority: AdminPriority::of(v),
         }

@@ -112,7 +112,8 @@ pub struct PaceInfo {
     pub changed_at_ms: Option<u64>,
     /// Admissions a minute the workers were measured to keep up with (in
     /// this round, or the last round measured); waits are estimated with it
-    /// once known. `null` before any measurement.
+    /// once it has settled (until then `estimate.rough`). `null` before any
+    /// measurement.
     pub capacity_per_min: Option<u32>,
 }
 

@@ -73,6 +73,8 @@ struct PaceForm {
     reason: Option<String>,
     /// Admissions a minute the workers were measured to keep up with.
     capacity: Option<u32>,
+    /// Whether that speed has settled, so waits are estimated with it.
+    settled: bool,
 }
 
 async fn round_page(
@@ -195,6 +197,7 @@ async fn round_page(
                 }
             }),
             capacity: p.capacity_per_min,
+            settled: p.capacity_settled,
         },
         None => PaceForm {
             auto: false,
@@ -204,6 +207,7 @@ async fn round_page(
             target_backlog: crate::http::api::admin::DEFAULT_TARGET_BACKLOG.to_string(),
             reason: None,
             capacity: None,
+            settled: false,
         },
     };
     let status = status(&errors);
