@@ -699,14 +699,14 @@ async fn set_pace_mode(
         .await?;
         return Ok(None);
     };
-    let own: Option<(Option<u32>, bool)> = sqlx::query_as(
+    let (own, own_settled): (Option<u32>, bool) = sqlx::query_as(
         "SELECT pace_capacity_per_min, pace_capacity_settled FROM rounds WHERE id = ? FOR UPDATE",
     )
     .bind(round.0)
     .fetch_optional(&mut **tx)
-    .await?;
-    let own_settled = own.is_some_and(|(c, settled)| c.is_some() && settled);
-    if !own_settled {
+    .await?
+    .unwrap_or((None, false));
+    if own.is_none() || !own_settled {
         // The latest settled measurement of any round, or the latest at all:
         // one row per round, so the scan is over a table of a few hundred
         // rows at most. A speed of its own that has not settled gives way
@@ -721,8 +721,7 @@ async fn set_pace_mode(
         .bind(CAPACITY_KEPT_DAYS)
         .fetch_optional(&mut **tx)
         .await?;
-        let has_own = own.is_some_and(|(c, _)| c.is_some());
-        if let Some((c, at, settled)) = latest.filter(|&(_, _, settled)| settled || !has_own) {
+        if let Some((c, at, settled)) = latest.filter(|&(_, _, settled)| settled || own.is_none()) {
             sqlx::query(
                 "UPDATE rounds SET pace_capacity_per_min = ?, pace_capacity_at = ?, \
                  pace_capacity_settled = ? WHERE id = ?",

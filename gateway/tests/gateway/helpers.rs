@@ -499,7 +499,19 @@ impl TestApp {
     }
 
     pub async fn poll_until(&self, token: &str, cond: impl Fn(&Value) -> bool) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        self.poll_until_within(token, Duration::from_secs(15), cond)
+            .await
+    }
+
+    /// [`TestApp::poll_until`] for conditions that take longer (the pace's
+    /// measurement windows).
+    pub async fn poll_until_within(
+        &self,
+        token: &str,
+        within: Duration,
+        cond: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let s = self.status(token).await;
             if cond(&s) {

@@ -321,16 +321,12 @@ async fn a_pace_the_workers_keep_up_with_gives_firm_waits_unmeasured() {
         first["estimate"]["rough"], true,
         "not yet seen moving: {first}"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    let s = loop {
-        let s = app.status(&token).await;
-        if s["estimate"]["rough"] == false {
-            break s;
-        }
-        assert_eq!(s["state"], "waiting", "{s}");
-        assert!(tokio::time::Instant::now() < deadline, "still rough: {s}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let s = app
+        .poll_until_within(&token, Duration::from_secs(40), |s| {
+            s["state"] != "waiting" || s["estimate"]["rough"] == false
+        })
+        .await;
+    assert_eq!(s["state"], "waiting", "{s}");
     assert!(s["pace"]["capacity_per_min"].is_null(), "{s}");
     assert_eq!(s["pace"]["reason"], "healthy", "{s}");
     // At about one a second: well inside the rough range's top, which is
@@ -572,19 +568,14 @@ async fn the_pace_measures_the_workers_and_the_next_round_starts_there() {
     let token = join_while_paused(&app, first, "2026090", 8).await;
     // The wait stays rough until a window agrees with the speed (pausing
     // for the joins starts the windows afresh, so this may take a few).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    let s = loop {
-        let s = app.status(&token).await;
-        if s["state"] == "waiting"
-            && s["pace"]["per_min"] == 6
-            && s["pace"]["capacity_per_min"].is_u64()
-            && s["estimate"]["rough"] == false
-        {
-            break s;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never settled: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let s = app
+        .poll_until_within(&token, Duration::from_secs(40), |s| {
+            s["state"] == "waiting"
+                && s["pace"]["per_min"] == 6
+                && s["pace"]["capacity_per_min"].is_u64()
+                && s["estimate"]["rough"] == false
+        })
+        .await;
     // The wait counts the places ahead and the queued commands beyond the
     // target of 10 (the admissions held back to work them off), at the
     // measured speed: (ahead + 390) at about 1,200 a minute, some 20 s,
